@@ -1,0 +1,37 @@
+from django.urls import path
+
+from accounts import views
+
+app_name = "accounts"
+
+urlpatterns = [
+    path("accounts/", views.account_list, name="account_list"),
+    path("accounts/new/", views.account_create, name="account_create"),
+    path("invitations/<str:token>/", views.invitation_accept, name="invitation_accept"),
+    # Everything below is tenant-scoped: see accounts.access and tests/test_isolation.py.
+    path("a/<slug:account_slug>/", views.dashboard, name="dashboard"),
+    path("a/<slug:account_slug>/members/", views.members, name="members"),
+    path("a/<slug:account_slug>/members/invite/", views.member_invite, name="member_invite"),
+    path(
+        "a/<slug:account_slug>/members/<int:membership_id>/role/",
+        views.member_role,
+        name="member_role",
+    ),
+    path(
+        "a/<slug:account_slug>/members/<int:membership_id>/remove/",
+        views.member_remove,
+        name="member_remove",
+    ),
+    path(
+        "a/<slug:account_slug>/invitations/<int:invitation_id>/revoke/",
+        views.invitation_revoke,
+        name="invitation_revoke",
+    ),
+    path(
+        "a/<slug:account_slug>/invitations/<int:invitation_id>/resend/",
+        views.invitation_resend,
+        name="invitation_resend",
+    ),
+    path("a/<slug:account_slug>/settings/", views.account_settings, name="settings"),
+    path("a/<slug:account_slug>/leave/", views.account_leave, name="leave"),
+]

@@ -1,0 +1,245 @@
+"""Control-panel views for accounts, the team and invitations. HTTP only: rules live in services."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth import login
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods, require_POST
+
+from accounts import selectors, services
+from accounts.access import SESSION_ACCOUNT_KEY, AccountRequest, account_view, get_for_account
+from accounts.forms import (
+    AccountCreateForm,
+    AccountRenameForm,
+    InvitationForm,
+    InvitationSignupForm,
+    RoleChangeForm,
+)
+from accounts.models import ROLE_HELP, Invitation, Membership, Role, User
+from billing.models import Subscription
+
+
+def _user(request: HttpRequest) -> User:
+    assert isinstance(request.user, User)
+    return request.user
+
+
+def home(request: HttpRequest) -> HttpResponse:
+    """The landing page for visitors; for a signed-in user, their current account."""
+    if not request.user.is_authenticated:
+        return render(request, "accounts/landing.html")
+    account = selectors.default_account_for_user(
+        user=_user(request), preferred_slug=request.session.get(SESSION_ACCOUNT_KEY)
+    )
+    if account is None:
+        return redirect("accounts:account_list")
+    return redirect(account)
+
+
+@login_required
+def account_list(request: HttpRequest) -> HttpResponse:
+    memberships = selectors.memberships_for_user(user=_user(request))
+    return render(request, "accounts/account_list.html", {"memberships": memberships})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def account_create(request: HttpRequest) -> HttpResponse:
+    form = AccountCreateForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            account = services.account_create(owner=_user(request), name=form.cleaned_data["name"])
+        except services.AccountsError as exc:
+            form.add_error("name", str(exc))
+        else:
+            messages.success(request, f"{account.name} is ready: your 30-day free trial has begun.")
+            return redirect(account)
+    return render(request, "accounts/account_create.html", {"form": form})
+
+
+@account_view(Role.SUPPORT)
+def dashboard(request: AccountRequest) -> HttpResponse:
+    subscription = Subscription.objects.filter(account=request.account).first()
+    context = {
+        "subscription": subscription,
+        "member_count": request.account.memberships.count(),
+        "pending_invitations": selectors.account_invitations(account=request.account).count(),
+        "role_help": ROLE_HELP[request.membership.role_enum],
+    }
+    return render(request, "accounts/dashboard.html", context)
+
+
+@account_view(Role.ADMIN)
+def members(request: AccountRequest) -> HttpResponse:
+    context = {
+        "memberships": selectors.account_members(account=request.account),
+        "invitations": selectors.account_invitations(account=request.account),
+        "roles": Role,
+        "role_help": ROLE_HELP,
+    }
+    return render(request, "accounts/members.html", context)
+
+
+@account_view(Role.OWNER)
+@require_http_methods(["GET", "POST"])
+def member_invite(request: AccountRequest) -> HttpResponse:
+    form = InvitationForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            invitation, _token = services.invitation_create(
+                account=request.account,
+                email=form.cleaned_data["email"],
+                role=Role(form.cleaned_data["role"]),
+                invited_by=request.user,
+            )
+        except services.AccountsError as exc:
+            form.add_error("email", str(exc))
+        else:
+            messages.success(request, f"Invitation sent to {invitation.email}.")
+            return redirect("accounts:members", account_slug=request.account.slug)
+    return render(request, "accounts/member_invite.html", {"form": form})
+
+
+@account_view(Role.OWNER)
+@require_POST
+def member_role(request: AccountRequest, membership_id: int) -> HttpResponse:
+    membership = get_for_account(Membership, request.account, pk=membership_id)
+    form = RoleChangeForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose one of the roles offered.")
+    else:
+        try:
+            services.membership_change_role(
+                membership=membership, role=Role(form.cleaned_data["role"]), by=request.user
+            )
+        except services.AccountsError as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.success(
+                request, f"{membership.user.email} is now {Role(membership.role).label}."
+            )
+    return redirect("accounts:members", account_slug=request.account.slug)
+
+
+@account_view(Role.OWNER)
+@require_POST
+def member_remove(request: AccountRequest, membership_id: int) -> HttpResponse:
+    membership = get_for_account(Membership, request.account, pk=membership_id)
+    try:
+        services.membership_remove(membership=membership, by=request.user)
+    except services.AccountsError as exc:
+        messages.error(request, str(exc))
+        return redirect("accounts:members", account_slug=request.account.slug)
+    if membership.user_id == request.user.pk:
+        messages.success(request, f"You left {request.account.name}.")
+        return redirect("home")
+    messages.success(request, f"{membership.user.email} was removed.")
+    return redirect("accounts:members", account_slug=request.account.slug)
+
+
+@account_view(Role.SUPPORT)
+@require_http_methods(["GET", "POST"])
+def account_leave(request: AccountRequest) -> HttpResponse:
+    if request.method == "POST":
+        try:
+            services.membership_remove(membership=request.membership, by=request.user)
+        except services.AccountsError as exc:
+            messages.error(request, str(exc))
+            return redirect(request.account)
+        request.session.pop(SESSION_ACCOUNT_KEY, None)
+        messages.success(request, f"You left {request.account.name}.")
+        return redirect("home")
+    return render(request, "accounts/account_leave.html")
+
+
+@account_view(Role.OWNER)
+@require_POST
+def invitation_revoke(request: AccountRequest, invitation_id: int) -> HttpResponse:
+    invitation = get_for_account(Invitation, request.account, pk=invitation_id)
+    try:
+        services.invitation_revoke(invitation=invitation)
+    except services.AccountsError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"The invitation to {invitation.email} was withdrawn.")
+    return redirect("accounts:members", account_slug=request.account.slug)
+
+
+@account_view(Role.OWNER)
+@require_POST
+def invitation_resend(request: AccountRequest, invitation_id: int) -> HttpResponse:
+    invitation = get_for_account(Invitation, request.account, pk=invitation_id)
+    try:
+        services.invitation_resend(invitation=invitation)
+    except services.AccountsError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"A new invitation link was sent to {invitation.email}.")
+    return redirect("accounts:members", account_slug=request.account.slug)
+
+
+@account_view(Role.OWNER)
+@require_http_methods(["GET", "POST"])
+def account_settings(request: AccountRequest) -> HttpResponse:
+    form = AccountRenameForm(request.POST or None, initial={"name": request.account.name})
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.account_rename(account=request.account, name=form.cleaned_data["name"])
+        except services.AccountsError as exc:
+            form.add_error("name", str(exc))
+        else:
+            messages.success(request, "Saved.")
+            return redirect("accounts:settings", account_slug=request.account.slug)
+    return render(request, "accounts/account_settings.html", {"form": form})
+
+
+@require_http_methods(["GET", "POST"])
+def invitation_accept(request: HttpRequest, token: str) -> HttpResponse:
+    """The link in an invitation email. Works for new people, existing users and the wrong user."""
+    invitation = services.invitation_get_by_token(token)
+    if invitation is None:
+        raise Http404("This invitation link is not valid.")
+    context: dict[str, object] = {
+        "invitation": invitation,
+        "role_label": invitation.get_role_display(),
+    }
+    if not invitation.is_pending:
+        return render(request, "accounts/invitation_unavailable.html", context, status=410)
+
+    if not request.user.is_authenticated:
+        if User.objects.filter(email__iexact=invitation.email).exists():
+            context["login_url"] = f"{reverse('account_login')}?next={request.path}"
+            return render(request, "accounts/invitation_login.html", context)
+        form = InvitationSignupForm(request.POST or None, email=invitation.email)
+        if request.method == "POST" and form.is_valid():
+            try:
+                user, membership = services.user_create_from_invitation(
+                    invitation=invitation,
+                    full_name=form.cleaned_data["full_name"],
+                    password=form.cleaned_data["password1"],
+                )
+            except services.AccountsError as exc:
+                messages.error(request, str(exc))
+                return redirect(request.path)
+            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            messages.success(request, f"Welcome to {membership.account.name}.")
+            return redirect(membership.account)
+        context["form"] = form
+        return render(request, "accounts/invitation_signup.html", context)
+
+    user = _user(request)
+    if user.email.lower() != invitation.email.lower():
+        return render(request, "accounts/invitation_wrong_user.html", context, status=403)
+    if request.method == "POST":
+        try:
+            membership = services.invitation_accept(invitation=invitation, user=user)
+        except services.AccountsError as exc:
+            messages.error(request, str(exc))
+            return redirect("home")
+        messages.success(request, f"You joined {membership.account.name}.")
+        return redirect(membership.account)
+    return render(request, "accounts/invitation_confirm.html", context)

@@ -1,0 +1,77 @@
+from __future__ import annotations
+
+import os
+
+import pytest
+from django.conf import settings
+from django.test import Client
+
+from accounts.models import Role
+from tests.factories import AccountFactory, MembershipFactory, UserFactory
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Services a test is marked for must be there; in CI their absence fails, never skips."""
+    on_postgres = settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+    has_redis = bool(settings.REDIS_URL)
+    if _in_ci() and not (on_postgres and has_redis):
+        raise pytest.UsageError(
+            "CI=true needs DATABASE_URL (PostgreSQL) and REDIS_URL; refusing to skip their tests."
+        )
+    for item in items:
+        if "postgres" in item.keywords and not on_postgres:
+            item.add_marker(pytest.mark.skip(reason="needs PostgreSQL: set DATABASE_URL"))
+        if "redis" in item.keywords and not has_redis:
+            item.add_marker(pytest.mark.skip(reason="needs Redis: set REDIS_URL"))
+
+
+@pytest.fixture(autouse=True)
+def _clear_cache() -> None:
+    # Rate-limit counters live in the cache; one test's failed logins must not lock out another.
+    from django.core.cache import cache
+
+    cache.clear()
+
+
+@pytest.fixture
+def account(db):
+    return AccountFactory.create()
+
+
+def _member_client(account, role: Role) -> tuple[Client, object]:
+    user = UserFactory.create()
+    MembershipFactory.create(user=user, account=account, role=role)
+    client = Client()
+    client.force_login(user)
+    return client, user
+
+
+@pytest.fixture
+def owner_client(account):
+    client, _ = _member_client(account, Role.OWNER)
+    return client
+
+
+@pytest.fixture
+def admin_client_(account):
+    client, _ = _member_client(account, Role.ADMIN)
+    return client
+
+
+@pytest.fixture
+def support_client(account):
+    client, _ = _member_client(account, Role.SUPPORT)
+    return client
+
+
+@pytest.fixture
+def outsider_client(db):
+    """An owner of a different account: must see nothing of ``account``."""
+    other = AccountFactory.create()
+    client, _ = _member_client(other, Role.OWNER)
+    client.own_account = other  # type: ignore[attr-defined]
+    return client

@@ -1,0 +1,29 @@
+"""Test settings: the production settings module, with test defaults for the environment.
+
+``DATABASE_URL`` and ``REDIS_URL`` are honoured when set (CI sets both); otherwise tests run on
+SQLite with a per-process memory cache.
+"""
+
+import os
+import tempfile
+
+os.environ.setdefault("SECRET_KEY", "tests-only-secret-key-not-for-production")
+os.environ.setdefault("ACCOUNT_EMAIL_VERIFICATION", "mandatory")
+os.environ.setdefault(
+    "VAR_DIR", os.path.join(tempfile.gettempdir(), f"carrytheone-test-{os.getpid()}")
+)
+
+from carrytheone.settings import *  # noqa: F403
+from carrytheone.settings import REDIS_URL
+
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast, tests only
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+if not REDIS_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+SECURE_SSL_REDIRECT = False
+STATIC_ROOT = VAR_DIR / "static"  # noqa: F405
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
