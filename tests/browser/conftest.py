@@ -27,7 +27,7 @@ def _chromium_available() -> bool:
     return Path(CHROMIUM).exists() or shutil.which(CHROMIUM) is not None
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
     if not _chromium_available():
         if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
@@ -35,13 +35,21 @@ def browser() -> Iterator[object]:
         pytest.skip("chromium not installed (apt-get install -y chromium)")
     # Playwright's sync API runs an event loop in this thread; Django's ORM (used by the live
     # server's fixtures in this same thread) then refuses unless told this is intended.
+    # Module-scoped, and undone afterwards, so no other test runs with the loop or the flag.
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
     from playwright.sync_api import sync_playwright
 
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            yield browser
+            browser.close()
+    finally:
+        if previous is None:
+            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+        else:
+            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
 
 
 @pytest.fixture
