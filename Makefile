@@ -5,10 +5,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-# Development defaults for `make run`; any of them can be overridden from the environment.
-export DEBUG ?= 1
-export SANDBOX_ENABLED ?= 1
-export ACCOUNT_EMAIL_VERIFICATION ?= optional
+# Development defaults for `make run` only; any of them can be overridden from the environment.
+RUN_ENV := DEBUG=$${DEBUG:-1} SANDBOX_ENABLED=$${SANDBOX_ENABLED:-1} \
+	ACCOUNT_EMAIL_VERIFICATION=$${ACCOUNT_EMAIL_VERIFICATION:-optional}
 
 .PHONY: install run test lint format bench clean
 
@@ -22,10 +21,10 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 run: install
-	$(BIN)/python manage.py migrate --noinput
-	$(BIN)/python manage.py seed_demo
+	$(RUN_ENV) $(BIN)/python manage.py migrate --noinput
+	$(RUN_ENV) $(BIN)/python manage.py seed_demo
 	@echo "Starting web, worker and beat on http://127.0.0.1:8000 (Ctrl-C stops everything)"
-	$(BIN)/honcho --procfile Procfile start
+	$(RUN_ENV) $(BIN)/honcho --procfile Procfile start
 
 test: install
 	$(BIN)/pytest

@@ -15,6 +15,11 @@ from tests.factories import PASSWORD, UserFactory
 
 pytestmark = pytest.mark.django_db
 
+
+@pytest.fixture(autouse=True)
+def _verification_required(settings):
+    settings.ACCOUNT_EMAIL_VERIFICATION = "mandatory"
+
 SIGNUP = {
     "full_name": "Ada Owner",
     "company_name": "Analytical Engines Ltd",
