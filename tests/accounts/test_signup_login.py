@@ -20,6 +20,7 @@ pytestmark = pytest.mark.django_db
 def _verification_required(settings):
     settings.ACCOUNT_EMAIL_VERIFICATION = "mandatory"
 
+
 SIGNUP = {
     "full_name": "Ada Owner",
     "company_name": "Analytical Engines Ltd",
