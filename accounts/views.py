@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
@@ -156,30 +158,42 @@ def account_leave(request: AccountRequest) -> HttpResponse:
     return render(request, "accounts/account_leave.html")
 
 
-@account_view(Role.OWNER)
-@require_POST
-def invitation_revoke(request: AccountRequest, invitation_id: int) -> HttpResponse:
+def _invitation_action(
+    request: AccountRequest,
+    invitation_id: int,
+    action: Callable[..., object],
+    done: str,
+) -> HttpResponse:
     invitation = get_for_account(Invitation, request.account, pk=invitation_id)
     try:
-        services.invitation_revoke(invitation=invitation)
+        action(invitation=invitation)
     except services.AccountsError as exc:
         messages.error(request, str(exc))
     else:
-        messages.success(request, f"The invitation to {invitation.email} was withdrawn.")
+        messages.success(request, done.format(email=invitation.email))
     return redirect("accounts:members", account_slug=request.account.slug)
+
+
+@account_view(Role.OWNER)
+@require_POST
+def invitation_revoke(request: AccountRequest, invitation_id: int) -> HttpResponse:
+    return _invitation_action(
+        request,
+        invitation_id,
+        services.invitation_revoke,
+        "The invitation to {email} was withdrawn.",
+    )
 
 
 @account_view(Role.OWNER)
 @require_POST
 def invitation_resend(request: AccountRequest, invitation_id: int) -> HttpResponse:
-    invitation = get_for_account(Invitation, request.account, pk=invitation_id)
-    try:
-        services.invitation_resend(invitation=invitation)
-    except services.AccountsError as exc:
-        messages.error(request, str(exc))
-    else:
-        messages.success(request, f"A new invitation link was sent to {invitation.email}.")
-    return redirect("accounts:members", account_slug=request.account.slug)
+    return _invitation_action(
+        request,
+        invitation_id,
+        services.invitation_resend,
+        "A new invitation link was sent to {email}.",
+    )
 
 
 @account_view(Role.OWNER)

@@ -61,6 +61,8 @@ INSTALLED_APPS = [
     "billing",
     "integrations",
     "sandbox",
+    "sandbox.xero",
+    "sandbox.salesforce",
 ]
 
 MIDDLEWARE = [
@@ -92,6 +94,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "accounts.context_processors.current_account",
+                "carrytheone.context_processors.site",
             ],
         },
     },
@@ -261,7 +264,51 @@ TRIAL_DAYS: int = env.int("TRIAL_DAYS", default=30)
 INVITATION_TTL_DAYS: int = env.int("INVITATION_TTL_DAYS", default=14)
 # Fernet keys, newest first; used from the connections work on to encrypt OAuth tokens.
 FIELD_ENCRYPTION_KEYS: list[str] = env.list("FIELD_ENCRYPTION_KEYS", default=[])
+
+# --- External services ------------------------------------------------------------------------
+# The product reaches Xero and Salesforce only through these URLs. With SANDBOX_ENABLED they
+# default to the simulators served by this same site (SANDBOX_BASE_URL); otherwise to the real
+# services. Setting any of them explicitly wins either way.
 SANDBOX_ENABLED: bool = env.bool("SANDBOX_ENABLED", default=False)
+SANDBOX_BASE_URL: str = env.str("SANDBOX_BASE_URL", default=SITE_URL).rstrip("/")
+_sx = f"{SANDBOX_BASE_URL}/sandbox/xero"
+XERO_API_URL: str = env.str(
+    "XERO_API_URL",
+    default=f"{_sx}/api.xro/2.0" if SANDBOX_ENABLED else "https://api.xero.com/api.xro/2.0",
+)
+XERO_CONNECTIONS_URL: str = env.str(
+    "XERO_CONNECTIONS_URL",
+    default=f"{_sx}/connections" if SANDBOX_ENABLED else "https://api.xero.com/connections",
+)
+XERO_AUTHORIZE_URL: str = env.str(
+    "XERO_AUTHORIZE_URL",
+    default=(
+        f"{_sx}/identity/connect/authorize"
+        if SANDBOX_ENABLED
+        else "https://login.xero.com/identity/connect/authorize"
+    ),
+)
+XERO_TOKEN_URL: str = env.str(
+    "XERO_TOKEN_URL",
+    default=(
+        f"{_sx}/identity/connect/token"
+        if SANDBOX_ENABLED
+        else "https://identity.xero.com/connect/token"
+    ),
+)
+XERO_REVOKE_URL: str = env.str(
+    "XERO_REVOKE_URL",
+    default=(
+        f"{_sx}/identity/connect/revocation"
+        if SANDBOX_ENABLED
+        else "https://identity.xero.com/connect/revocation"
+    ),
+)
+SALESFORCE_LOGIN_URL: str = env.str(
+    "SALESFORCE_LOGIN_URL",
+    default=SANDBOX_BASE_URL if SANDBOX_ENABLED else "https://login.salesforce.com",
+)
+SALESFORCE_API_VERSION: str = env.str("SALESFORCE_API_VERSION", default="62.0")
 
 # --- Logging ----------------------------------------------------------------------------------
 LOG_LEVEL: str = env.str("LOG_LEVEL", default="INFO")

@@ -1,10 +1,11 @@
+from django.conf import settings
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import URLPattern, URLResolver, include, path
 
 from accounts import views as account_views
 from carrytheone import views
 
-urlpatterns = [
+urlpatterns: list[URLPattern | URLResolver] = [
     path("", account_views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
@@ -12,3 +13,10 @@ urlpatterns = [
     # allauth at the root: /signup/, /login/, /logout/, /password/reset/, /confirm-email/...
     path("", include("allauth.urls")),
 ]
+
+if settings.SANDBOX_ENABLED:
+    urlpatterns += [
+        path("", include("sandbox.urls")),
+        path("sandbox/xero/", include("sandbox.xero.urls")),
+        path("", include("sandbox.salesforce.urls")),
+    ]

@@ -9,6 +9,9 @@ import tempfile
 
 os.environ.setdefault("SECRET_KEY", "tests-only-secret-key-not-for-production")
 os.environ.setdefault("ACCOUNT_EMAIL_VERIFICATION", "mandatory")
+os.environ.setdefault("SANDBOX_ENABLED", "1")
+# A fixed test key (never used anywhere else).
+os.environ.setdefault("FIELD_ENCRYPTION_KEYS", "dGVzdC1vbmx5LWtleS1kby1ub3QtdXNlLTMyYnl0ZXM=")
 os.environ.setdefault(
     "VAR_DIR", os.path.join(tempfile.gettempdir(), f"carrytheone-test-{os.getpid()}")
 )

@@ -19,7 +19,7 @@ from accounts.models import Role
 from tests.factories import AccountFactory, InvitationFactory, MembershipFactory
 
 # Patterns that are not tenant-scoped, by their view's module (third-party) or their name.
-NOT_TENANT_MODULE_PREFIXES = ("allauth.", "django.contrib.admin.", "django.views.")
+NOT_TENANT_MODULE_PREFIXES = ("allauth.", "django.contrib.admin.", "django.views.", "sandbox.")
 # The operator admin (is_staff only; not a tenant surface).
 NOT_TENANT_ROUTE_PREFIXES = ("admin/",)
 NOT_TENANT_NAMES = {

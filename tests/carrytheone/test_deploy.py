@@ -13,13 +13,14 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
+FERNET_KEY = "ZGVwbG95LWNoZWNrLXRlc3Qta2V5LTMyLWJ5dGVzISE="
 
 
 def _manage(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     clean = {
         k: v
         for k, v in os.environ.items()
-        if k not in {"DEBUG", "SECRET_KEY", "DJANGO_SETTINGS_MODULE"}
+        if k not in {"DEBUG", "SECRET_KEY", "DJANGO_SETTINGS_MODULE", "FIELD_ENCRYPTION_KEYS"}
     }
     return subprocess.run(
         [sys.executable, "manage.py", *args],
@@ -40,10 +41,24 @@ def test_check_deploy_is_clean_with_production_settings(tmp_path):
         DEBUG="0",
         SECRET_KEY="p" + "r0duct10n-s3cret-with-enough-entropy-and-length-xyzzy-42",
         ALLOWED_HOSTS="app.carrytheone.example",
+        FIELD_ENCRYPTION_KEYS=FERNET_KEY,
         VAR_DIR=str(tmp_path),
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "System check identified no issues" in result.stdout
+
+
+def test_check_deploy_requires_encryption_keys(tmp_path):
+    result = _manage(
+        "check",
+        "--deploy",
+        DEBUG="0",
+        SECRET_KEY="p" + "r0duct10n-s3cret-with-enough-entropy-and-length-xyzzy-42",
+        ALLOWED_HOSTS="app.carrytheone.example",
+        VAR_DIR=str(tmp_path),
+    )
+    assert result.returncode != 0
+    assert "integrations.E001" in result.stderr
 
 
 def test_secret_key_is_required_when_debug_is_off(tmp_path):
@@ -63,6 +78,7 @@ def test_secret_key_can_come_from_a_file(tmp_path):
         DEBUG="0",
         SECRET_KEY_FILE=str(secret),
         ALLOWED_HOSTS="x.example",
+        FIELD_ENCRYPTION_KEYS=FERNET_KEY,
         VAR_DIR=str(tmp_path),
     )
     assert result.returncode == 0, result.stdout + result.stderr

@@ -1,0 +1,49 @@
+"""Connections to external accounts (a Xero organisation, a Salesforce org) inside an Account."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from integrations.crypto import EncryptedJSONField
+
+
+class Connection(models.Model):
+    """One authorised external account. Its OAuth tokens live encrypted in ``credentials``."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        NEEDS_REAUTH = "needs_reauth", "Needs re-authorisation"
+        REVOKED = "revoked", "Revoked"
+
+    account = models.ForeignKey(
+        "accounts.Account", on_delete=models.CASCADE, related_name="connections"
+    )
+    provider = models.CharField(max_length=32)
+    external_id = models.CharField(
+        max_length=64, help_text="The Xero tenant id, or the Salesforce org id."
+    )
+    display_name = models.CharField(max_length=200)
+    scopes = models.JSONField(default=list, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    last_error = models.TextField(blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    connected_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    connected_at = models.DateTimeField(default=timezone.now)
+    credentials = EncryptedJSONField(default=dict)
+
+    class Meta:
+        constraints: ClassVar = [
+            models.UniqueConstraint(
+                fields=("account", "provider", "external_id"), name="integrations_connection_unique"
+            ),
+        ]
+        ordering = ("provider", "display_name")
+
+    def __str__(self) -> str:
+        return f"{self.provider}: {self.display_name}"

@@ -1,0 +1,32 @@
+"""Wipes both simulators and optionally reseeds them (``--seed demo``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandParser
+from django.db import transaction
+
+from sandbox.salesforce import seed as salesforce_seed
+from sandbox.xero import seed as xero_seed
+
+
+class Command(BaseCommand):
+    help = "Wipe the sandbox Salesforce and Xero; with --seed demo, load the demo data."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--seed", choices=["demo"], default=None)
+        parser.add_argument(
+            "--if-empty",
+            action="store_true",
+            help="do nothing when the sandbox already holds data (used by `make run`)",
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if options["if_empty"] and not (xero_seed.is_empty() and salesforce_seed.is_empty()):
+            self.stdout.write("Sandbox already seeded; keeping its data.")
+            return
+        with transaction.atomic():
+            xero_seed.reset(seed=options["seed"])
+            salesforce_seed.reset(seed=options["seed"])
+        self.stdout.write(self.style.SUCCESS(f"Sandbox reset (seed: {options['seed'] or 'none'})."))
