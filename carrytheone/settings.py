@@ -309,6 +309,34 @@ SALESFORCE_LOGIN_URL: str = env.str(
     default=SANDBOX_BASE_URL if SANDBOX_ENABLED else "https://login.salesforce.com",
 )
 SALESFORCE_API_VERSION: str = env.str("SALESFORCE_API_VERSION", default="62.0")
+# OAuth apps. With the sandbox on, they default to the simulators' public demo apps.
+XERO_CLIENT_ID: str = env.str(
+    "XERO_CLIENT_ID", default="carrytheone-sandbox" if SANDBOX_ENABLED else ""
+)
+XERO_CLIENT_SECRET: str = env.str(
+    "XERO_CLIENT_SECRET", default="sandbox-secret-xero" if SANDBOX_ENABLED else ""
+)
+# Apps created since 2 March 2026 get granular scopes; older apps use accounting.transactions.
+XERO_SCOPES: list[str] = env.list(
+    "XERO_SCOPES",
+    default=[
+        "offline_access",
+        "accounting.invoices",
+        "accounting.payments",
+        "accounting.contacts",
+        "accounting.settings",
+    ],
+)
+SALESFORCE_CLIENT_ID: str = env.str(
+    "SALESFORCE_CLIENT_ID", default="carrytheone-sandbox" if SANDBOX_ENABLED else ""
+)
+SALESFORCE_CLIENT_SECRET: str = env.str(
+    "SALESFORCE_CLIENT_SECRET", default="sandbox-secret-salesforce" if SANDBOX_ENABLED else ""
+)
+# Seconds before an access token's expiry at which it is refreshed ahead of use.
+TOKEN_REFRESH_MARGIN: int = env.int("TOKEN_REFRESH_MARGIN", default=120)
+# Timeout, in seconds, of every call to Xero or Salesforce (connect, read).
+EXTERNAL_HTTP_TIMEOUT: float = env.float("EXTERNAL_HTTP_TIMEOUT", default=30.0)
 
 # --- Logging ----------------------------------------------------------------------------------
 LOG_LEVEL: str = env.str("LOG_LEVEL", default="INFO")

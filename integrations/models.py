@@ -35,6 +35,9 @@ class Connection(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     connected_at = models.DateTimeField(default=timezone.now)
+    reauth_notified_at = models.DateTimeField(
+        null=True, blank=True, help_text="When owners were told it needs re-authorisation."
+    )
     credentials = EncryptedJSONField(default=dict)
 
     class Meta:
@@ -47,3 +50,45 @@ class Connection(models.Model):
 
     def __str__(self) -> str:
         return f"{self.provider}: {self.display_name}"
+
+    def get_provider_display_name(self) -> str:
+        from integrations.providers import get_provider
+
+        try:
+            return get_provider(self.provider).name
+        except LookupError:
+            return self.provider
+
+
+class Integration(models.Model):
+    """One Salesforce org (source) feeding one Xero organisation (target) inside an Account."""
+
+    account = models.ForeignKey(
+        "accounts.Account", on_delete=models.CASCADE, related_name="integrations"
+    )
+    name = models.CharField(max_length=120)
+    salesforce_connection = models.ForeignKey(
+        Connection, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    xero_connection = models.ForeignKey(
+        Connection, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    is_enabled = models.BooleanField(default=False)
+    paused_reason = models.CharField(
+        max_length=300, blank=True, help_text="Why syncing is paused; empty when it runs."
+    )
+    config = models.JSONField(default=dict, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ("name", "id")
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_running(self) -> bool:
+        return self.is_enabled and not self.paused_reason

@@ -75,3 +75,10 @@ def outsider_client(db):
     client, _ = _member_client(other, Role.OWNER)
     client.own_account = other  # type: ignore[attr-defined]
     return client
+
+
+@pytest.fixture
+def sandbox_url(live_server, settings) -> str:
+    """The live test server's base URL, which the simulators use to describe themselves."""
+    settings.SANDBOX_BASE_URL = live_server.url
+    return str(live_server.url)

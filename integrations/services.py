@@ -1,0 +1,121 @@
+"""Connection credentials: refreshed safely across workers, failures recorded and told once."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Any
+
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from accounts.models import Membership, Role
+from integrations.models import Connection, Integration
+from integrations.providers import ReauthorizationRequired, TokenSet, get_provider
+
+logger = logging.getLogger(__name__)
+
+
+def _expiring(credentials: dict[str, Any]) -> bool:
+    expires_at = TokenSet.expires_at_of(credentials)
+    margin = dt.timedelta(seconds=settings.TOKEN_REFRESH_MARGIN)
+    return expires_at is None or expires_at <= timezone.now() + margin
+
+
+def connection_credentials(
+    *, connection_id: int, rejected_access_token: str = ""
+) -> dict[str, Any]:
+    """Usable credentials for a connection, refreshing its tokens when needed.
+
+    Refresh tokens rotate (Xero): two workers refreshing at once would leave one holding a
+    dead token. So the refresh runs under a row lock, and the stored token is re-read after
+    taking it — a worker that waited finds the fresh tokens and makes no call. A caller whose
+    access token was just refused (401) passes it as ``rejected_access_token`` to force a
+    refresh unless someone already replaced it.
+    """
+    connection = Connection.objects.get(pk=connection_id)
+    _ensure_active(connection)
+    stale = (
+        rejected_access_token
+        and connection.credentials.get("access_token") == rejected_access_token
+    )
+    if not stale and not _expiring(connection.credentials):
+        return dict(connection.credentials)
+
+    reauth: ReauthorizationRequired | None = None
+    with transaction.atomic():
+        connection = Connection.objects.select_for_update().get(pk=connection_id)
+        _ensure_active(connection)
+        current = connection.credentials
+        stale = rejected_access_token and current.get("access_token") == rejected_access_token
+        if not stale and not _expiring(current):
+            return dict(current)
+        provider = get_provider(connection.provider)
+        try:
+            tokens = provider.refresh(credentials=current)
+        except ReauthorizationRequired as exc:
+            # Recorded in this transaction; raised after it commits.
+            _mark_needs_reauth(connection, exc.message)
+            reauth = exc
+        else:
+            # The rotated refresh token is saved before anything else can fail.
+            connection.credentials = {**current, **tokens.to_credentials()}
+            connection.last_error = ""
+            connection.save(update_fields=["credentials", "last_error"])
+            logger.info("connection %s: tokens refreshed", connection.pk)
+            return dict(connection.credentials)
+    assert reauth is not None
+    raise reauth
+
+
+def _ensure_active(connection: Connection) -> None:
+    if connection.status != Connection.Status.ACTIVE:
+        raise ReauthorizationRequired(
+            connection.last_error
+            or f"The {connection.get_provider_display_name()} connection needs reconnecting."
+        )
+
+
+def _mark_needs_reauth(connection: Connection, reason: str) -> None:
+    connection.status = Connection.Status.NEEDS_REAUTH
+    connection.last_error = reason
+    fields = ["status", "last_error"]
+    notify = connection.reauth_notified_at is None
+    if notify:
+        connection.reauth_notified_at = timezone.now()
+        fields.append("reauth_notified_at")
+    connection.save(update_fields=fields)
+    paused = Integration.objects.filter(
+        Q(xero_connection=connection) | Q(salesforce_connection=connection)
+    ).update(paused_reason=reason[:300])
+    logger.warning(
+        "connection %s needs re-authorisation; %s integration(s) paused", connection.pk, paused
+    )
+    if notify:
+        transaction.on_commit(lambda: _email_reauth_needed(connection.pk))
+
+
+def _email_reauth_needed(connection_id: int) -> None:
+    connection = Connection.objects.select_related("account").get(pk=connection_id)
+    recipients = list(
+        Membership.objects.filter(
+            account=connection.account, role__in=[Role.OWNER, Role.ADMIN]
+        ).values_list("user__email", flat=True)
+    )
+    if not recipients:
+        return
+    name = connection.get_provider_display_name()
+    send_mail(
+        f"[CarryTheOne] Reconnect {name} for {connection.account.name}",
+        (
+            f"CarryTheOne can no longer reach {name} ({connection.display_name}) for "
+            f"{connection.account.name}:\n\n{connection.last_error}\n\n"
+            f"Syncing through this connection is paused. Reconnect it here:\n"
+            f"{settings.SITE_URL}{connection.account.get_absolute_url()}\n"
+        ),
+        None,
+        recipients,
+    )
