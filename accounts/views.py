@@ -23,6 +23,7 @@ from accounts.forms import (
 )
 from accounts.models import ROLE_HELP, Invitation, Membership, Role, User
 from billing.models import Subscription
+from integrations.models import Integration
 
 
 def _user(request: HttpRequest) -> User:
@@ -71,6 +72,7 @@ def dashboard(request: AccountRequest) -> HttpResponse:
         "member_count": request.account.memberships.count(),
         "pending_invitations": selectors.account_invitations(account=request.account).count(),
         "role_help": ROLE_HELP[request.membership.role_enum],
+        "integrations": Integration.objects.filter(account=request.account),
     }
     return render(request, "accounts/dashboard.html", context)
 

@@ -60,6 +60,8 @@ INSTALLED_APPS = [
     "accounts",
     "billing",
     "integrations",
+    "integrations.xero.apps.XeroConfig",
+    "integrations.salesforce.apps.SalesforceIntegrationConfig",
     "sandbox",
     "sandbox.xero",
     "sandbox.salesforce",

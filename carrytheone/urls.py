@@ -10,6 +10,9 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("healthz", views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("", include("accounts.urls")),
+    path("", include("integrations.urls")),
+    path("", include("integrations.xero.urls")),
+    path("", include("integrations.salesforce.urls")),
     # allauth at the root: /signup/, /login/, /logout/, /password/reset/, /confirm-email/...
     path("", include("allauth.urls")),
 ]

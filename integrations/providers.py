@@ -101,8 +101,11 @@ class Provider(ABC):
         """
 
     @abstractmethod
-    def revoke(self, *, credentials: dict[str, Any]) -> None:
-        """Revokes the grant at the provider; best effort, never raises for an already dead one."""
+    def revoke(self, *, credentials: dict[str, Any], external_id: str) -> None:
+        """Revokes the grant (and, for Xero, removes the tenant connection) at the provider.
+
+        Best effort: never raises for an already dead grant or an unreachable provider.
+        """
 
 
 @cache

@@ -12,7 +12,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from accounts.models import Membership, Role
+from accounts.models import Account, Membership, Role, User
 from integrations.models import Connection, Integration
 from integrations.providers import ReauthorizationRequired, TokenSet, get_provider
 
@@ -71,6 +71,14 @@ def connection_credentials(
     raise reauth
 
 
+def connection_mark_needs_reauth(*, connection_id: int, reason: str) -> None:
+    """Records that only a person reconnecting can help: pauses integrations, tells owners once."""
+    with transaction.atomic():
+        connection = Connection.objects.select_for_update().get(pk=connection_id)
+        if connection.status == Connection.Status.ACTIVE:
+            _mark_needs_reauth(connection, reason)
+
+
 def _ensure_active(connection: Connection) -> None:
     if connection.status != Connection.Status.ACTIVE:
         raise ReauthorizationRequired(
@@ -119,3 +127,77 @@ def _email_reauth_needed(connection_id: int) -> None:
         None,
         recipients,
     )
+
+
+def connection_store(
+    *,
+    account: Account,
+    provider: str,
+    external_id: str,
+    display_name: str,
+    tokens: TokenSet,
+    user: User,
+) -> Connection:
+    """Saves a freshly authorised connection; reconnecting the same external account updates it.
+
+    Reconnecting clears a "needs re-authorisation" state and un-pauses the integrations that
+    were paused for it.
+    """
+    with transaction.atomic():
+        connection, created = Connection.objects.select_for_update().get_or_create(
+            account=account,
+            provider=provider,
+            external_id=external_id,
+            defaults={
+                "display_name": display_name,
+                "scopes": tokens.scopes,
+                "credentials": tokens.to_credentials(),
+                "connected_by": user,
+            },
+        )
+        if not created:
+            was_broken = connection.status != Connection.Status.ACTIVE
+            connection.display_name = display_name
+            connection.scopes = tokens.scopes
+            connection.credentials = tokens.to_credentials()
+            connection.connected_by = user
+            connection.connected_at = timezone.now()
+            connection.status = Connection.Status.ACTIVE
+            connection.last_error = ""
+            connection.reauth_notified_at = None
+            connection.save()
+            if was_broken:
+                Integration.objects.filter(
+                    Q(xero_connection=connection) | Q(salesforce_connection=connection)
+                ).update(paused_reason="")
+    logger.info(
+        "connection %s %s: account=%s provider=%s",
+        connection.pk,
+        "created" if created else "reconnected",
+        account.pk,
+        provider,
+    )
+    return connection
+
+
+def integration_attach(*, integration: Integration, connection: Connection) -> Integration:
+    """Makes ``connection`` the integration's source or target, by its provider's direction."""
+    if connection.account_id != integration.account_id:
+        raise ValueError("connection and integration belong to different accounts")
+    direction = get_provider(connection.provider).direction
+    field = "salesforce_connection" if direction == "source" else "xero_connection"
+    setattr(integration, field, connection)
+    integration.save(update_fields=[field])
+    return integration
+
+
+def connection_disconnect(*, connection: Connection) -> None:
+    """Revokes the grant at the provider (best effort) and deletes the connection."""
+    provider = get_provider(connection.provider)
+    credentials = dict(connection.credentials)
+    with transaction.atomic():
+        Integration.objects.filter(
+            Q(xero_connection=connection) | Q(salesforce_connection=connection)
+        ).update(is_enabled=False)
+        connection.delete()
+    provider.revoke(credentials=credentials, external_id=connection.external_id)

@@ -10,6 +10,9 @@ import tempfile
 os.environ.setdefault("SECRET_KEY", "tests-only-secret-key-not-for-production")
 os.environ.setdefault("ACCOUNT_EMAIL_VERIFICATION", "mandatory")
 os.environ.setdefault("SANDBOX_ENABLED", "1")
+# Nothing listens here: a test that forgets to point a URL at its live server fails fast
+# instead of talking to a `make run` on port 8000.
+os.environ.setdefault("SANDBOX_BASE_URL", "http://127.0.0.1:9")
 # A fixed test key (never used anywhere else).
 os.environ.setdefault("FIELD_ENCRYPTION_KEYS", "dGVzdC1vbmx5LWtleS1kby1ub3QtdXNlLTMyYnl0ZXM=")
 os.environ.setdefault(

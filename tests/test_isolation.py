@@ -24,6 +24,9 @@ NOT_TENANT_MODULE_PREFIXES = ("allauth.", "django.contrib.admin.", "django.views
 NOT_TENANT_ROUTE_PREFIXES = ("admin/",)
 NOT_TENANT_NAMES = {
     "home",
+    # OAuth redirect URIs are fixed; the flow's account comes from the session and is checked.
+    "xero:callback",
+    "salesforce:callback",
     "healthz",
     "accounts:account_list",
     "accounts:account_create",
@@ -102,12 +105,30 @@ def _fill(route: Route, kwargs: dict[str, object]) -> str:
 
 def _victim_kwargs(victim) -> dict[str, object]:
     """One object of each kind in the victim account, by the URL kwarg that names it."""
+    from integrations.models import Connection, Integration
+
     membership = MembershipFactory.create(account=victim, role=Role.SUPPORT)
     invitation = InvitationFactory.create(account=victim)
+    connection = Connection.objects.create(
+        account=victim,
+        provider="xero",
+        external_id="victim-tenant",
+        display_name="Victim Org",
+        credentials={
+            "access_token": "a",
+            "refresh_token": "r",
+            "expires_at": "2099-01-01T00:00:00+00:00",
+        },
+    )
+    integration = Integration.objects.create(
+        account=victim, name="Victim integration", xero_connection=connection
+    )
     return {
         "account_slug": victim.slug,
         "membership_id": membership.pk,
         "invitation_id": invitation.pk,
+        "integration_id": integration.pk,
+        "connection_id": connection.pk,
     }
 
 
@@ -142,6 +163,10 @@ def test_other_account_gets_404(route: Route, outsider_client):
     victim.refresh_from_db()
     assert victim.name.startswith("Company")
     assert victim.invitations.get().revoked_at is None
+    from integrations.models import Connection, Integration
+
+    assert Connection.objects.filter(account=victim).count() == 1
+    assert Integration.objects.get(account=victim).name == "Victim integration"
 
 
 @pytest.mark.django_db

@@ -38,7 +38,7 @@ class SalesforceProvider(Provider):
             tokens.access_token, tokens.refresh_token, tokens.expires_at, tokens.scopes, extra
         )
 
-    def revoke(self, *, credentials: dict[str, Any]) -> None:
+    def revoke(self, *, credentials: dict[str, Any], external_id: str) -> None:
         try:
             requests.post(
                 f"{self._login_url(credentials)}/services/oauth2/revoke",

@@ -3,7 +3,6 @@ from __future__ import annotations
 import logging
 from typing import Any, ClassVar, Literal
 
-import requests
 from django.conf import settings
 
 from integrations.oauth import refresh_tokens
@@ -27,13 +26,21 @@ class XeroProvider(Provider):
             refresh_token=credentials["refresh_token"],
         )
 
-    def revoke(self, *, credentials: dict[str, Any]) -> None:
-        try:
-            requests.post(
-                settings.XERO_REVOKE_URL,
-                auth=(settings.XERO_CLIENT_ID, settings.XERO_CLIENT_SECRET),
-                data={"token": credentials.get("refresh_token", "")},
-                timeout=settings.EXTERNAL_HTTP_TIMEOUT,
-            )
-        except requests.RequestException:
-            logger.warning("xero: revocation call failed; the grant may outlive the connection")
+    def revoke(self, *, credentials: dict[str, Any], external_id: str) -> None:
+        # Imported here: oauth_flow imports the URLconf helpers, the registry must stay light.
+        from integrations.xero.oauth_flow import (
+            CONNECTION_ID_KEY,
+            remove_tenant_connection,
+            revoke_grant,
+        )
+
+        # The tenant connection first: it needs the access token, which revocation kills.
+        # Revoking also drops the grant's connections, so a failed DELETE (an expired access
+        # token) still leaves nothing behind at Xero. Both are best effort and never raise.
+        connection_id = credentials.get(CONNECTION_ID_KEY)
+        access_token = credentials.get("access_token")
+        if connection_id and access_token:
+            remove_tenant_connection(access_token=access_token, connection_id=str(connection_id))
+        refresh_token = credentials.get("refresh_token")
+        if refresh_token:
+            revoke_grant(str(refresh_token))

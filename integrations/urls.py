@@ -1,0 +1,21 @@
+from django.urls import path
+
+from integrations import views
+
+app_name = "integrations"
+
+urlpatterns = [
+    path("a/<slug:account_slug>/integrations/", views.integration_list, name="list"),
+    path("a/<slug:account_slug>/integrations/new/", views.integration_create, name="create"),
+    path(
+        "a/<slug:account_slug>/integrations/<int:integration_id>/",
+        views.integration_detail,
+        name="detail",
+    ),
+    path(
+        "a/<slug:account_slug>/integrations/<int:integration_id>/connections/"
+        "<int:connection_id>/disconnect/",
+        views.connection_disconnect,
+        name="disconnect",
+    ),
+]

@@ -1,0 +1,83 @@
+"""Integration pages: who may see and change them, and what they show."""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+
+from integrations.models import Connection, Integration
+
+pytestmark = pytest.mark.django_db
+
+
+def _integration(account, **kwargs) -> Integration:
+    return Integration.objects.create(account=account, name="Main", **kwargs)
+
+
+def test_admin_creates_an_integration_and_is_sent_to_xero(account, admin_client_):
+    response = admin_client_.post(
+        reverse("integrations:create", kwargs={"account_slug": account.slug}), {"name": "EU sales"}
+    )
+    integration = Integration.objects.get(account=account)
+    assert integration.name == "EU sales"
+    assert not integration.is_enabled
+    assert response["Location"] == reverse(
+        "xero:connect", kwargs={"account_slug": account.slug, "integration_id": integration.pk}
+    )
+
+
+def test_support_sees_integrations_but_cannot_add_or_disconnect(account, support_client):
+    connection = Connection.objects.create(
+        account=account, provider="xero", external_id="t1", display_name="Org", credentials={}
+    )
+    integration = _integration(account, xero_connection=connection)
+    slug = account.slug
+    assert (
+        support_client.get(reverse("integrations:list", kwargs={"account_slug": slug})).status_code
+        == 200
+    )
+    detail = reverse(
+        "integrations:detail", kwargs={"account_slug": slug, "integration_id": integration.pk}
+    )
+    page = support_client.get(detail)
+    assert page.status_code == 200
+    assert b"Disconnect" not in page.content
+    create = reverse("integrations:create", kwargs={"account_slug": slug})
+    assert support_client.post(create, {"name": "x"}).status_code == 403
+    disconnect = reverse(
+        "integrations:disconnect",
+        kwargs={
+            "account_slug": slug,
+            "integration_id": integration.pk,
+            "connection_id": connection.pk,
+        },
+    )
+    assert support_client.post(disconnect).status_code == 403
+    assert Connection.objects.filter(pk=connection.pk).exists()
+
+
+def test_detail_offers_reconnect_when_a_connection_needs_it(account, admin_client_):
+    connection = Connection.objects.create(
+        account=account,
+        provider="xero",
+        external_id="t1",
+        display_name="Demo Org",
+        credentials={},
+        status=Connection.Status.NEEDS_REAUTH,
+        last_error="Xero no longer accepts this connection's authorisation (invalid_grant).",
+    )
+    integration = _integration(account, xero_connection=connection, paused_reason="Reconnect Xero")
+    page = admin_client_.get(
+        reverse(
+            "integrations:detail",
+            kwargs={"account_slug": account.slug, "integration_id": integration.pk},
+        )
+    ).content.decode()
+    assert "Needs re-authorisation" in page
+    assert "Reconnect Xero" in page
+    assert "invalid_grant" in page
+    assert "Connect Salesforce" in page
+    dashboard = admin_client_.get(
+        reverse("accounts:dashboard", kwargs={"account_slug": account.slug})
+    )
+    assert b"Paused" in dashboard.content
