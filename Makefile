@@ -22,8 +22,8 @@ install: $(STAMP)
 
 run: install
 	$(RUN_ENV) $(BIN)/python manage.py migrate --noinput
-	$(RUN_ENV) $(BIN)/python manage.py seed_demo
 	$(RUN_ENV) $(BIN)/python manage.py sandbox_reset --seed demo --if-empty
+	$(RUN_ENV) $(BIN)/python manage.py seed_demo --connect-sandbox
 	@echo "Starting web, worker and beat on http://127.0.0.1:8000 (Ctrl-C stops everything)"
 	$(RUN_ENV) $(BIN)/honcho --procfile Procfile start
 

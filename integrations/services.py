@@ -38,6 +38,7 @@ def connection_credentials(
     """
     connection = Connection.objects.get(pk=connection_id)
     _ensure_active(connection)
+    _touch(connection_id)
     stale = (
         rejected_access_token
         and connection.credentials.get("access_token") == rejected_access_token
@@ -69,6 +70,14 @@ def connection_credentials(
             return dict(connection.credentials)
     assert reauth is not None
     raise reauth
+
+
+def _touch(connection_id: int) -> None:
+    """Records use for people ("last used"), at most one write a minute per connection."""
+    now = timezone.now()
+    Connection.objects.filter(pk=connection_id).filter(
+        Q(last_used_at__isnull=True) | Q(last_used_at__lt=now - dt.timedelta(minutes=1))
+    ).update(last_used_at=now)
 
 
 def connection_mark_needs_reauth(*, connection_id: int, reason: str) -> None:

@@ -95,8 +95,11 @@ def test_an_expired_xero_token_is_refreshed_and_the_rotated_token_stored(sandbox
 
 def test_a_valid_token_makes_no_call(sandbox, refresh_calls):
     conn = _xero_connection(expired=False)
+    assert conn.last_used_at is None
     assert connection_credentials(connection_id=conn.pk) == conn.credentials
     assert refresh_calls == []
+    conn.refresh_from_db()
+    assert conn.last_used_at is not None
 
 
 def test_a_rejected_access_token_forces_one_refresh(sandbox, refresh_calls):

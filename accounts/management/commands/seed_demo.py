@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from allauth.account.models import EmailAddress
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
-from accounts.models import Membership, Role, User
+from accounts.models import Account, Membership, Role, User
 from accounts.services import account_create
 
 DEMO_EMAIL = "demo@carrytheone.test"
@@ -22,6 +22,12 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--email", default=DEMO_EMAIL)
         parser.add_argument("--password", default=DEMO_PASSWORD)
+        parser.add_argument(
+            "--connect-sandbox",
+            action="store_true",
+            help="give the demo account an integration connected to the sandbox Salesforce and "
+            "Xero, through the real OAuth flow (needs SANDBOX_ENABLED and a seeded sandbox)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         email: str = options["email"].lower()
@@ -36,11 +42,41 @@ class Command(BaseCommand):
             EmailAddress.objects.update_or_create(
                 user=user, email=email, defaults={"verified": True, "primary": True}
             )
-            if not Membership.objects.filter(user=user, role=Role.OWNER).exists():
-                account_create(owner=user, name=DEMO_COMPANY)
+            membership = Membership.objects.filter(user=user, role=Role.OWNER).first()
+            account = membership.account if membership else None
+            if account is None:
+                account = account_create(owner=user, name=DEMO_COMPANY)
+        if options["connect_sandbox"]:
+            self._connect_sandbox(account=account, email=email, password=password)
         self.stdout.write(
             self.style.SUCCESS(
                 "Demo login ready at http://127.0.0.1:8000/login/\n"
                 f"  email:    {email}\n  password: {password}"
             )
         )
+
+    def _connect_sandbox(self, *, account: Account, email: str, password: str) -> None:
+        from django.conf import settings
+
+        from integrations.demo import connect_sandbox_integration
+        from integrations.models import Integration
+        from sandbox.salesforce.models import SalesforceOrg
+        from sandbox.xero.models import XeroOrganisation
+
+        if not settings.SANDBOX_ENABLED:
+            raise CommandError("--connect-sandbox needs SANDBOX_ENABLED=1")
+        if Integration.objects.filter(account=account).exists():
+            self.stdout.write("Demo account already has an integration; leaving it.")
+            return
+        xero_org = XeroOrganisation.objects.filter(name=DEMO_COMPANY).first()
+        salesforce_org = SalesforceOrg.objects.filter(name=DEMO_COMPANY).first()
+        if xero_org is None or salesforce_org is None:
+            raise CommandError("Seed the sandbox first: manage.py sandbox_reset --seed demo")
+        path = connect_sandbox_integration(
+            account=account,
+            email=email,
+            password=password,
+            xero_org_pk=xero_org.pk,
+            salesforce_org_pk=salesforce_org.pk,
+        )
+        self.stdout.write(self.style.SUCCESS(f"Demo integration connected: {path}"))

@@ -1,0 +1,52 @@
+"""`seed_demo --connect-sandbox` connects the demo account through the real OAuth views."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from django.core.management import call_command
+
+from accounts.models import Account
+from integrations.models import Connection, Integration
+from sandbox.salesforce import seed as salesforce_seed
+from sandbox.xero import seed as xero_seed
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def sandbox(sandbox_url, settings) -> str:
+    base = str(sandbox_url)
+    settings.SITE_URL = base
+    settings.XERO_AUTHORIZE_URL = f"{base}/sandbox/xero/identity/connect/authorize"
+    settings.XERO_TOKEN_URL = f"{base}/sandbox/xero/identity/connect/token"
+    settings.XERO_CONNECTIONS_URL = f"{base}/sandbox/xero/connections"
+    settings.XERO_API_URL = f"{base}/sandbox/xero/api.xro/2.0"
+    settings.SALESFORCE_LOGIN_URL = base
+    # Plain-http live server: cookies must not be Secure-only for the scripted browser.
+    settings.SESSION_COOKIE_SECURE = False
+    settings.CSRF_COOKIE_SECURE = False
+    xero_seed.reset(seed="demo")
+    salesforce_seed.reset(seed="demo")
+    return base
+
+
+def test_the_demo_account_is_connected_through_oauth_and_only_once(sandbox):
+    out = io.StringIO()
+    call_command("seed_demo", "--connect-sandbox", stdout=out)
+    assert "Demo integration connected" in out.getvalue()
+
+    account = Account.objects.get()
+    integration = Integration.objects.get(account=account)
+    assert integration.xero_connection is not None
+    assert integration.salesforce_connection is not None
+    assert integration.xero_connection.display_name == "Demo Widgets Ltd"
+    assert integration.xero_connection.status == Connection.Status.ACTIVE
+    assert integration.salesforce_connection.credentials["instance_url"] == sandbox
+    assert integration.xero_connection.connected_by is not None
+
+    out = io.StringIO()
+    call_command("seed_demo", "--connect-sandbox", stdout=out)
+    assert "already has an integration" in out.getvalue()
+    assert Integration.objects.count() == 1
