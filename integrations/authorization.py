@@ -21,6 +21,16 @@ FLOW_TTL_SECONDS = 15 * 60
 MAX_FLOWS = 5
 
 
+class ConnectError(Exception):
+    """A failed step of a connect flow; ``title`` and ``message`` are shown to the person."""
+
+    def __init__(self, title: str, message: str, *, status: int = 400) -> None:
+        super().__init__(message)
+        self.title = title
+        self.message = message
+        self.status = status
+
+
 @dataclass(frozen=True)
 class Flow:
     provider: str

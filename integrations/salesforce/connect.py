@@ -1,7 +1,7 @@
 """Completing Salesforce's OAuth web-server flow: the code exchange and the identity check.
 
 Kept apart from the views so the HTTP handling there stays thin. Every failure raises
-:class:`ConnectFailed` with a message for people; nothing is stored until all checks passed.
+:class:`ConnectError` with a message for people; nothing is stored until all checks passed.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from authlib.integrations.base_client.errors import OAuthError
 from django.conf import settings
 from django.urls import reverse
 
-from integrations.authorization import Flow
+from integrations.authorization import ConnectError, Flow
 from integrations.oauth import oauth_session
 from integrations.providers import TokenSet
 from integrations.salesforce.forms import salesforce_host, sandbox_login_urls
@@ -24,14 +24,6 @@ from integrations.salesforce.forms import salesforce_host, sandbox_login_urls
 logger = logging.getLogger(__name__)
 
 SCOPE = "api refresh_token"
-
-
-class ConnectFailed(Exception):
-    def __init__(self, title: str, message: str, *, status: int = 400) -> None:
-        super().__init__(message)
-        self.title = title
-        self.message = message
-        self.status = status
 
 
 @dataclass(frozen=True)
@@ -93,7 +85,7 @@ def authorization_complete(*, flow: Flow, code: str) -> Authorised:
         org_id = ""
     if not (data.get("refresh_token") and org_id and trusted_url(instance_url)):
         logger.warning("salesforce: token answer incomplete or instance host not trusted")
-        raise ConnectFailed(
+        raise ConnectError(
             "Salesforce's answer was incomplete",
             "Salesforce signed you in but did not grant offline access (a refresh token), or "
             "answered for an unexpected server. Check that the connected app allows the "
@@ -130,12 +122,12 @@ def _exchange(*, login_url: str, code: str, code_verifier: str) -> dict[str, Any
     except OAuthError as exc:
         logger.info("salesforce: code exchange refused (%s)", exc.error)
         if exc.error == "invalid_grant":
-            raise ConnectFailed(
+            raise ConnectError(
                 "The Salesforce sign-in could not be completed",
                 "Salesforce refused the authorisation code: it was already used or has "
                 "expired (codes last a few minutes). Nothing was connected; start again.",
             ) from exc
-        raise ConnectFailed(
+        raise ConnectError(
             "Salesforce refused the connection",
             f"Salesforce's token endpoint answered “{exc.error}”"
             + (f": {exc.description}" if exc.description else "")
@@ -144,7 +136,7 @@ def _exchange(*, login_url: str, code: str, code_verifier: str) -> dict[str, Any
         ) from exc
     except (requests.RequestException, ValueError) as exc:
         logger.warning("salesforce: token endpoint unavailable (%s)", type(exc).__name__)
-        raise ConnectFailed(
+        raise ConnectError(
             "Salesforce could not be reached",
             "Salesforce's login server did not answer properly (it may be down or "
             "unreachable). Nothing was connected; try again in a few minutes.",
@@ -153,7 +145,7 @@ def _exchange(*, login_url: str, code: str, code_verifier: str) -> dict[str, Any
     finally:
         session.close()
     if not data.get("access_token"):
-        raise ConnectFailed(
+        raise ConnectError(
             "Salesforce's answer was incomplete",
             "Salesforce did not return an access token. Nothing was connected; try again.",
             status=502,
@@ -163,7 +155,7 @@ def _exchange(*, login_url: str, code: str, code_verifier: str) -> dict[str, Any
 
 def _identity(identity_url: str, access_token: str, org_id: str) -> dict[str, Any]:
     """Proves the new token works and belongs to the org it claims."""
-    failed = ConnectFailed(
+    failed = ConnectError(
         "Salesforce could not confirm the connection",
         "The new Salesforce session could not be verified. Nothing was connected; try "
         "again in a few minutes.",

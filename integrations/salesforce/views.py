@@ -16,12 +16,9 @@ from django.views.decorators.http import require_GET, require_http_methods
 from accounts.access import AccountRequest, account_view, get_for_account, get_membership
 from accounts.models import Role, User
 from integrations import authorization, services
+from integrations.authorization import ConnectError
 from integrations.models import Integration
-from integrations.salesforce.connect import (
-    ConnectFailed,
-    authorization_complete,
-    authorization_url,
-)
+from integrations.salesforce.connect import authorization_complete, authorization_url
 from integrations.salesforce.forms import ConnectForm
 
 logger = logging.getLogger(__name__)
@@ -113,7 +110,7 @@ def callback(request: HttpRequest) -> HttpResponse:
         )
     try:
         authorised = authorization_complete(flow=flow, code=code)
-    except ConnectFailed as exc:
+    except ConnectError as exc:
         return _failed(request, exc.title, exc.message, status=exc.status, retry_url=retry_url)
 
     with transaction.atomic():

@@ -24,7 +24,7 @@ from authlib.integrations.base_client.errors import OAuthError
 from django.conf import settings
 from django.urls import reverse
 
-from integrations.authorization import Flow
+from integrations.authorization import ConnectError, Flow
 from integrations.oauth import oauth_session
 from integrations.providers import TokenSet
 
@@ -32,16 +32,6 @@ logger = logging.getLogger(__name__)
 
 # Stored in the connection's (encrypted) credentials: revoking needs the tenant connection id.
 CONNECTION_ID_KEY = "xero_connection_id"
-
-
-class ConnectError(Exception):
-    """A failed step of the connect flow; ``message`` is shown to the person connecting."""
-
-    def __init__(self, title: str, message: str, *, status: int = 400) -> None:
-        super().__init__(message)
-        self.title = title
-        self.message = message
-        self.status = status
 
 
 @dataclass(frozen=True)

@@ -22,12 +22,13 @@ from django.views.decorators.http import require_GET, require_http_methods
 from accounts.access import AccountRequest, account_view, get_for_account, get_membership
 from accounts.models import Account, Role, User
 from integrations import authorization, services
+from integrations.authorization import ConnectError
 from integrations.crypto import DecryptionError, decrypt_str, encrypt_str
 from integrations.models import Integration
 from integrations.providers import ProviderError, TokenSet
 from integrations.xero import oauth_flow
 from integrations.xero.client import fetch_organisation
-from integrations.xero.oauth_flow import ConnectError, Tenant
+from integrations.xero.oauth_flow import Tenant
 
 # The grant waiting for the organisation choice, encrypted: the session store is not a vault.
 PENDING_KEY = "xero_pending_grant"
