@@ -22,7 +22,7 @@ class PlainLabelsMixin:
 
 
 class LoginForm(PlainLabelsMixin, AllauthLoginForm):
-    pass
+    """allauth's login form with our label style."""
 
 
 class SignupForm(PlainLabelsMixin, AllauthSignupForm):

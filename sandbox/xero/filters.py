@@ -31,7 +31,7 @@ class Field:
 
 
 class FilterError(ValueError):
-    pass
+    """A ``where``/``order`` Xero cannot parse; answered as a QueryParseException."""
 
 
 _TOKEN = re.compile(
