@@ -274,6 +274,10 @@ class SalesforceClient:
             )
             yield page
 
+    def query_more(self, next_records_url: str) -> dict[str, Any]:
+        """The page at a root-relative ``nextRecordsUrl`` (of a query or of a child subquery)."""
+        return self._call(functools.partial(_query_more, url=next_records_url, headers={}))
+
     def describe(self, sobject: str) -> dict[str, Any]:
         """``/sobjects/<sobject>/describe``: fields with types and picklist values."""
         if not _SOBJECT.match(sobject):

@@ -1,0 +1,78 @@
+"""Neutral records: what the sync knows of a Salesforce opportunity, independent of any API.
+
+The reader builds them from Salesforce; the translation layer (pure, no I/O) turns them into
+Xero documents. Money is ``Decimal``; datetimes are timezone-aware.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Address:
+    street: str = ""
+    city: str = ""
+    region: str = ""
+    postal_code: str = ""
+    country: str = ""
+
+
+@dataclass(frozen=True)
+class Customer:
+    """The opportunity's Salesforce Account."""
+
+    salesforce_id: str
+    name: str
+    billing_address: Address | None = None
+    phone: str = ""
+    fields: Mapping[str, Any] = field(default_factory=dict)
+    """Extra Account fields the configuration asked for (tax, tracking), by API name."""
+
+
+@dataclass(frozen=True)
+class ContactPerson:
+    """The opportunity's primary contact role."""
+
+    salesforce_id: str
+    first_name: str
+    last_name: str
+    email: str
+
+
+@dataclass(frozen=True)
+class LineItem:
+    salesforce_id: str
+    product_id: str
+    product_code: str
+    product_name: str
+    description: str
+    quantity: Decimal
+    unit_price: Decimal
+    total_price: Decimal
+    discount_percent: Decimal | None = None
+    service_date: dt.date | None = None
+
+
+@dataclass(frozen=True)
+class Opportunity:
+    salesforce_id: str
+    name: str
+    stage: str
+    is_won: bool
+    is_closed: bool
+    is_deleted: bool
+    amount: Decimal | None
+    close_date: dt.date | None
+    currency: str | None
+    """``CurrencyIsoCode``; None in a single-currency org (the org's currency applies)."""
+    system_modstamp: dt.datetime
+    customer: Customer | None
+    primary_contact: ContactPerson | None
+    lines: tuple[LineItem, ...] = ()
+    fields: Mapping[str, Any] = field(default_factory=dict)
+    """Extra Opportunity fields the configuration asked for, by API name."""

@@ -1,0 +1,135 @@
+"""SyncConfig: stored JSON parsed, validated and defaulted; errors name the field."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from integrations.sync.config import ConfigError, SyncConfig
+
+
+def test_defaults_from_empty_json() -> None:
+    """An empty (or missing) configuration gives the documented defaults."""
+    config = SyncConfig.from_json({})
+    assert config == SyncConfig.from_json(None)
+    assert config == SyncConfig(
+        invoice_status="AUTHORISED",
+        line_amount_types="Exclusive",
+        payment_terms_days=30,
+        reference_field="Name",
+        invoice_number_pattern="",
+        sales_account_code="200",
+        default_tax_type="",
+        branding_theme_id="",
+        default_currency="",
+        create_missing_items=True,
+    )
+
+
+def test_round_trip() -> None:
+    """to_json() then from_json() gives back an equal config."""
+    config = SyncConfig.from_json(
+        {
+            "invoice_status": "DRAFT",
+            "line_amount_types": "Inclusive",
+            "payment_terms_days": 14,
+            "reference_field": "PO_Number__c",
+            "invoice_number_pattern": "{close_date:%Y}-{name}",
+            "sales_account_code": "260",
+            "default_tax_type": "TAX001",
+            "branding_theme_id": "5D4C8F1E-0000-4000-8000-000000000001",
+            "default_currency": "USD",
+            "create_missing_items": False,
+        }
+    )
+    assert SyncConfig.from_json(config.to_json()) == config
+    assert config.branding_theme_id == "5d4c8f1e-0000-4000-8000-000000000001"
+
+
+def test_unknown_keys_are_ignored() -> None:
+    """The stored JSON also holds other layers' settings; they do not break parsing."""
+    assert SyncConfig.from_json({"poll_seconds": 60}) == SyncConfig()
+
+
+def test_text_values_are_trimmed() -> None:
+    assert SyncConfig.from_json({"sales_account_code": " 200 "}).sales_account_code == "200"
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("invoice_status", "PAID"),
+        ("invoice_status", "authorised"),
+        ("invoice_status", 3),
+        ("line_amount_types", "exclusive"),
+        ("line_amount_types", "GST"),
+        ("payment_terms_days", -1),
+        ("payment_terms_days", 3651),
+        ("payment_terms_days", "30"),
+        ("payment_terms_days", True),
+        ("payment_terms_days", 30.0),
+        ("reference_field", ""),
+        ("reference_field", "Name; DROP"),
+        ("reference_field", "1Field"),
+        ("invoice_number_pattern", "INV-{id}"),
+        ("sales_account_code", ""),
+        ("sales_account_code", "12345678901"),
+        ("default_tax_type", "TAX 001"),
+        ("branding_theme_id", "not-a-uuid"),
+        ("default_currency", "usd"),
+        ("default_currency", "US"),
+        ("create_missing_items", "yes"),
+        ("create_missing_items", 1),
+    ],
+)
+def test_invalid_values_name_the_field(field: str, value: Any) -> None:
+    """Each invalid value raises ConfigError (a ValueError) naming its field."""
+    with pytest.raises(ConfigError) as info:
+        SyncConfig.from_json({field: value})
+    assert info.value.field == field
+    assert str(info.value).startswith(f"{field}: ")
+    assert isinstance(info.value, ValueError)
+
+
+def test_not_an_object() -> None:
+    with pytest.raises(ConfigError, match="JSON object"):
+        SyncConfig.from_json(["AUTHORISED"])  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    [
+        "SF-{opportunity_id}",
+        "{close_date:%Y}-{name}",
+        "{close_date:%y%m%d}/{account_id}-{opportunity_id}",
+        "{{literal}}-{opportunity_id}",
+        "{close_date:Q%j}",
+    ],
+)
+def test_valid_number_patterns(pattern: str) -> None:
+    assert SyncConfig.from_json({"invoice_number_pattern": pattern}).invoice_number_pattern
+
+
+@pytest.mark.parametrize(
+    ("pattern", "message"),
+    [
+        ("INV-{id}", "unknown placeholder"),
+        ("{name.__class__}", "unknown placeholder"),
+        ("{name[0]}", "unknown placeholder"),
+        ("{0}", "unknown placeholder"),
+        ("{}", "unknown placeholder"),
+        ("{name!r}", "conversion"),
+        ("{name:>10}", "only {close_date} takes a format"),
+        ("{close_date:%H}", "%Y, %y, %m, %d and %j"),
+        ("{close_date:%}", "%Y, %y, %m, %d and %j"),
+        ("{close_date:{name}}", "braces"),
+        ("INV-", "at least one placeholder"),
+        ("INV-{name", "not a valid pattern"),
+    ],
+)
+def test_unsafe_number_patterns_are_rejected(pattern: str, message: str) -> None:
+    """Only bare, known placeholders: str.format must not reach attributes or items."""
+    with pytest.raises(ConfigError, match="invoice_number_pattern") as info:
+        SyncConfig.from_json({"invoice_number_pattern": pattern})
+    assert message in info.value.message
