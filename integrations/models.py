@@ -78,6 +78,11 @@ class Integration(models.Model):
         max_length=300, blank=True, help_text="Why syncing is paused; empty when it runs."
     )
     config = models.JSONField(default=dict, blank=True)
+    watermark = models.DateTimeField(
+        null=True, blank=True, help_text="Newest Salesforce SystemModstamp fully processed."
+    )
+    sync_claimed_until = models.DateTimeField(null=True, blank=True)
+    sync_claimed_by = models.CharField(max_length=100, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
@@ -92,3 +97,10 @@ class Integration(models.Model):
     @property
     def is_running(self) -> bool:
         return self.is_enabled and not self.paused_reason
+
+
+# The sync's models live in integrations/sync/models.py; imported here so Django registers them
+# under this app.
+from integrations.sync.models import LedgerEntry, SyncLogEntry, SyncRun  # noqa: E402
+
+__all__ = ["Connection", "Integration", "LedgerEntry", "SyncLogEntry", "SyncRun"]
