@@ -259,7 +259,15 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         "schedule": env.float("HEARTBEAT_INTERVAL", default=60.0),
         "options": {"expires": 60},
     },
+    "sync-poll": {
+        "task": "integrations.tasks.poll_integrations",
+        "schedule": env.float("SYNC_POLL_INTERVAL", default=60.0),
+        "options": {"expires": 60},
+    },
 }
+# Seconds between polls of each integration, and how long a sync's claim lives unextended.
+SYNC_POLL_INTERVAL: float = env.float("SYNC_POLL_INTERVAL", default=60.0)
+SYNC_CLAIM_TTL: int = env.int("SYNC_CLAIM_TTL", default=600)
 
 # --- Product ----------------------------------------------------------------------------------
 TRIAL_DAYS: int = env.int("TRIAL_DAYS", default=30)

@@ -13,6 +13,16 @@ urlpatterns = [
         name="detail",
     ),
     path(
+        "a/<slug:account_slug>/integrations/<int:integration_id>/log/",
+        views.sync_log,
+        name="log",
+    ),
+    path(
+        "a/<slug:account_slug>/integrations/<int:integration_id>/log/<int:entry_id>/dismiss/",
+        views.log_dismiss,
+        name="log_dismiss",
+    ),
+    path(
         "a/<slug:account_slug>/integrations/<int:integration_id>/connections/"
         "<int:connection_id>/disconnect/",
         views.connection_disconnect,

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from django.contrib import messages
+from django.core.paginator import Paginator
+from django.db.models import QuerySet
 from django.http import HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.access import AccountRequest, account_view, get_for_account
 from accounts.models import Role
 from integrations import services
 from integrations.forms import IntegrationCreateForm
-from integrations.models import Connection, Integration
+from integrations.models import Connection, Integration, SyncLogEntry, SyncRun
 
 
 @account_view(Role.SUPPORT)
@@ -55,7 +58,61 @@ def integration_detail(request: AccountRequest, integration_id: int) -> HttpResp
             integration.salesforce_connection,
         ),
     ]
-    return render(request, "integrations/detail.html", {"integration": integration, "steps": steps})
+    context = {
+        "integration": integration,
+        "steps": steps,
+        "last_run": SyncRun.objects.filter(integration=integration).first(),
+        "open_failures": _open_failures(integration).count(),
+    }
+    return render(request, "integrations/detail.html", context)
+
+
+def _open_failures(integration: Integration) -> QuerySet[SyncLogEntry]:
+    return SyncLogEntry.objects.filter(
+        integration=integration, outcome=SyncLogEntry.Outcome.FAILED, dismissed_at__isnull=True
+    )
+
+
+LOG_FILTERS = {"open": "Needs attention", "all": "Everything"}
+
+
+@account_view(Role.SUPPORT)
+def sync_log(request: AccountRequest, integration_id: int) -> HttpResponse:
+    """Runs and per-record outcomes; failures stay listed until fixed or dismissed."""
+    integration = get_for_account(Integration, request.account, pk=integration_id)
+    show = request.GET.get("show", "open")
+    if show not in LOG_FILTERS:
+        show = "open"
+    entries = (
+        _open_failures(integration)
+        if show == "open"
+        else SyncLogEntry.objects.filter(integration=integration)
+    ).select_related("run", "dismissed_by")
+    page = Paginator(entries, 50).get_page(request.GET.get("page"))
+    context = {
+        "integration": integration,
+        "runs": SyncRun.objects.filter(integration=integration)[:10],
+        "page": page,
+        "show": show,
+        "filters": LOG_FILTERS.items(),
+    }
+    return render(request, "integrations/log.html", context)
+
+
+@account_view(Role.SUPPORT)
+@require_POST
+def log_dismiss(request: AccountRequest, integration_id: int, entry_id: int) -> HttpResponse:
+    integration = get_for_account(Integration, request.account, pk=integration_id)
+    # The integration is already this account's; the entry must be that integration's.
+    entry = get_object_or_404(SyncLogEntry, pk=entry_id, integration=integration)
+    if entry.dismissed_at is None:
+        entry.dismissed_at = timezone.now()
+        entry.dismissed_by = request.user
+        entry.save(update_fields=["dismissed_at", "dismissed_by"])
+        messages.success(request, "Dismissed. It no longer counts as needing attention.")
+    return redirect(
+        "integrations:log", account_slug=request.account.slug, integration_id=integration.pk
+    )
 
 
 @account_view(Role.ADMIN)

@@ -123,7 +123,14 @@ def _victim_kwargs(victim) -> dict[str, object]:
     integration = Integration.objects.create(
         account=victim, name="Victim integration", xero_connection=connection
     )
+    from integrations.models import SyncLogEntry, SyncRun
+
+    run = SyncRun.objects.create(integration=integration)
+    entry = SyncLogEntry.objects.create(
+        run=run, integration=integration, outcome=SyncLogEntry.Outcome.FAILED, message="boom"
+    )
     return {
+        "entry_id": entry.pk,
         "account_slug": victim.slug,
         "membership_id": membership.pk,
         "invitation_id": invitation.pk,
@@ -167,6 +174,9 @@ def test_other_account_gets_404(route: Route, outsider_client):
 
     assert Connection.objects.filter(account=victim).count() == 1
     assert Integration.objects.get(account=victim).name == "Victim integration"
+    from integrations.models import SyncLogEntry
+
+    assert SyncLogEntry.objects.get(integration__account=victim).dismissed_at is None
 
 
 @pytest.mark.django_db

@@ -45,6 +45,7 @@ def test_the_demo_account_is_connected_through_oauth_and_only_once(sandbox):
     assert integration.xero_connection.status == Connection.Status.ACTIVE
     assert integration.salesforce_connection.credentials["instance_url"] == sandbox
     assert integration.xero_connection.connected_by is not None
+    assert integration.is_running
 
     out = io.StringIO()
     call_command("seed_demo", "--connect-sandbox", stdout=out)

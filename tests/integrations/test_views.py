@@ -81,3 +81,42 @@ def test_detail_offers_reconnect_when_a_connection_needs_it(account, admin_clien
         reverse("accounts:dashboard", kwargs={"account_slug": account.slug})
     )
     assert b"Paused" in dashboard.content
+
+
+def test_support_reads_the_log_and_dismisses_a_failure(account, support_client):
+    from integrations.models import SyncLogEntry, SyncRun
+
+    integration = _integration(account)
+    run = SyncRun.objects.create(integration=integration, status=SyncRun.Status.PARTIAL)
+    failure = SyncLogEntry.objects.create(
+        run=run,
+        integration=integration,
+        salesforce_id="006000000000001AAA",
+        outcome=SyncLogEntry.Outcome.FAILED,
+        message="Invoice not created: Account code '999' is not a valid code for this document.",
+    )
+    SyncLogEntry.objects.create(
+        run=run,
+        integration=integration,
+        salesforce_id="006000000000002AAA",
+        outcome=SyncLogEntry.Outcome.CREATED,
+        message="Invoice INV-0042 created for Acme Ltd, 3 lines, USD 4,500.00",
+    )
+    kwargs = {"account_slug": account.slug, "integration_id": integration.pk}
+    detail = support_client.get(reverse("integrations:detail", kwargs=kwargs)).content.decode()
+    assert "1 record needs attention" in detail
+
+    log = support_client.get(reverse("integrations:log", kwargs=kwargs)).content.decode()
+    assert "is not a valid code" in log
+    assert "INV-0042" not in log  # the default view shows what needs attention
+    everything = support_client.get(reverse("integrations:log", kwargs=kwargs) + "?show=all")
+    assert b"INV-0042" in everything.content
+
+    support_client.post(
+        reverse("integrations:log_dismiss", kwargs={**kwargs, "entry_id": failure.pk})
+    )
+    failure.refresh_from_db()
+    assert failure.dismissed_at is not None
+    detail = support_client.get(reverse("integrations:detail", kwargs=kwargs)).content.decode()
+    assert "need attention" not in detail
+    assert "needs attention" not in detail

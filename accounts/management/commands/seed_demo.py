@@ -79,4 +79,8 @@ class Command(BaseCommand):
             xero_org_pk=xero_org.pk,
             salesforce_org_pk=salesforce_org.pk,
         )
-        self.stdout.write(self.style.SUCCESS(f"Demo integration connected: {path}"))
+        # The demo syncs from its first minute: switch it on with the demo org's currency.
+        Integration.objects.filter(account=account).update(
+            is_enabled=True, config={"default_currency": "USD"}
+        )
+        self.stdout.write(self.style.SUCCESS(f"Demo integration connected and on: {path}"))

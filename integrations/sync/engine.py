@@ -1,0 +1,714 @@
+"""The sync engine: won opportunities become Xero invoices, exactly once, in batches of 50.
+
+Orchestration only (ARCHITECTURE §2, §7): the reader streams opportunities, the pure translation
+layer builds documents, and this module decides what to write, writes intent before each call
+and records each element's own outcome after it. The database is the truth:
+
+- Before an invoice call, the chunk's ledger rows are committed as ``SENDING`` with their
+  content hash and idempotency key; the Xero ids are stored in the same transaction that marks
+  them ``SYNCED``. A row left ``SENDING``/``UNKNOWN`` (crash, timeout, 5xx) is resolved on a later
+  run by looking its invoice up by ``Reference`` (or number) before anything is re-sent.
+- Unchanged content (same hash, already settled) makes no Xero call at all.
+- The watermark advances only past chunks that were fully processed; a run stopped by a rate
+  limit or an unknown outcome re-reads from there next time (reads are idempotent).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Iterable, Iterator
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from integrations.models import Integration, LedgerEntry, SyncLogEntry, SyncRun
+from integrations.providers import ProviderError, ReauthorizationRequired
+from integrations.salesforce.client import salesforce_client
+from integrations.sync.claim import integration_claim, integration_extend_claim, integration_release
+from integrations.sync.config import ConfigError, SyncConfig
+from integrations.sync.reader import PageSource, ReadSpec, org_has_currency, read_opportunities
+from integrations.sync.records import Opportunity
+from integrations.sync.translate import (
+    ContactDraft,
+    InvoiceDraft,
+    ItemDraft,
+    TranslationError,
+    contact_for,
+    content_hash,
+    idempotency_key,
+    invoice_for,
+    item_for,
+)
+from integrations.xero.client import XeroClient, XeroRateLimited, XeroUnavailable, xero_client
+
+logger = logging.getLogger(__name__)
+
+CHUNK_SIZE = 50
+PAGE_SIZE = 2000
+# Xero answers 414 for very long URLs; ORs of a chunk's keys are split to stay well under.
+MAX_WHERE_CHARS = 1500
+# Xero lets an invoice change only in these states, and only while nothing is paid.
+UPDATABLE_STATUSES = frozenset({"DRAFT", "SUBMITTED", "AUTHORISED"})
+# Settled rows whose content has not changed are skipped: SYNCED is done; FAILED and
+# NEEDS_ATTENTION wait for a person (or a change in Salesforce or the configuration).
+SETTLED = frozenset(
+    {LedgerEntry.State.SYNCED, LedgerEntry.State.FAILED, LedgerEntry.State.NEEDS_ATTENTION}
+)
+State = LedgerEntry.State
+Outcome = SyncLogEntry.Outcome
+
+
+class _Stop(Exception):
+    """Ends the run early but politely: what is done stays done, the rest waits for next run."""
+
+    def __init__(self, message: str, *, transient: ProviderError | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.transient = transient
+
+
+def sync_integration(*, integration_id: int, trigger: str = "poll") -> SyncRun | None:
+    """Syncs one integration once; None when another worker holds it (or it is off/paused).
+
+    Transient provider errors are recorded on the run and then re-raised, so the Celery task can
+    retry with backoff; a rate limit or an unknown outcome just stops the run (the next poll
+    continues), and a connection that needs re-authorisation fails the run with its reason.
+    """
+    worker = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    ttl = dt.timedelta(seconds=int(getattr(settings, "SYNC_CLAIM_TTL", 600)))
+    if not integration_claim(integration_id=integration_id, worker=worker, ttl=ttl):
+        return None
+    try:
+        integration = Integration.objects.select_related(
+            "salesforce_connection", "xero_connection"
+        ).get(pk=integration_id)
+        run = SyncRun.objects.create(integration=integration, trigger=trigger)
+        engine = _Engine(integration, run, worker=worker, ttl=ttl)
+        reraise: ProviderError | None = None
+        try:
+            engine.run()
+        except _Stop as stop:
+            run.error = stop.message
+            reraise = stop.transient
+        except ReauthorizationRequired as exc:
+            run.status = SyncRun.Status.FAILED
+            run.error = exc.message
+        except ConfigError as exc:
+            run.status = SyncRun.Status.FAILED
+            run.error = f"The configuration cannot be used: {exc}"
+        except ProviderError as exc:
+            run.status = SyncRun.Status.FAILED
+            run.error = exc.message
+            reraise = None if exc.permanent else exc
+        engine.finish()
+        if reraise is not None:
+            raise reraise
+        return run
+    finally:
+        integration_release(integration_id=integration_id, worker=worker)
+
+
+class _CountingSource:
+    """The reader's page source, counting Salesforce calls for the run."""
+
+    def __init__(self, inner: PageSource, engine: _Engine) -> None:
+        self.inner = inner
+        self.engine = engine
+
+    def query_pages(
+        self, soql: str, *, include_deleted: bool = False, batch_size: int | None = None
+    ) -> Iterator[dict[str, Any]]:
+        for page in self.inner.query_pages(
+            soql, include_deleted=include_deleted, batch_size=batch_size
+        ):
+            self.engine.run_row.salesforce_calls += 1
+            yield page
+
+    def query_more(self, next_records_url: str) -> dict[str, Any]:
+        self.engine.run_row.salesforce_calls += 1
+        return self.inner.query_more(next_records_url)
+
+
+@dataclasses.dataclass
+class _Work:
+    """One opportunity of a chunk on its way to Xero."""
+
+    opportunity: Opportunity
+    ledger: LedgerEntry
+    draft: InvoiceDraft
+    contact: ContactDraft
+    hash: str
+    contact_id: str = ""
+    contact_name: str = ""
+    problem: str = ""
+
+
+def _value(obj: Any) -> str:
+    """An SDK field as text (enums give their code, None gives "")."""
+    raw = getattr(obj, "value", obj)
+    return "" if raw is None else str(raw)
+
+
+def _quote(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _where_groups(field: str, values: Iterable[str]) -> Iterator[str]:
+    """``field=="a" OR field=="b"``..., split so that no filter grows past MAX_WHERE_CHARS."""
+    group: list[str] = []
+    size = 0
+    for value in sorted(set(values)):
+        term = f"{field}=={_quote(value)}"
+        if group and size + len(term) + 4 > MAX_WHERE_CHARS:
+            yield " OR ".join(group)
+            group, size = [], 0
+        group.append(term)
+        size += len(term) + 4
+    if group:
+        yield " OR ".join(group)
+
+
+def _batch_key(integration_id: int, kind: str, parts: Iterable[str]) -> str:
+    """One Idempotency-Key for a batch call: the same batch content gives the same key."""
+    digest = hashlib.sha256("\n".join(parts).encode()).hexdigest()
+    return f"cto:{integration_id}:{kind}:{digest}"
+
+
+def _money(amount: Any, currency: str) -> str:
+    value = Decimal(str(amount if amount is not None else 0))
+    return f"{currency} {value:,.2f}".strip()
+
+
+def _chunks(records: Iterable[Opportunity], size: int) -> Iterator[list[Opportunity]]:
+    chunk: list[Opportunity] = []
+    for record in records:
+        chunk.append(record)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+class _Engine:
+    def __init__(
+        self, integration: Integration, run: SyncRun, *, worker: str, ttl: dt.timedelta
+    ) -> None:
+        self.integration = integration
+        self.run_row = run
+        self.worker = worker
+        self.ttl = ttl
+        self.had_failures = False
+        # Per-run caches: a contact or item found once is not looked up again in this run.
+        self.contacts: dict[str, tuple[str, str]] = {}
+        self.items: set[str] = set()
+        self.xero: XeroClient | None = None
+
+    # --- the run ---------------------------------------------------------------------------
+
+    def run(self) -> None:
+        integration = self.integration
+        if integration.salesforce_connection is None or integration.xero_connection is None:
+            raise ProviderError("Connect both Salesforce and Xero to sync.", permanent=True)
+        config = SyncConfig.from_json(integration.config)
+        self.config = config
+        # SENDING rows at the start of a run belong to a worker that died mid-call (the claim
+        # guarantees nobody else is sending): their outcome is unknown.
+        LedgerEntry.objects.filter(integration=integration, state=State.SENDING).update(
+            state=State.UNKNOWN
+        )
+        self.xero = xero_client(integration.xero_connection)
+        with salesforce_client(integration.salesforce_connection) as salesforce:
+            describe = salesforce.describe("Opportunity")
+            self.run_row.salesforce_calls += 1
+            spec = self._read_spec(config, multi_currency=org_has_currency(describe))
+            source = _CountingSource(salesforce, self)
+            records = read_opportunities(source, spec, batch_size=PAGE_SIZE)
+            for chunk in _chunks(records, CHUNK_SIZE):
+                self.run_row.read_count += len(chunk)
+                self._chunk(chunk)
+                # Every opportunity of the chunk is settled: the watermark may pass them.
+                newest = max(o.system_modstamp for o in chunk)
+                if integration.watermark is None or newest > integration.watermark:
+                    integration.watermark = newest
+                    Integration.objects.filter(pk=integration.pk).update(watermark=newest)
+                integration_extend_claim(
+                    integration_id=integration.pk, worker=self.worker, ttl=self.ttl
+                )
+
+    def _read_spec(self, config: SyncConfig, *, multi_currency: bool) -> ReadSpec:
+        # ``stage`` and ``start_date`` live in the integration's JSON beside SyncConfig's keys.
+        stored = self.integration.config or {}
+        start = stored.get("start_date")
+        extra = () if config.reference_field == "Name" else (config.reference_field,)
+        return ReadSpec(
+            since=self.integration.watermark,
+            stage=str(stored["stage"]) if stored.get("stage") else None,
+            start_date=dt.date.fromisoformat(str(start)) if start else None,
+            multi_currency=multi_currency,
+            opportunity_fields=extra,
+        )
+
+    def finish(self) -> None:
+        run = self.run_row
+        if run.status == SyncRun.Status.RUNNING:
+            if run.error or self.had_failures or run.failed_count:
+                run.status = SyncRun.Status.PARTIAL
+            else:
+                run.status = SyncRun.Status.SUCCEEDED
+        run.finished_at = timezone.now()
+        run.save()
+
+    def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        assert self.xero is not None
+        self.run_row.xero_calls += 1
+        try:
+            return self.xero.call(method, *args, **kwargs).data
+        except XeroRateLimited as exc:
+            raise _Stop(
+                f"Xero's {exc.problem or 'rate'} limit was reached; "
+                f"retry_after={exc.retry_after:g} s. The next run continues."
+            ) from exc
+
+    def _log(self, ledger: LedgerEntry | None, sf_id: str, outcome: str, message: str) -> None:
+        SyncLogEntry.objects.create(
+            run=self.run_row,
+            integration=self.integration,
+            ledger=ledger,
+            salesforce_id=sf_id,
+            outcome=outcome,
+            message=message,
+        )
+
+    # --- one chunk of up to 50 ---------------------------------------------------------------
+
+    def _chunk(self, chunk: list[Opportunity]) -> None:
+        integration = self.integration
+        ids = [o.salesforce_id for o in chunk]
+        # One query for the chunk's ledger rows, not one per record.
+        ledgers = {
+            row.salesforce_id: row
+            for row in LedgerEntry.objects.filter(integration=integration, salesforce_id__in=ids)
+        }
+        work: list[_Work] = []
+        for opportunity in chunk:
+            ledger = ledgers.get(opportunity.salesforce_id) or LedgerEntry(
+                integration=integration, salesforce_id=opportunity.salesforce_id
+            )
+            ledger.opportunity_name = opportunity.name[:255]
+            ledger.system_modstamp = opportunity.system_modstamp
+            try:
+                contact = contact_for(opportunity, self.config)
+                draft = invoice_for(opportunity, self.config)
+            except TranslationError as exc:
+                self._fail_translation(ledger, opportunity, str(exc))
+                continue
+            # The hash is of the draft naming the contact by number, so that matching the
+            # contact differently later does not count as a change.
+            digest = content_hash(draft.to_xero())
+            if ledger.pk and ledger.content_hash == digest and ledger.state in SETTLED:
+                self.run_row.skipped_count += 1
+                continue
+            work.append(_Work(opportunity, ledger, draft, contact, digest))
+        if not work:
+            return
+        self._resolve_unknown(work)
+        work = [
+            w for w in work if w.ledger.state != State.SYNCED or w.ledger.content_hash != w.hash
+        ]
+        if not work:
+            return
+        self._match_contacts(work)
+        self._match_items(work)
+        self._write_invoices(work)
+
+    def _fail_translation(self, ledger: LedgerEntry, opportunity: Opportunity, msg: str) -> None:
+        ledger.state = State.FAILED
+        ledger.last_error = msg
+        ledger.save()
+        self.run_row.failed_count += 1
+        self._log(ledger, opportunity.salesforce_id, Outcome.FAILED, msg)
+
+    # --- unknown outcomes ----------------------------------------------------------------------
+
+    def _resolve_unknown(self, work: list[_Work]) -> None:
+        """Settles rows whose last send has an unknown outcome, by looking the invoice up.
+
+        An update (the row knows its InvoiceID) is simply sent again: updating an invoice to the
+        same content twice is harmless. A create is looked up by invoice number when we set it,
+        else by Reference plus the ContactID recorded with the intent; found → recorded as synced
+        (with the hash that was sent), not found → sent again. Never re-created blindly.
+        """
+        pending = [w for w in work if w.ledger.state == State.UNKNOWN]
+        if not pending:
+            return
+        creates = [w for w in pending if not w.ledger.xero_invoice_id]
+        found: dict[str, Any] = {}
+        if creates:
+            by_number = [w for w in creates if w.draft.invoice_number]
+            by_reference = [w for w in creates if not w.draft.invoice_number and w.draft.reference]
+            invoices: list[Any] = []
+            for where in _where_groups(
+                "InvoiceNumber", [w.draft.invoice_number for w in by_number]
+            ):
+                invoices += self._call("get_invoices", where=where).invoices or []
+            for where in _where_groups("Reference", [w.draft.reference for w in by_reference]):
+                invoices += self._call("get_invoices", where=where).invoices or []
+            known = set(
+                LedgerEntry.objects.filter(integration=self.integration)
+                .exclude(xero_invoice_id="")
+                .values_list("xero_invoice_id", flat=True)
+            )
+            for invoice in invoices:
+                if (
+                    _value(invoice.status) in ("DELETED", "VOIDED")
+                    or _value(invoice.type) != "ACCREC"
+                ):
+                    continue
+                if str(invoice.invoice_id) in known:
+                    continue
+                contact_id = _value(getattr(invoice.contact, "contact_id", None))
+                keys = (
+                    f"n:{_value(invoice.invoice_number).lower()}",
+                    f"r:{_value(invoice.reference).lower()}|{contact_id}",
+                )
+                for k in keys:
+                    found.setdefault(k, invoice)
+        with transaction.atomic():
+            for w in pending:
+                ledger = w.ledger
+                if ledger.xero_invoice_id:
+                    ledger.state = State.PENDING
+                else:
+                    key = (
+                        f"n:{w.draft.invoice_number.lower()}"
+                        if w.draft.invoice_number
+                        else f"r:{w.draft.reference.lower()}|{ledger.xero_contact_id}"
+                    )
+                    invoice = found.pop(key, None)
+                    if invoice is None:
+                        ledger.state = State.PENDING
+                    else:
+                        ledger.state = State.SYNCED
+                        ledger.xero_invoice_id = str(invoice.invoice_id)
+                        ledger.xero_invoice_number = _value(invoice.invoice_number)
+                        ledger.xero_contact_id = str(invoice.contact.contact_id)
+                        ledger.last_error = ""
+                        self._log(
+                            ledger,
+                            ledger.salesforce_id,
+                            Outcome.CREATED,
+                            f"Invoice {ledger.xero_invoice_number} was found in Xero after an "
+                            "interrupted send and linked; nothing was sent twice.",
+                        )
+                        self.run_row.created_count += 1
+                ledger.save()
+
+    # --- contacts ------------------------------------------------------------------------------
+
+    def _match_contacts(self, work: list[_Work]) -> None:
+        """ContactNumber (our earlier link) → exact name → email; otherwise one batch create.
+
+        A contact found by name or email that carries another ContactNumber is someone else's
+        record with the same name: Xero forbids a second active contact with that name, so we
+        link to it and log a warning (the simple, documented rule).
+        """
+        wanted = {w.contact.contact_number: w.contact for w in work}
+        missing = {n: c for n, c in wanted.items() if n not in self.contacts}
+        if missing:
+            for where in _where_groups("ContactNumber", missing):
+                for contact in self._call("get_contacts", where=where).contacts or []:
+                    number = _value(contact.contact_number)
+                    if number in missing and _value(contact.contact_status) != "ARCHIVED":
+                        self.contacts[number] = (str(contact.contact_id), _value(contact.name))
+            rest = {n: c for n, c in missing.items() if n not in self.contacts}
+            if rest:
+                self._match_by_name(rest, work)
+            to_create = [c for n, c in rest.items() if n not in self.contacts]
+            if to_create:
+                self._create_contacts(to_create, work)
+        for w in work:
+            if w.contact.contact_number in self.contacts:
+                w.contact_id, w.contact_name = self.contacts[w.contact.contact_number]
+
+    def _match_by_name(self, rest: dict[str, ContactDraft], work: list[_Work]) -> None:
+        terms = [f"Name=={_quote(c.name)}" for c in rest.values()]
+        terms += [f"EmailAddress=={_quote(c.email)}" for c in rest.values() if c.email]
+        by_name: dict[str, Any] = {}
+        by_email: dict[str, Any] = {}
+        for where in _join_terms(terms):
+            for contact in self._call("get_contacts", where=where).contacts or []:
+                if _value(contact.contact_status) == "ARCHIVED":
+                    continue
+                by_name.setdefault(_value(contact.name).lower(), contact)
+                if contact.email_address:
+                    by_email.setdefault(_value(contact.email_address).lower(), contact)
+        for number, draft in rest.items():
+            match = by_name.get(draft.name.lower()) or (
+                by_email.get(draft.email.lower()) if draft.email else None
+            )
+            if match is None:
+                continue
+            self.contacts[number] = (str(match.contact_id), _value(match.name))
+            other = _value(match.contact_number)
+            if other and other != number:
+                for w in work:
+                    if w.contact.contact_number == number:
+                        self._log(
+                            w.ledger if w.ledger.pk else None,
+                            w.opportunity.salesforce_id,
+                            Outcome.WARNING,
+                            f"Xero contact {_value(match.name)!r} belongs to another record "
+                            f"(ContactNumber {other}); the invoice is addressed to it anyway.",
+                        )
+
+    def _create_contacts(self, drafts: list[ContactDraft], work: list[_Work]) -> None:
+        bodies = [d.to_xero() for d in drafts]
+        key = _batch_key(self.integration.pk, "contacts", [content_hash(b) for b in bodies])
+        result = self._call(
+            "create_contacts",
+            {"Contacts": bodies},
+            summarize_errors=False,
+            idempotency_key=key,
+        )
+        for draft, contact in zip(drafts, result.contacts or [], strict=False):
+            if contact.has_validation_errors or getattr(contact, "validation_errors", None):
+                messages = "; ".join(_value(e.message) for e in contact.validation_errors or [])
+                for w in work:
+                    if w.contact.contact_number == draft.contact_number:
+                        w.problem = f"Xero refused the contact {draft.name!r}: {messages}"
+                continue
+            self.contacts[draft.contact_number] = (str(contact.contact_id), draft.name)
+
+    # --- items ---------------------------------------------------------------------------------
+
+    def _match_items(self, work: list[_Work]) -> None:
+        """One lookup for the chunk's item codes, one batch create for those missing."""
+        drafts: dict[str, ItemDraft] = {}
+        for w in work:
+            for line, draft_line in zip(w.opportunity.lines, w.draft.lines, strict=False):
+                if draft_line.item_code and draft_line.item_code not in self.items:
+                    drafts.setdefault(draft_line.item_code, item_for(line, self.config))
+        if drafts:
+            for where in _where_groups("Code", drafts):
+                for item in self._call("get_items", where=where).items or []:
+                    self.items.add(_value(item.code))
+            missing = [d for code, d in drafts.items() if code not in self.items]
+            if missing and self.config.create_missing_items:
+                bodies = [d.to_xero() for d in missing]
+                key = _batch_key(self.integration.pk, "items", [content_hash(b) for b in bodies])
+                result = self._call(
+                    "create_items", {"Items": bodies}, summarize_errors=False, idempotency_key=key
+                )
+                for draft, item in zip(missing, result.items or [], strict=False):
+                    if not getattr(item, "validation_errors", None):
+                        self.items.add(draft.code)
+            for draft in missing:
+                if draft.shortened_from:
+                    logger.info("item code %s shortened to %s", draft.shortened_from, draft.code)
+        for w in work:
+            dropped = [
+                ln.item_code
+                for ln in w.draft.lines
+                if ln.item_code and ln.item_code not in self.items
+            ]
+            if dropped:
+                lines = tuple(
+                    ln if ln.item_code in self.items else dataclasses.replace(ln, item_code="")
+                    for ln in w.draft.lines
+                )
+                w.draft = dataclasses.replace(w.draft, lines=lines)
+                self._log(
+                    w.ledger if w.ledger.pk else None,
+                    w.opportunity.salesforce_id,
+                    Outcome.WARNING,
+                    f"No Xero item for {', '.join(sorted(set(dropped)))}: the invoice lines "
+                    "carry no item code (turn on creating missing items, or add them in Xero).",
+                )
+
+    # --- invoices ------------------------------------------------------------------------------
+
+    def _write_invoices(self, work: list[_Work]) -> None:
+        ready: list[_Work] = []
+        for w in work:
+            if w.problem or not w.contact_id:
+                self._fail(w, w.problem or "No Xero contact could be matched or created.")
+            else:
+                ready.append(w)
+        updates = [w for w in ready if w.ledger.xero_invoice_id]
+        if updates:
+            ready = [w for w in ready if not w.ledger.xero_invoice_id]
+            ready += self._updatable(updates)
+        if not ready:
+            return
+        integration_id = self.integration.pk
+        now = timezone.now()
+        # Intent first, committed before the call (ARCHITECTURE §7).
+        with transaction.atomic():
+            for w in ready:
+                ledger = w.ledger
+                ledger.state = State.SENDING
+                ledger.content_hash = w.hash
+                ledger.idempotency_key = idempotency_key(
+                    integration_id=integration_id,
+                    kind="invoice",
+                    salesforce_id=ledger.salesforce_id,
+                    content_hash=w.hash,
+                )
+                ledger.xero_contact_id = w.contact_id
+                ledger.attempts += 1
+                ledger.last_sent_at = now
+            new_rows = [w.ledger for w in ready if not w.ledger.pk]
+            LedgerEntry.objects.bulk_create(new_rows)
+            old_rows = [w.ledger for w in ready if w.ledger.pk and w.ledger not in new_rows]
+            LedgerEntry.objects.bulk_update(
+                old_rows,
+                [
+                    "state",
+                    "content_hash",
+                    "idempotency_key",
+                    "xero_contact_id",
+                    "attempts",
+                    "last_sent_at",
+                    "opportunity_name",
+                    "system_modstamp",
+                ],
+            )
+        creates = [w for w in ready if not w.ledger.xero_invoice_id]
+        changes = [w for w in ready if w.ledger.xero_invoice_id]
+        for method, group in (("create_invoices", creates), ("update_or_create_invoices", changes)):
+            if group:
+                self._send(method, group)
+
+    def _updatable(self, updates: list[_Work]) -> list[_Work]:
+        """The updates Xero still allows; the rest need a person ("changed after payment")."""
+        ids = [w.ledger.xero_invoice_id for w in updates]
+        current = {
+            str(inv.invoice_id): inv for inv in self._call("get_invoices", i_ds=ids).invoices or []
+        }
+        allowed: list[_Work] = []
+        for w in updates:
+            invoice = current.get(w.ledger.xero_invoice_id)
+            status = _value(invoice.status) if invoice is not None else "MISSING"
+            paid = Decimal(str(getattr(invoice, "amount_paid", 0) or 0)) if invoice else Decimal(0)
+            if status in UPDATABLE_STATUSES and not paid:
+                allowed.append(w)
+                continue
+            ledger = w.ledger
+            ledger.state = State.NEEDS_ATTENTION
+            ledger.content_hash = w.hash
+            ledger.last_error = (
+                f"Opportunity changed after invoice {ledger.xero_invoice_number} was paid or "
+                f"closed in Xero (status {status}); it was not updated. Adjust it in Xero."
+            )
+            ledger.save()
+            self.had_failures = True
+            self._log(ledger, ledger.salesforce_id, Outcome.WARNING, ledger.last_error)
+        return allowed
+
+    def _send(self, method: str, group: list[_Work]) -> None:
+        bodies: list[dict[str, Any]] = []
+        for w in group:
+            draft = dataclasses.replace(w.draft, contact_id=w.contact_id)
+            body = draft.to_xero()
+            if w.ledger.xero_invoice_id:
+                body["InvoiceID"] = w.ledger.xero_invoice_id
+            # Xero echoes a refused element as sent, and the SDK only parses its own date form
+            # back: send dates as ``/Date(ms+0000)/`` (as the SDK itself does).
+            for field in ("Date", "DueDate"):
+                if field in body:
+                    body[field] = _ms_date(body[field])
+            bodies.append(body)
+        key = _batch_key(self.integration.pk, method, [w.ledger.idempotency_key for w in group])
+        try:
+            result = self._call(
+                method,
+                {"Invoices": bodies},
+                summarize_errors=False,
+                unitdp=4,
+                idempotency_key=key,
+            )
+        except _Stop:
+            # 429: Xero did not process the request; the rows wait for the next run.
+            self._set_state(group, State.PENDING)
+            raise
+        except XeroUnavailable as exc:
+            # A timeout or 5xx after sending: Xero may have created them. Resolved by lookup.
+            self._set_state(group, State.UNKNOWN)
+            raise _Stop(f"Xero's answer was lost ({exc.message}); checked next run.") from exc
+        except ProviderError:
+            self._set_state(group, State.UNKNOWN)
+            raise
+        invoices = list(result.invoices or [])
+        with transaction.atomic():
+            for index, w in enumerate(group):
+                invoice = invoices[index] if index < len(invoices) else None
+                self._record(w, invoice, updated=method != "create_invoices")
+
+    def _set_state(self, group: list[_Work], state: str) -> None:
+        for w in group:
+            w.ledger.state = state
+        LedgerEntry.objects.bulk_update([w.ledger for w in group], ["state"])
+
+    def _record(self, w: _Work, invoice: Any, *, updated: bool) -> None:
+        ledger = w.ledger
+        errors = list(getattr(invoice, "validation_errors", None) or []) if invoice else []
+        if invoice is None or errors or not invoice.invoice_id:
+            messages = "; ".join(_value(e.message) for e in errors) or "Xero gave no answer."
+            self._fail(w, f"Xero refused the invoice: {messages}")
+            return
+        ledger.state = State.SYNCED
+        ledger.xero_invoice_id = str(invoice.invoice_id)
+        ledger.xero_invoice_number = _value(invoice.invoice_number)
+        ledger.last_error = ""
+        ledger.save()
+        verb = "updated" if updated else "created"
+        lines = len(invoice.line_items or []) or len(w.draft.lines)
+        message = (
+            f"Invoice {ledger.xero_invoice_number} {verb} for {w.contact_name or w.contact.name}, "
+            f"{lines} line{'s' if lines != 1 else ''}, "
+            f"{_money(invoice.total, _value(invoice.currency_code))}"
+        )
+        if updated:
+            self.run_row.updated_count += 1
+        else:
+            self.run_row.created_count += 1
+        self._log(
+            ledger, ledger.salesforce_id, Outcome.UPDATED if updated else Outcome.CREATED, message
+        )
+
+    def _fail(self, w: _Work, message: str) -> None:
+        ledger = w.ledger
+        ledger.state = State.FAILED
+        ledger.content_hash = w.hash
+        ledger.last_error = message
+        ledger.save()
+        self.run_row.failed_count += 1
+        self._log(ledger, ledger.salesforce_id, Outcome.FAILED, message)
+
+
+def _ms_date(iso: str) -> str:
+    day = dt.datetime.combine(dt.date.fromisoformat(iso), dt.time(), tzinfo=dt.UTC)
+    return f"/Date({int(day.timestamp() * 1000)}+0000)/"
+
+
+def _join_terms(terms: list[str]) -> Iterator[str]:
+    group: list[str] = []
+    size = 0
+    for term in terms:
+        if group and size + len(term) + 4 > MAX_WHERE_CHARS:
+            yield " OR ".join(group)
+            group, size = [], 0
+        group.append(term)
+        size += len(term) + 4
+    if group:
+        yield " OR ".join(group)

@@ -1,0 +1,48 @@
+"""Celery tasks of the integrations app: thin, ids in, the service does the work."""
+
+from __future__ import annotations
+
+import functools
+
+from celery import shared_task
+from django.db import transaction
+
+from integrations.models import Integration
+from integrations.providers import ProviderError
+from integrations.sync.engine import sync_integration
+
+
+@shared_task(name="integrations.tasks.poll_integrations")
+def poll_integrations() -> int:
+    """Beat: one sync task per running integration with both connections; returns how many.
+
+    A second beat doubling this is harmless: the sync's database claim lets one run at a time.
+    """
+    ids = list(
+        Integration.objects.filter(
+            is_enabled=True,
+            paused_reason="",
+            salesforce_connection__isnull=False,
+            xero_connection__isnull=False,
+        ).values_list("pk", flat=True)
+    )
+    for integration_id in ids:
+        # Published only once the surrounding transaction (if any) has committed.
+        transaction.on_commit(functools.partial(sync_integration_task.delay, integration_id))
+    return len(ids)
+
+
+@shared_task(
+    name="integrations.tasks.sync_integration",
+    acks_late=True,
+    # Only transient provider errors escape the service (it records everything else).
+    autoretry_for=(ProviderError,),
+    retry_backoff=True,
+    retry_backoff_max=600,
+    retry_jitter=True,
+    max_retries=5,
+)
+def sync_integration_task(integration_id: int, trigger: str = "poll") -> int | None:
+    """Runs one sync of one integration; returns the run's id (None: someone else holds it)."""
+    run = sync_integration(integration_id=integration_id, trigger=trigger)
+    return run.pk if run is not None else None

@@ -1,0 +1,287 @@
+"""The sync engine end to end: sandbox Salesforce → engine → sandbox Xero over real HTTP."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from django.utils import timezone
+
+from integrations.models import Connection, Integration, LedgerEntry, SyncLogEntry, SyncRun
+from integrations.sync.config import SyncConfig
+from integrations.sync.engine import sync_integration
+from integrations.xero.client import XeroClient
+from sandbox.salesforce import seed as salesforce_seed
+from sandbox.salesforce import services as sf_sandbox
+from sandbox.salesforce.models import Opportunity as SandboxOpportunity
+from sandbox.salesforce.models import OpportunityLineItem
+from sandbox.xero import seed as xero_seed
+from sandbox.xero import services as xero_sandbox
+from sandbox.xero.models import Contact as XeroContact
+from sandbox.xero.models import Invoice as XeroInvoice
+from sandbox.xero.models import Item as XeroItem
+from sandbox.xero.models import XeroOrganisation
+from tests.factories import AccountFactory
+
+pytestmark = pytest.mark.django_db(transaction=True)
+WRITES = {"create_invoices", "update_or_create_invoices", "create_contacts", "create_items"}
+
+
+@pytest.fixture
+def calls(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
+    """Every Xero API method the product calls, counted."""
+    seen: Counter[str] = Counter()
+    original = XeroClient.call
+
+    def counting(self: XeroClient, method: str, *args: Any, **kwargs: Any) -> Any:
+        seen[method] += 1
+        return original(self, method, *args, **kwargs)
+
+    monkeypatch.setattr(XeroClient, "call", counting)
+    return seen
+
+
+@pytest.fixture
+def integration(sandbox_url: str, settings: Any) -> Integration:
+    base = f"{sandbox_url}/sandbox/xero"
+    settings.XERO_TOKEN_URL = f"{base}/identity/connect/token"
+    settings.XERO_API_URL = f"{base}/api.xro/2.0"
+    settings.SALESFORCE_LOGIN_URL = sandbox_url
+    salesforce_seed.reset(seed="demo")
+    xero_seed.reset(seed="demo")
+    account = AccountFactory.create()
+    expires = (timezone.now() + dt.timedelta(hours=1)).isoformat()
+    sf_token = sf_sandbox.issue_token(org_name=salesforce_seed.DEMO_ORG)
+    salesforce = Connection.objects.create(
+        account=account,
+        provider="salesforce",
+        external_id="00D-demo",
+        display_name="Demo",
+        credentials={**sf_token, "login_url": sandbox_url, "expires_at": expires},
+    )
+    xero_token = xero_sandbox.issue_token(org_name=xero_seed.MAIN_ORG)
+    xero = Connection.objects.create(
+        account=account,
+        provider="xero",
+        external_id=xero_token["tenant_id"],
+        display_name=xero_seed.MAIN_ORG,
+        credentials={
+            "access_token": xero_token["access_token"],
+            "refresh_token": xero_token["refresh_token"],
+            "expires_at": expires,
+        },
+    )
+    return Integration.objects.create(
+        account=account,
+        name="Main",
+        salesforce_connection=salesforce,
+        xero_connection=xero,
+        is_enabled=True,
+        config=SyncConfig(default_currency="USD").to_json(),
+    )
+
+
+def _won() -> set[str]:
+    return set(
+        SandboxOpportunity.objects.filter(
+            org__name=salesforce_seed.DEMO_ORG, is_won=True, is_deleted=False
+        ).values_list("sf_id", flat=True)
+    )
+
+
+def _ours() -> Any:
+    return XeroInvoice.objects.filter(organisation__name=xero_seed.MAIN_ORG).exclude(
+        reference__startswith="Demo order"
+    )
+
+
+def _no_duplicates(integration: Integration) -> None:
+    pairs = Counter(_ours().values_list("reference", "contact__contact_number"))
+    assert all(count == 1 for count in pairs.values()), pairs
+    synced = LedgerEntry.objects.filter(integration=integration, state="synced")
+    ids = list(synced.values_list("xero_invoice_id", flat=True))
+    assert len(ids) == len(set(ids))
+
+
+def test_first_sync_then_rerun_makes_no_writes(integration: Integration, calls: Counter[str]):
+    """Every won opportunity becomes one invoice; existing contacts and items are reused."""
+    contacts_before = XeroContact.objects.filter(organisation__name=xero_seed.MAIN_ORG).count()
+    run = sync_integration(integration_id=integration.pk)
+    assert run is not None
+    assert run.status == SyncRun.Status.SUCCEEDED, (
+        run.error,
+        list(run.entries.values_list("message", flat=True))[:5],
+    )
+    won = _won()
+    assert run.read_count == len(won)
+    assert run.created_count == len(won)
+    assert _ours().count() == len(won)
+    assert (
+        set(
+            LedgerEntry.objects.filter(integration=integration, state="synced").values_list(
+                "salesforce_id", flat=True
+            )
+        )
+        == won
+    )
+    # The seeded Xero contacts were matched by name, not duplicated.
+    names = Counter(
+        XeroContact.objects.filter(organisation__name=xero_seed.MAIN_ORG)
+        .exclude(status="ARCHIVED")
+        .values_list("name", flat=True)
+    )
+    assert names["Acme Corporation"] == 1
+    assert all(count == 1 for count in names.values())
+    assert (
+        XeroContact.objects.filter(organisation__name=xero_seed.MAIN_ORG).count() > contacts_before
+    )
+    assert (
+        XeroItem.objects.filter(organisation__name=xero_seed.MAIN_ORG, code="WIDGET-S").count() == 1
+    )
+    entry = SyncLogEntry.objects.filter(run=run, outcome="created").first()
+    assert entry is not None
+    assert "created for" in entry.message
+    assert "line" in entry.message
+    assert run.xero_calls == sum(calls.values())
+    print(f"\nfirst sync: {run.xero_calls} Xero calls for {run.created_count} invoices")
+
+    calls.clear()
+    again = sync_integration(integration_id=integration.pk)
+    assert again is not None
+    assert again.status == SyncRun.Status.SUCCEEDED
+    assert not (set(calls) & WRITES), calls
+    assert again.created_count == again.updated_count == 0
+    _no_duplicates(integration)
+
+
+def test_changed_opportunity_updates_its_invoice(integration: Integration, calls: Counter[str]):
+    """A changed line updates the same Xero invoice (same InvoiceID, new total)."""
+    sync_integration(integration_id=integration.pk)
+    line = OpportunityLineItem.objects.filter(opportunity__sf_id__in=_won()).order_by("pk").first()
+    assert line is not None
+    sf_id = line.opportunity.sf_id
+    ledger = LedgerEntry.objects.get(integration=integration, salesforce_id=sf_id)
+    before = XeroInvoice.objects.get(invoice_id=ledger.xero_invoice_id)
+    sf_sandbox.line_item_update(line_item=line, quantity=line.quantity + Decimal(2))
+
+    calls.clear()
+    run = sync_integration(integration_id=integration.pk)
+    assert run is not None
+    assert run.status == SyncRun.Status.SUCCEEDED, run.error
+    assert run.updated_count == 1
+    assert run.created_count == 0
+    assert calls["update_or_create_invoices"] == 1
+    assert calls["create_invoices"] == 0
+    after = XeroInvoice.objects.get(invoice_id=ledger.xero_invoice_id)
+    assert after.total > before.total
+    assert run.entries.filter(outcome="updated", salesforce_id=sf_id).exists()
+    _no_duplicates(integration)
+
+
+def test_some_invoices_fail_validation_the_others_are_created(integration: Integration):
+    """Three invoices Xero refuses fail on their own, with Xero's words; the rest go through."""
+    bad = sorted(_won())[:3]
+    SandboxOpportunity.objects.filter(sf_id__in=bad).update(currency_iso_code="JPY")
+    run = sync_integration(integration_id=integration.pk)
+    assert run is not None
+    assert run.status == SyncRun.Status.PARTIAL
+    assert run.failed_count == 3
+    assert run.created_count == len(_won()) - 3
+    failed = LedgerEntry.objects.filter(integration=integration, state="failed")
+    assert set(failed.values_list("salesforce_id", flat=True)) == set(bad)
+    for entry in run.entries.filter(outcome="failed"):
+        assert "The currency code JPY is not enabled for this organisation." in entry.message
+    assert _ours().count() == len(_won()) - 3
+
+
+def test_unknown_outcome_is_resolved_by_lookup_not_resent(
+    integration: Integration, calls: Counter[str]
+):
+    """A worker killed after Xero answered, before our commit: the next run finds the invoices."""
+    sync_integration(integration_id=integration.pk)
+    count = _ours().count()
+    victims = list(
+        LedgerEntry.objects.filter(integration=integration, state="synced").order_by("pk")[:3]
+    )
+    originals = {v.salesforce_id: v.xero_invoice_id for v in victims}
+    LedgerEntry.objects.filter(pk__in=[v.pk for v in victims]).update(
+        state="sending", xero_invoice_id="", xero_invoice_number=""
+    )
+    Integration.objects.filter(pk=integration.pk).update(watermark=None)
+
+    calls.clear()
+    run = sync_integration(integration_id=integration.pk)
+    assert run is not None
+    assert run.status == SyncRun.Status.SUCCEEDED, run.error
+    assert calls["create_invoices"] == 0
+    assert _ours().count() == count
+    for sf_id, invoice_id in originals.items():
+        row = LedgerEntry.objects.get(integration=integration, salesforce_id=sf_id)
+        assert (row.state, row.xero_invoice_id) == ("synced", invoice_id)
+    _no_duplicates(integration)
+
+
+def test_429_in_the_middle_stops_politely_and_the_next_run_completes(
+    integration: Integration, monkeypatch: pytest.MonkeyPatch
+):
+    """A rate limit mid-run loses nothing; the watermark stops before unsent work."""
+    original = XeroClient.call
+    state = {"creates": 0}
+
+    def limited(self: XeroClient, method: str, *args: Any, **kwargs: Any) -> Any:
+        answer = original(self, method, *args, **kwargs)
+        if method == "create_invoices":
+            state["creates"] += 1
+            if state["creates"] == 1:
+                XeroOrganisation.objects.filter(name=xero_seed.MAIN_ORG).update(
+                    faults={"force_429": 1}
+                )
+        return answer
+
+    monkeypatch.setattr(XeroClient, "call", limited)
+    first = sync_integration(integration_id=integration.pk)
+    assert first is not None
+    assert first.status == SyncRun.Status.PARTIAL
+    assert "retry_after=" in first.error
+    assert 0 < first.created_count < len(_won())
+    integration.refresh_from_db()
+    assert integration.watermark is not None
+    assert not LedgerEntry.objects.filter(integration=integration, state="sending").exists()
+
+    second = sync_integration(integration_id=integration.pk)
+    assert second is not None
+    assert second.status == SyncRun.Status.SUCCEEDED, second.error
+    assert _ours().count() == len(_won())
+    _no_duplicates(integration)
+
+
+def test_celery_poll_runs_the_sync(integration: Integration):
+    """Beat's fan-out enqueues one task per running integration; eager, it runs the service."""
+    from carrytheone.celery import app
+    from integrations.tasks import poll_integrations
+
+    previous = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    try:
+        _poll_and_check(integration, poll_integrations)
+    finally:
+        app.conf.task_always_eager = previous
+
+
+def _poll_and_check(integration: Integration, poll_integrations: Any) -> None:
+    Integration.objects.create(account=integration.account, name="Off", is_enabled=True)
+    assert poll_integrations() == 1
+    run = SyncRun.objects.get(integration=integration)
+    assert run.status == SyncRun.Status.SUCCEEDED
+    assert _ours().count() == len(_won())
+
+
+def test_a_claimed_integration_is_not_synced_twice(integration: Integration):
+    Integration.objects.filter(pk=integration.pk).update(
+        sync_claimed_until=timezone.now() + dt.timedelta(minutes=5), sync_claimed_by="other"
+    )
+    assert sync_integration(integration_id=integration.pk) is None
+    assert not SyncRun.objects.exists()
