@@ -23,6 +23,11 @@ urlpatterns = [
         name="log_dismiss",
     ),
     path(
+        "a/<slug:account_slug>/integrations/<int:integration_id>/log/<int:entry_id>/retry/",
+        views.log_retry,
+        name="log_retry",
+    ),
+    path(
         "a/<slug:account_slug>/integrations/<int:integration_id>/connections/"
         "<int:connection_id>/disconnect/",
         views.connection_disconnect,

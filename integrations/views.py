@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.paginator import Paginator
+from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -130,4 +131,33 @@ def connection_disconnect(
     )
     return redirect(
         "integrations:detail", account_slug=request.account.slug, integration_id=integration.pk
+    )
+
+
+@account_view(Role.SUPPORT)
+@require_POST
+def log_retry(request: AccountRequest, integration_id: int, entry_id: int) -> HttpResponse:
+    """Sends a failed record again on a sync started now (after its cause was fixed)."""
+    from integrations.sync.engine import ledger_retry
+    from integrations.tasks import sync_integration_task
+
+    integration = get_for_account(Integration, request.account, pk=integration_id)
+    entry = get_object_or_404(SyncLogEntry, pk=entry_id, integration=integration)
+    if entry.ledger_id is None:
+        messages.error(request, "This entry is not about a record that can be sent again.")
+    else:
+        with transaction.atomic():
+            ledger_retry(entry_id=entry.ledger_id)
+            if entry.dismissed_at is None:
+                entry.dismissed_at = timezone.now()
+                entry.dismissed_by = request.user
+                entry.save(update_fields=["dismissed_at", "dismissed_by"])
+            transaction.on_commit(
+                lambda: sync_integration_task.delay(integration.pk, trigger="manual")
+            )
+        messages.success(
+            request, "Queued: the record is sent again now; its outcome appears in this log."
+        )
+    return redirect(
+        "integrations:log", account_slug=request.account.slug, integration_id=integration.pk
     )

@@ -8,6 +8,9 @@ and records each element's own outcome after it. The database is the truth:
   content hash and idempotency key; the Xero ids are stored in the same transaction that marks
   them ``SYNCED``. A row left ``SENDING``/``UNKNOWN`` (crash, timeout, 5xx) is resolved on a later
   run by looking its invoice up by ``Reference`` (or number) before anything is re-sent.
+- Rows still waiting (``PENDING``/``UNKNOWN``) have their opportunities re-read by id at the
+  start of each run, before the watermark read: the watermark query may never return them
+  again. A person's retry (:func:`ledger_retry`) makes a row waiting.
 - Unchanged content (same hash, already settled) makes no Xero call at all.
 - The watermark advances only past chunks that were fully processed; a run stopped by a rate
   limit or an unknown outcome re-reads from there next time (reads are idempotent).
@@ -35,7 +38,13 @@ from integrations.providers import ProviderError, ReauthorizationRequired
 from integrations.salesforce.client import salesforce_client
 from integrations.sync.claim import integration_claim, integration_extend_claim, integration_release
 from integrations.sync.config import ConfigError, SyncConfig
-from integrations.sync.reader import PageSource, ReadSpec, org_has_currency, read_opportunities
+from integrations.sync.reader import (
+    PageSource,
+    ReadSpec,
+    org_has_currency,
+    read_opportunities,
+    read_opportunities_by_id,
+)
 from integrations.sync.records import Opportunity
 from integrations.sync.translate import (
     ContactDraft,
@@ -115,6 +124,19 @@ def sync_integration(*, integration_id: int, trigger: str = "poll") -> SyncRun |
         return run
     finally:
         integration_release(integration_id=integration_id, worker=worker)
+
+
+def ledger_retry(*, entry_id: int) -> None:
+    """Asks for one ledger row to be sent again (a support person's "retry").
+
+    The row becomes PENDING with no content hash: the next run re-reads its opportunity by id
+    and writes it, even when nothing changed in Salesforce. A row being sent or whose last send
+    has an unknown outcome is left as it is: making it PENDING would skip the lookup that
+    settles it and could create its invoice twice; the next run re-reads it anyway.
+    """
+    LedgerEntry.objects.filter(pk=entry_id).exclude(
+        state__in=(State.SENDING, State.UNKNOWN)
+    ).update(state=State.PENDING, content_hash="", updated_at=timezone.now())
 
 
 class _CountingSource:
@@ -232,7 +254,14 @@ class _Engine:
             self.run_row.salesforce_calls += 1
             spec = self._read_spec(config, multi_currency=org_has_currency(describe))
             source = _CountingSource(salesforce, self)
-            records = read_opportunities(source, spec, batch_size=PAGE_SIZE)
+            # Rows still waiting (a retry, an unknown outcome, a rate-limited send) first, by
+            # id: the watermark query may never return their opportunities again.
+            done = self._waiting(source, spec)
+            records = (
+                r
+                for r in read_opportunities(source, spec, batch_size=PAGE_SIZE)
+                if r.salesforce_id not in done
+            )
             for chunk in _chunks(records, CHUNK_SIZE):
                 self.run_row.read_count += len(chunk)
                 self._chunk(chunk)
@@ -244,6 +273,31 @@ class _Engine:
                 integration_extend_claim(
                     integration_id=integration.pk, worker=self.worker, ttl=self.ttl
                 )
+
+    def _waiting(self, source: _CountingSource, spec: ReadSpec) -> set[str]:
+        """Processes the opportunities of PENDING/UNKNOWN rows; returns the ids processed.
+
+        The watermark does not move here: these records may be newer than others not yet read.
+        """
+        ids = list(
+            LedgerEntry.objects.filter(
+                integration=self.integration, state__in=(State.PENDING, State.UNKNOWN)
+            )
+            .order_by("salesforce_id")
+            .values_list("salesforce_id", flat=True)
+        )
+        done: set[str] = set()
+        if not ids:
+            return done
+        records = read_opportunities_by_id(source, spec, ids, batch_size=PAGE_SIZE)
+        for chunk in _chunks(records, CHUNK_SIZE):
+            self.run_row.read_count += len(chunk)
+            self._chunk(chunk)
+            done.update(o.salesforce_id for o in chunk)
+            integration_extend_claim(
+                integration_id=self.integration.pk, worker=self.worker, ttl=self.ttl
+            )
+        return done
 
     def _read_spec(self, config: SyncConfig, *, multi_currency: bool) -> ReadSpec:
         # ``stage`` and ``start_date`` live in the integration's JSON beside SyncConfig's keys.
@@ -607,8 +661,9 @@ class _Engine:
             ledger.state = State.NEEDS_ATTENTION
             ledger.content_hash = w.hash
             ledger.last_error = (
-                f"Opportunity changed after invoice {ledger.xero_invoice_number} was paid or "
-                f"closed in Xero (status {status}); it was not updated. Adjust it in Xero."
+                f"Changed after payment: the opportunity changed after invoice "
+                f"{ledger.xero_invoice_number} was paid or closed in Xero (status {status}, "
+                f"paid {paid:,.2f}); it was not updated. Adjust it in Xero."
             )
             ledger.save()
             self.had_failures = True

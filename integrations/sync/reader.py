@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Protocol
@@ -105,7 +105,12 @@ def soql_literal(value: object) -> str:
     raise TypeError(f"no SOQL literal for {type(value).__name__}")
 
 
-def build_soql(spec: ReadSpec) -> str:
+MAX_IDS_PER_QUERY = 200
+"""``Id IN (...)`` holds at most this many ids: the query stays far below SOQL's length limit."""
+
+
+def _select(spec: ReadSpec) -> str:
+    """The SELECT clause (fields, line items, primary contact role) shared by every read."""
     fields = [
         *OPPORTUNITY_FIELDS,
         *(["CurrencyIsoCode"] if spec.multi_currency else []),
@@ -117,17 +122,39 @@ def build_soql(spec: ReadSpec) -> str:
         f"SELECT {', '.join(CONTACT_ROLE_FIELDS)} FROM OpportunityContactRoles "
         "WHERE IsPrimary = true"
     )
+    return f"SELECT {', '.join(fields)}, ({lines}), ({roles}) FROM Opportunity"
+
+
+def _counted(spec: ReadSpec) -> list[str]:
+    """The conditions that make an opportunity count: the won stage and the start date."""
     where = [
         f"StageName = {soql_literal(spec.stage)}" if spec.stage else "IsWon = true",
     ]
-    if spec.since is not None:
-        where.append(f"SystemModstamp >= {soql_literal(spec.since - spec.overlap)}")
     if spec.start_date is not None:
         where.append(f"CloseDate >= {soql_literal(spec.start_date)}")
-    return (
-        f"SELECT {', '.join(fields)}, ({lines}), ({roles}) FROM Opportunity "
-        f"WHERE {' AND '.join(where)} ORDER BY SystemModstamp, Id"
-    )
+    return where
+
+
+def build_soql(spec: ReadSpec) -> str:
+    where = _counted(spec)
+    if spec.since is not None:
+        where.insert(1, f"SystemModstamp >= {soql_literal(spec.since - spec.overlap)}")
+    return f"{_select(spec)} WHERE {' AND '.join(where)} ORDER BY SystemModstamp, Id"
+
+
+def build_soql_for_ids(spec: ReadSpec, ids: Sequence[str]) -> str:
+    """The same read as :func:`build_soql` for the given opportunity ids, ignoring the watermark.
+
+    Used to re-read opportunities whose ledger rows still wait (pending or unknown): the
+    watermark query may never return them again. At most :data:`MAX_IDS_PER_QUERY` ids.
+    """
+    if not ids:
+        raise ValueError("no ids to read")
+    if len(ids) > MAX_IDS_PER_QUERY:
+        raise ValueError(f"at most {MAX_IDS_PER_QUERY} ids per query, got {len(ids)}")
+    literals = ", ".join(soql_literal(str(i)) for i in ids)
+    where = [f"Id IN ({literals})", *_counted(spec)]
+    return f"{_select(spec)} WHERE {' AND '.join(where)} ORDER BY SystemModstamp, Id"
 
 
 def read_opportunities(
@@ -138,6 +165,18 @@ def read_opportunities(
     for page in client.query_pages(soql, batch_size=batch_size):
         for raw in page.get("records", []):
             yield to_record(raw, spec, client)
+
+
+def read_opportunities_by_id(
+    client: PageSource, spec: ReadSpec, ids: Iterable[str], *, batch_size: int | None = None
+) -> Iterator[Opportunity]:
+    """The opportunities with these ids that still count, :data:`MAX_IDS_PER_QUERY` per query."""
+    unique = sorted(set(ids))
+    for start in range(0, len(unique), MAX_IDS_PER_QUERY):
+        soql = build_soql_for_ids(spec, unique[start : start + MAX_IDS_PER_QUERY])
+        for page in client.query_pages(soql, batch_size=batch_size):
+            for raw in page.get("records", []):
+                yield to_record(raw, spec, client)
 
 
 def to_record(raw: dict[str, Any], spec: ReadSpec, client: PageSource) -> Opportunity:

@@ -120,3 +120,39 @@ def test_support_reads_the_log_and_dismisses_a_failure(account, support_client):
     detail = support_client.get(reverse("integrations:detail", kwargs=kwargs)).content.decode()
     assert "need attention" not in detail
     assert "needs attention" not in detail
+
+
+def test_support_retries_a_failed_record(
+    account, support_client, django_capture_on_commit_callbacks
+):
+    from integrations.models import LedgerEntry, SyncLogEntry, SyncRun
+
+    integration = _integration(account)
+    ledger = LedgerEntry.objects.create(
+        integration=integration,
+        salesforce_id="006000000000001AAA",
+        state=LedgerEntry.State.FAILED,
+        content_hash="abc",
+    )
+    run = SyncRun.objects.create(integration=integration)
+    failure = SyncLogEntry.objects.create(
+        run=run,
+        integration=integration,
+        ledger=ledger,
+        outcome=SyncLogEntry.Outcome.FAILED,
+        message="The currency code JPY is not enabled for this organisation.",
+    )
+    kwargs = {"account_slug": account.slug, "integration_id": integration.pk}
+    log = support_client.get(reverse("integrations:log", kwargs=kwargs)).content.decode()
+    assert "Retry" in log
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        response = support_client.post(
+            reverse("integrations:log_retry", kwargs={**kwargs, "entry_id": failure.pk})
+        )
+    assert response.status_code == 302
+    assert len(callbacks) == 1  # the sync is queued only once the retry is committed
+    ledger.refresh_from_db()
+    failure.refresh_from_db()
+    assert ledger.state == LedgerEntry.State.PENDING
+    assert ledger.content_hash == ""
+    assert failure.dismissed_at is not None

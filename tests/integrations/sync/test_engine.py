@@ -11,16 +11,19 @@ import pytest
 from django.utils import timezone
 
 from integrations.models import Connection, Integration, LedgerEntry, SyncLogEntry, SyncRun
+from integrations.salesforce.client import SalesforceClient
 from integrations.sync.config import SyncConfig
-from integrations.sync.engine import sync_integration
+from integrations.sync.engine import ledger_retry, sync_integration
 from integrations.xero.client import XeroClient
 from sandbox.salesforce import seed as salesforce_seed
 from sandbox.salesforce import services as sf_sandbox
+from sandbox.salesforce.models import AccessToken as SalesforceAccessToken
 from sandbox.salesforce.models import Opportunity as SandboxOpportunity
 from sandbox.salesforce.models import OpportunityLineItem
 from sandbox.xero import seed as xero_seed
 from sandbox.xero import services as xero_sandbox
 from sandbox.xero.models import Contact as XeroContact
+from sandbox.xero.models import Currency as XeroCurrency
 from sandbox.xero.models import Invoice as XeroInvoice
 from sandbox.xero.models import Item as XeroItem
 from sandbox.xero.models import XeroOrganisation
@@ -285,3 +288,216 @@ def test_a_claimed_integration_is_not_synced_twice(integration: Integration):
     )
     assert sync_integration(integration_id=integration.pk) is None
     assert not SyncRun.objects.exists()
+
+
+def _faults_on_first(
+    monkeypatch: pytest.MonkeyPatch, target: str, faults: dict[str, Any]
+) -> dict[str, int]:
+    """Sets the sandbox Xero org's ``faults`` for the first ``target`` call only."""
+    original = XeroClient.call
+    state = {"hit": 0}
+
+    def faulty(self: XeroClient, method: str, *args: Any, **kwargs: Any) -> Any:
+        if method != target or state["hit"]:
+            return original(self, method, *args, **kwargs)
+        state["hit"] += 1
+        XeroOrganisation.objects.filter(name=xero_seed.MAIN_ORG).update(faults=faults)
+        try:
+            return original(self, method, *args, **kwargs)
+        finally:
+            XeroOrganisation.objects.filter(name=xero_seed.MAIN_ORG).update(faults={})
+
+    monkeypatch.setattr(XeroClient, "call", faulty)
+    return state
+
+
+@pytest.mark.parametrize(
+    "faults",
+    [{"error_every": 1}, {"timeout_every": 1, "timeout_seconds": 2.5}],
+    ids=["503", "timeout"],
+)
+def test_lost_invoice_answer_is_unknown_then_settled_on_a_later_run(
+    integration: Integration,
+    calls: Counter[str],
+    monkeypatch: pytest.MonkeyPatch,
+    settings: Any,
+    faults: dict[str, Any],
+):
+    """A 503 or timeout on the invoice write: rows UNKNOWN; the next run looks them up first.
+
+    The watermark is then moved past every opportunity, so only the re-read of waiting ledger
+    rows by id can find them again.
+    """
+    settings.EXTERNAL_HTTP_TIMEOUT = 1.5
+    state = _faults_on_first(monkeypatch, "create_invoices", faults)
+    first = sync_integration(integration_id=integration.pk)
+    assert first is not None
+    assert state["hit"] == 1
+    assert first.status == SyncRun.Status.PARTIAL
+    assert "answer was lost" in first.error
+    unknown = set(
+        LedgerEntry.objects.filter(integration=integration, state="unknown").values_list(
+            "salesforce_id", flat=True
+        )
+    )
+    assert unknown
+    assert unknown <= _won()
+    assert not LedgerEntry.objects.filter(integration=integration, state="sending").exists()
+
+    Integration.objects.filter(pk=integration.pk).update(
+        watermark=timezone.now() + dt.timedelta(days=1)
+    )
+    calls.clear()
+    second = sync_integration(integration_id=integration.pk)
+    assert second is not None
+    assert second.status == SyncRun.Status.SUCCEEDED, second.error
+    assert second.read_count == len(unknown)
+    assert calls["get_invoices"] >= 1  # looked up before anything was re-sent
+    assert calls["create_invoices"] == 1
+    rows = LedgerEntry.objects.filter(integration=integration, salesforce_id__in=unknown)
+    assert set(rows.values_list("state", flat=True)) == {"synced"}
+    assert _ours().count() == len(unknown)
+
+    Integration.objects.filter(pk=integration.pk).update(watermark=None)
+    third = sync_integration(integration_id=integration.pk)
+    assert third is not None
+    assert third.status == SyncRun.Status.SUCCEEDED, third.error
+    assert _ours().count() == len(_won())
+    _no_duplicates(integration)
+
+
+def test_translation_failure_fails_that_record_with_its_reason(integration: Integration):
+    """An opportunity without an Account fails on its own, readably; the others are created."""
+    bad = SandboxOpportunity.objects.filter(sf_id__in=_won()).order_by("sf_id").first()
+    assert bad is not None
+    account = bad.account
+    sf_sandbox.opportunity_save(org=bad.org, opportunity=bad, account=None)
+    run = sync_integration(integration_id=integration.pk)
+    assert run is not None
+    assert run.status == SyncRun.Status.PARTIAL
+    assert run.failed_count == 1
+    assert run.created_count == len(_won()) - 1
+    row = LedgerEntry.objects.get(integration=integration, salesforce_id=bad.sf_id)
+    assert row.state == "failed"
+    assert "has no Account: set its Account in Salesforce." in row.last_error
+    entry = run.entries.get(outcome="failed")
+    assert entry.salesforce_id == bad.sf_id
+    assert entry.message == row.last_error
+
+    # Fixing it in Salesforce changes the opportunity: the next run picks it up by itself.
+    sf_sandbox.opportunity_save(org=bad.org, opportunity=bad, account=account)
+    again = sync_integration(integration_id=integration.pk)
+    assert again is not None
+    assert again.status == SyncRun.Status.SUCCEEDED, again.error
+    row.refresh_from_db()
+    assert row.state == "synced"
+    _no_duplicates(integration)
+
+
+def test_retry_after_fixing_the_cause_in_xero(integration: Integration, calls: Counter[str]):
+    """A FAILED row stays failed until a person retries it; the retry re-reads it by id."""
+    bad = sorted(_won())[0]
+    SandboxOpportunity.objects.filter(sf_id=bad).update(currency_iso_code="JPY")
+    sync_integration(integration_id=integration.pk)
+    row = LedgerEntry.objects.get(integration=integration, salesforce_id=bad)
+    assert row.state == "failed"
+    organisation = XeroOrganisation.objects.get(name=xero_seed.MAIN_ORG)
+    XeroCurrency.objects.create(
+        organisation=organisation, code="JPY", description="Yen", updated_at=timezone.now()
+    )
+
+    calls.clear()
+    unchanged = sync_integration(integration_id=integration.pk)
+    assert unchanged is not None
+    assert calls["create_invoices"] == 0
+    row.refresh_from_db()
+    assert row.state == "failed"
+
+    ledger_retry(entry_id=row.pk)
+    row.refresh_from_db()
+    assert (row.state, row.content_hash) == ("pending", "")
+    # Nothing changed in Salesforce, and the watermark is past everything.
+    Integration.objects.filter(pk=integration.pk).update(
+        watermark=timezone.now() + dt.timedelta(days=1)
+    )
+    calls.clear()
+    run = sync_integration(integration_id=integration.pk)
+    assert run is not None
+    assert run.status == SyncRun.Status.SUCCEEDED, run.error
+    assert (run.read_count, run.created_count, calls["create_invoices"]) == (1, 1, 1)
+    row.refresh_from_db()
+    assert row.state == "synced"
+    assert row.last_error == ""
+    invoice = XeroInvoice.objects.get(invoice_id=row.xero_invoice_id)
+    assert invoice.currency_code == "JPY"
+    assert _ours().count() == len(_won())
+    _no_duplicates(integration)
+
+
+def test_retry_leaves_an_unknown_outcome_to_its_lookup(integration: Integration):
+    """Making an UNKNOWN row PENDING would skip its lookup and could create it twice."""
+    row = LedgerEntry.objects.create(
+        integration=integration,
+        salesforce_id="006000000000001AAA",
+        state="unknown",
+        content_hash="abc",
+    )
+    ledger_retry(entry_id=row.pk)
+    after = LedgerEntry.objects.get(pk=row.pk)
+    assert (after.state, after.content_hash) == ("unknown", row.content_hash)
+
+
+def test_paid_invoice_changed_needs_attention_and_is_not_written(
+    integration: Integration, calls: Counter[str]
+):
+    sync_integration(integration_id=integration.pk)
+    line = OpportunityLineItem.objects.filter(opportunity__sf_id__in=_won()).order_by("pk").first()
+    assert line is not None
+    sf_id = line.opportunity.sf_id
+    ledger = LedgerEntry.objects.get(integration=integration, salesforce_id=sf_id)
+    paid = XeroInvoice.objects.get(invoice_id=ledger.xero_invoice_id)
+    XeroInvoice.objects.filter(pk=paid.pk).update(status="PAID", amount_paid=paid.total)
+    sf_sandbox.line_item_update(line_item=line, quantity=line.quantity + Decimal(2))
+
+    calls.clear()
+    run = sync_integration(integration_id=integration.pk)
+    assert run is not None
+    assert run.status == SyncRun.Status.PARTIAL
+    assert not (set(calls) & WRITES), calls
+    ledger.refresh_from_db()
+    assert ledger.state == "needs_attention"
+    assert ledger.last_error.startswith("Changed after payment")
+    assert run.entries.filter(outcome="warning", salesforce_id=sf_id).exists()
+    after = XeroInvoice.objects.get(pk=paid.pk)
+    assert (after.total, after.status) == (paid.total, "PAID")
+
+    # It waits for a person: the next run does not write or warn again.
+    calls.clear()
+    quiet = sync_integration(integration_id=integration.pk)
+    assert quiet is not None
+    assert not (set(calls) & WRITES), calls
+    assert not quiet.entries.exists()
+
+
+def test_expired_salesforce_session_mid_run_is_refreshed_once(
+    integration: Integration, monkeypatch: pytest.MonkeyPatch
+):
+    """The session dies after the first call; the client refreshes once and the run succeeds."""
+    original = SalesforceClient.describe
+
+    def describe_then_expire(self: SalesforceClient, sobject: str) -> dict[str, Any]:
+        answer = original(self, sobject)
+        SalesforceAccessToken.objects.update(expires_at=timezone.now() - dt.timedelta(seconds=1))
+        return answer
+
+    monkeypatch.setattr(SalesforceClient, "describe", describe_then_expire)
+    assert integration.salesforce_connection is not None
+    salesforce_pk = integration.salesforce_connection.pk
+    before = integration.salesforce_connection.credentials["access_token"]
+    run = sync_integration(integration_id=integration.pk)
+    assert run is not None
+    assert run.status == SyncRun.Status.SUCCEEDED, run.error
+    assert _ours().count() == len(_won())
+    connection = Connection.objects.get(pk=salesforce_pk)
+    assert connection.credentials["access_token"] != before
+    assert SalesforceAccessToken.objects.filter(expires_at__gt=timezone.now()).count() == 1
