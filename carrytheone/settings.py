@@ -268,6 +268,9 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
 # Seconds between polls of each integration, and how long a sync's claim lives unextended.
 SYNC_POLL_INTERVAL: float = env.float("SYNC_POLL_INTERVAL", default=60.0)
 SYNC_CLAIM_TTL: int = env.int("SYNC_CLAIM_TTL", default=600)
+# A write whose answer was lost is looked up in Xero only after this many seconds, so a request
+# Xero is still processing is not sent a second time.
+SYNC_UNKNOWN_SETTLE_AFTER: float = env.float("SYNC_UNKNOWN_SETTLE_AFTER", default=120.0)
 
 # --- Product ----------------------------------------------------------------------------------
 TRIAL_DAYS: int = env.int("TRIAL_DAYS", default=30)
@@ -347,6 +350,19 @@ SALESFORCE_CLIENT_SECRET: str = env.str(
 TOKEN_REFRESH_MARGIN: int = env.int("TOKEN_REFRESH_MARGIN", default=120)
 # Timeout, in seconds, of every call to Xero or Salesforce (connect, read).
 EXTERNAL_HTTP_TIMEOUT: float = env.float("EXTERNAL_HTTP_TIMEOUT", default=30.0)
+
+# --- API rate limits (integrations/ratelimit.py; shared through Redis, else files in VAR_DIR) --
+# Xero's limits per organisation for all our workers together: calls a minute, at once, per 24 h.
+XERO_LIMIT_PER_MINUTE: int = env.int("XERO_LIMIT_PER_MINUTE", default=60)
+XERO_LIMIT_CONCURRENT: int = env.int("XERO_LIMIT_CONCURRENT", default=5)
+XERO_LIMIT_PER_DAY: int = env.int("XERO_LIMIT_PER_DAY", default=5000)
+# The day's last N calls are kept for new invoices: updates are refused once no more remain.
+XERO_DAY_RESERVE: int = env.int("XERO_DAY_RESERVE", default=500)
+# Seconds a call may wait for a slot before giving up with XeroRateLimited.
+XERO_LIMIT_MAX_WAIT: float = env.float("XERO_LIMIT_MAX_WAIT", default=60.0)
+# Share of a Salesforce org's daily API allowance left to the customer's other apps: syncing
+# pauses while usage is above the rest, and looks again after 15 minutes.
+SALESFORCE_API_HEADROOM: float = env.float("SALESFORCE_API_HEADROOM", default=0.2)
 
 # --- Logging ----------------------------------------------------------------------------------
 LOG_LEVEL: str = env.str("LOG_LEVEL", default="INFO")

@@ -81,6 +81,14 @@ class Integration(models.Model):
     watermark = models.DateTimeField(
         null=True, blank=True, help_text="Newest Salesforce SystemModstamp fully processed."
     )
+    lifecycle_watermark = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="Newest SystemModstamp checked for reopened, lost or deleted opportunities.",
+    )
+    sync_resume_at = models.DateTimeField(
+        null=True, blank=True, help_text="No sync before then: Xero or Salesforce asked us to wait."
+    )
     sync_claimed_until = models.DateTimeField(null=True, blank=True)
     sync_claimed_by = models.CharField(max_length=100, blank=True)
     created_by = models.ForeignKey(
@@ -101,6 +109,6 @@ class Integration(models.Model):
 
 # The sync's models live in integrations/sync/models.py; imported here so Django registers them
 # under this app.
-from integrations.sync.models import LedgerEntry, SyncLogEntry, SyncRun  # noqa: E402
+from integrations.sync.models import Backfill, LedgerEntry, SyncLogEntry, SyncRun  # noqa: E402
 
-__all__ = ["Connection", "Integration", "LedgerEntry", "SyncLogEntry", "SyncRun"]
+__all__ = ["Backfill", "Connection", "Integration", "LedgerEntry", "SyncLogEntry", "SyncRun"]

@@ -1,4 +1,5 @@
-"""Connection credentials: refreshed safely across workers, failures recorded and told once."""
+"""Connections (credentials refreshed safely across workers, failures told once) and the
+integration's sync scope: its configuration and back-fills."""
 
 from __future__ import annotations
 
@@ -8,12 +9,12 @@ from typing import Any
 
 from django.conf import settings
 from django.core.mail import send_mail
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import Account, Membership, Role, User
-from integrations.models import Connection, Integration
+from integrations.models import Backfill, Connection, Integration, SyncRun
 from integrations.providers import ReauthorizationRequired, TokenSet, get_provider
 
 logger = logging.getLogger(__name__)
@@ -210,3 +211,66 @@ def connection_disconnect(*, connection: Connection) -> None:
         ).update(is_enabled=False)
         connection.delete()
     provider.revoke(credentials=credentials, external_id=connection.external_id)
+
+
+# --- sync scope --------------------------------------------------------------------------------
+
+# Keys that change which opportunities count: after a change the read starts over, so that
+# opportunities the old scope left out are found (the ledger keeps everything else unsent).
+READ_SCOPE_KEYS = ("stage", "start_date")
+MAX_BACKFILL_YEARS = 10
+
+
+def integration_update_config(*, integration: Integration, data: dict[str, Any]) -> Integration:
+    """Validates and stores a new configuration; raises ``ConfigError`` naming the bad field."""
+    from integrations.sync.config import SyncConfig
+
+    new = SyncConfig.from_json({**(integration.config or {}), **data})
+    old = SyncConfig.from_json(integration.config or {})
+    fields = ["config"]
+    # Keys of other layers (tracking, payments) stay as they were stored.
+    integration.config = {**(integration.config or {}), **new.to_json()}
+    if any(getattr(old, key) != getattr(new, key) for key in READ_SCOPE_KEYS):
+        integration.watermark = None
+        fields.append("watermark")
+    integration.save(update_fields=fields)
+    return integration
+
+
+class BackfillError(ValueError):
+    """A back-fill that cannot start, with the reason for the person who asked."""
+
+
+def backfill_start(*, integration: Integration, since: dt.date, user: User | None) -> Backfill:
+    """Asks for won opportunities closing on or after ``since`` to be imported; runs now."""
+    from integrations.tasks import sync_integration_task
+
+    today = timezone.localdate()
+    if since > today:
+        raise BackfillError("Choose a date in the past: nothing has closed after today yet.")
+    if since < today.replace(year=today.year - MAX_BACKFILL_YEARS):
+        raise BackfillError(f"Back-fills reach at most {MAX_BACKFILL_YEARS} years back.")
+    if integration.salesforce_connection_id is None or integration.xero_connection_id is None:
+        raise BackfillError("Connect both Salesforce and Xero before importing history.")
+    try:
+        with transaction.atomic():
+            backfill = Backfill.objects.create(
+                integration=integration, since=since, requested_by=user
+            )
+    except IntegrityError as exc:
+        raise BackfillError(
+            "A back-fill is already running for this integration: wait for it or cancel it."
+        ) from exc
+    transaction.on_commit(
+        lambda: sync_integration_task.delay(integration.pk, trigger=SyncRun.Trigger.BACKFILL)
+    )
+    return backfill
+
+
+def backfill_cancel(*, integration: Integration) -> bool:
+    """Stops the running back-fill after its current batch; what it imported stays."""
+    return bool(
+        Backfill.objects.filter(integration=integration, status=Backfill.Status.RUNNING).update(
+            status=Backfill.Status.CANCELLED, finished_at=timezone.now()
+        )
+    )

@@ -6,6 +6,8 @@ import functools
 
 from celery import shared_task
 from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
 
 from integrations.models import Integration
 from integrations.providers import ProviderError
@@ -24,7 +26,10 @@ def poll_integrations() -> int:
             paused_reason="",
             salesforce_connection__isnull=False,
             xero_connection__isnull=False,
-        ).values_list("pk", flat=True)
+        )
+        # Xero or Salesforce asked us to wait (Retry-After, a used-up daily allowance).
+        .filter(Q(sync_resume_at__isnull=True) | Q(sync_resume_at__lte=timezone.now()))
+        .values_list("pk", flat=True)
     )
     for integration_id in ids:
         # Published only once the surrounding transaction (if any) has committed.

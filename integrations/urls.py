@@ -13,6 +13,21 @@ urlpatterns = [
         name="detail",
     ),
     path(
+        "a/<slug:account_slug>/integrations/<int:integration_id>/backfill/",
+        views.backfill_start,
+        name="backfill",
+    ),
+    path(
+        "a/<slug:account_slug>/integrations/<int:integration_id>/backfill/cancel/",
+        views.backfill_cancel,
+        name="backfill_cancel",
+    ),
+    path(
+        "a/<slug:account_slug>/integrations/<int:integration_id>/backfill/progress/",
+        views.backfill_progress,
+        name="backfill_progress",
+    ),
+    path(
         "a/<slug:account_slug>/integrations/<int:integration_id>/log/",
         views.sync_log,
         name="log",

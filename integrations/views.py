@@ -14,8 +14,9 @@ from django.views.decorators.http import require_http_methods, require_POST
 from accounts.access import AccountRequest, account_view, get_for_account
 from accounts.models import Role
 from integrations import services
-from integrations.forms import IntegrationCreateForm
+from integrations.forms import BackfillForm, IntegrationCreateForm
 from integrations.models import Connection, Integration, SyncLogEntry, SyncRun
+from integrations.sync.models import OPEN_OUTCOMES
 
 
 @account_view(Role.SUPPORT)
@@ -64,13 +65,69 @@ def integration_detail(request: AccountRequest, integration_id: int) -> HttpResp
         "steps": steps,
         "last_run": SyncRun.objects.filter(integration=integration).first(),
         "open_failures": _open_failures(integration).count(),
+        "backfill": integration.backfills.first(),
+        "backfill_form": BackfillForm(),
     }
     return render(request, "integrations/detail.html", context)
 
 
+@account_view(Role.ADMIN)
+@require_POST
+def backfill_start(request: AccountRequest, integration_id: int) -> HttpResponse:
+    """Imports won opportunities closed since a date: history only when a person asks."""
+    integration = get_for_account(Integration, request.account, pk=integration_id)
+    form = BackfillForm(request.POST)
+    if not form.is_valid():
+        for errors in form.errors.values():
+            for error in errors:
+                messages.error(request, error)
+    else:
+        try:
+            services.backfill_start(
+                integration=integration, since=form.cleaned_data["since"], user=request.user
+            )
+        except services.BackfillError as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.success(
+                request,
+                "Back-fill started: progress shows below. Invoices already in Xero are not "
+                "created again.",
+            )
+    return redirect(
+        "integrations:detail", account_slug=request.account.slug, integration_id=integration.pk
+    )
+
+
+@account_view(Role.ADMIN)
+@require_POST
+def backfill_cancel(request: AccountRequest, integration_id: int) -> HttpResponse:
+    integration = get_for_account(Integration, request.account, pk=integration_id)
+    if services.backfill_cancel(integration=integration):
+        messages.success(request, "Back-fill cancelled; what it imported stays in Xero.")
+    return redirect(
+        "integrations:detail", account_slug=request.account.slug, integration_id=integration.pk
+    )
+
+
+@account_view(Role.SUPPORT)
+def backfill_progress(request: AccountRequest, integration_id: int) -> HttpResponse:
+    """The progress card alone, polled by htmx while a back-fill runs."""
+    integration = get_for_account(Integration, request.account, pk=integration_id)
+    return render(
+        request,
+        "integrations/_backfill.html",
+        {
+            "integration": integration,
+            "backfill": integration.backfills.first(),
+            "backfill_form": BackfillForm(),
+        },
+    )
+
+
 def _open_failures(integration: Integration) -> QuerySet[SyncLogEntry]:
     return SyncLogEntry.objects.filter(
-        integration=integration, outcome=SyncLogEntry.Outcome.FAILED, dismissed_at__isnull=True
+        integration=integration, outcome__in=OPEN_OUTCOMES, dismissed_at__isnull=True
     )
 
 
@@ -96,6 +153,7 @@ def sync_log(request: AccountRequest, integration_id: int) -> HttpResponse:
         "page": page,
         "show": show,
         "filters": LOG_FILTERS.items(),
+        "now": timezone.now(),
     }
     return render(request, "integrations/log.html", context)
 

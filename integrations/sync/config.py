@@ -9,6 +9,7 @@ Keys this module does not know are ignored: the stored JSON also holds settings 
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import string
 import uuid
@@ -17,6 +18,9 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 INVOICE_STATUSES: Final = ("DRAFT", "SUBMITTED", "AUTHORISED")
+# What to do when a Xero contact found by name belongs to another record (another ContactNumber):
+# "suffix" creates "Name (Salesforce Account id)"; "link" addresses the invoice to it anyway.
+NAME_COLLISION_RULES: Final = ("suffix", "link")
 LINE_AMOUNT_TYPES: Final = ("Exclusive", "Inclusive", "NoTax")
 
 # Placeholders an invoice number pattern may use; `close_date` alone takes a strftime format.
@@ -105,6 +109,12 @@ class SyncConfig:
     default_currency: str = ""
     """The Xero organisation's currency, for opportunities without ``CurrencyIsoCode``."""
     create_missing_items: bool = True
+    contact_name_collision: str = "suffix"
+    """See :data:`NAME_COLLISION_RULES`."""
+    stage: str = ""
+    """A StageName that counts as won; empty: ``IsWon = true`` (every won stage)."""
+    start_date: dt.date | None = None
+    """Only opportunities closing on or after this date; older ones need an explicit back-fill."""
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any] | None) -> SyncConfig:
@@ -156,6 +166,17 @@ class SyncConfig:
         if not isinstance(create_items, bool):
             raise ConfigError("create_missing_items", "must be true or false.")
 
+        stage = text("stage")
+        if len(stage) > 255:
+            raise ConfigError("stage", "must be a Salesforce stage name (at most 255 characters).")
+        raw_start = data.get("start_date")
+        start: dt.date | None = None
+        if raw_start not in (None, ""):
+            try:
+                start = dt.date.fromisoformat(str(raw_start))
+            except ValueError as exc:
+                raise ConfigError("start_date", "must be a date (YYYY-MM-DD) or empty.") from exc
+
         return cls(
             invoice_status=choice("invoice_status", INVOICE_STATUSES),
             line_amount_types=choice("line_amount_types", LINE_AMOUNT_TYPES),
@@ -175,6 +196,9 @@ class SyncConfig:
                 "default_currency", _CURRENCY, "must be a 3-letter currency code or empty"
             ),
             create_missing_items=create_items,
+            contact_name_collision=choice("contact_name_collision", NAME_COLLISION_RULES),
+            stage=stage,
+            start_date=start,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -190,4 +214,7 @@ class SyncConfig:
             "branding_theme_id": self.branding_theme_id,
             "default_currency": self.default_currency,
             "create_missing_items": self.create_missing_items,
+            "contact_name_collision": self.contact_name_collision,
+            "stage": self.stage,
+            "start_date": self.start_date.isoformat() if self.start_date else "",
         }

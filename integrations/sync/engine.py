@@ -5,12 +5,16 @@ layer builds documents, and this module decides what to write, writes intent bef
 and records each element's own outcome after it. The database is the truth:
 
 - Before an invoice call, the chunk's ledger rows are committed as ``SENDING`` with their
-  content hash and idempotency key; the Xero ids are stored in the same transaction that marks
-  them ``SYNCED``. A row left ``SENDING``/``UNKNOWN`` (crash, timeout, 5xx) is resolved on a later
-  run by looking its invoice up by ``Reference`` (or number) before anything is re-sent.
-- Rows still waiting (``PENDING``/``UNKNOWN``) have their opportunities re-read by id at the
-  start of each run, before the watermark read: the watermark query may never return them
-  again. A person's retry (:func:`ledger_retry`) makes a row waiting.
+  content hash, idempotency key and the Reference/number sent; the Xero ids are stored in the
+  same transaction that marks them ``SYNCED``. A row left ``SENDING``/``UNKNOWN`` (crash,
+  timeout, 5xx) is settled on a later run by looking its invoice up by number or ``Reference``
+  before anything is re-sent — only once Xero has had time to finish the lost request.
+- Rows still waiting (``PENDING``) have their opportunities re-read by id at the start of each
+  run, before the watermark read: the watermark query may never return them again. A person's
+  retry (:func:`ledger_retry`) makes a row waiting.
+- Opportunities that stop counting (reopened, lost, deleted) are found by a light query of
+  their own (``queryAll``, its own watermark): a row with nothing in Xero is withdrawn; a row
+  with an invoice needs a person (credit notes are the accounting rules' business).
 - Unchanged content (same hash, already settled) makes no Xero call at all.
 - The watermark advances only past chunks that were fully processed; a run stopped by a rate
   limit or an unknown outcome re-reads from there next time (reads are idempotent).
@@ -30,18 +34,23 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import models, transaction
 from django.utils import timezone
 
-from integrations.models import Integration, LedgerEntry, SyncLogEntry, SyncRun
+from integrations.models import Backfill, Integration, LedgerEntry, SyncLogEntry, SyncRun
 from integrations.providers import ProviderError, ReauthorizationRequired
 from integrations.salesforce.client import salesforce_client
 from integrations.sync.claim import integration_claim, integration_extend_claim, integration_release
 from integrations.sync.config import ConfigError, SyncConfig
+from integrations.sync.models import OPEN_OUTCOMES
 from integrations.sync.reader import (
     PageSource,
     ReadSpec,
+    build_count_soql,
+    build_lifecycle_soql,
+    build_status_soql,
     org_has_currency,
+    parse_datetime,
     read_opportunities,
     read_opportunities_by_id,
 )
@@ -57,7 +66,13 @@ from integrations.sync.translate import (
     invoice_for,
     item_for,
 )
-from integrations.xero.client import XeroClient, XeroRateLimited, XeroUnavailable, xero_client
+from integrations.xero.client import (
+    XeroClient,
+    XeroRateLimited,
+    XeroUnavailable,
+    XeroValidationError,
+    xero_client,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -74,15 +89,23 @@ SETTLED = frozenset(
 )
 State = LedgerEntry.State
 Outcome = SyncLogEntry.Outcome
+Withdrawal = LedgerEntry.Withdrawal
 
 
 class _Stop(Exception):
     """Ends the run early but politely: what is done stays done, the rest waits for next run."""
 
-    def __init__(self, message: str, *, transient: ProviderError | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        transient: ProviderError | None = None,
+        retry_after: float | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.transient = transient
+        self.retry_after = retry_after
 
 
 def sync_integration(*, integration_id: int, trigger: str = "poll") -> SyncRun | None:
@@ -103,11 +126,13 @@ def sync_integration(*, integration_id: int, trigger: str = "poll") -> SyncRun |
         run = SyncRun.objects.create(integration=integration, trigger=trigger)
         engine = _Engine(integration, run, worker=worker, ttl=ttl)
         reraise: ProviderError | None = None
+        wait: float | None = None
         try:
             engine.run()
         except _Stop as stop:
             run.error = stop.message
             reraise = stop.transient
+            wait = stop.retry_after
         except ReauthorizationRequired as exc:
             run.status = SyncRun.Status.FAILED
             run.error = exc.message
@@ -117,7 +142,15 @@ def sync_integration(*, integration_id: int, trigger: str = "poll") -> SyncRun |
         except ProviderError as exc:
             run.status = SyncRun.Status.FAILED
             run.error = exc.message
-            reraise = None if exc.permanent else exc
+            if not exc.permanent and exc.retry_after:
+                # The provider named a time (a used-up daily allowance): retrying sooner with
+                # backoff would only spend calls; polling resumes then.
+                wait = exc.retry_after
+            else:
+                reraise = None if exc.permanent else exc
+        if wait:
+            run.retry_after = timezone.now() + dt.timedelta(seconds=wait)
+            Integration.objects.filter(pk=integration_id).update(sync_resume_at=run.retry_after)
         engine.finish()
         if reraise is not None:
             raise reraise
@@ -249,12 +282,14 @@ class _Engine:
             state=State.UNKNOWN
         )
         self.xero = xero_client(integration.xero_connection)
+        self._settle_unknown()
         with salesforce_client(integration.salesforce_connection) as salesforce:
             describe = salesforce.describe("Opportunity")
             self.run_row.salesforce_calls += 1
             spec = self._read_spec(config, multi_currency=org_has_currency(describe))
             source = _CountingSource(salesforce, self)
-            # Rows still waiting (a retry, an unknown outcome, a rate-limited send) first, by
+            self._lifecycle(source, spec)
+            # Rows still waiting (a retry, a settled unknown, a rate-limited send) first, by
             # id: the watermark query may never return their opportunities again.
             done = self._waiting(source, spec)
             records = (
@@ -270,19 +305,26 @@ class _Engine:
                 if integration.watermark is None or newest > integration.watermark:
                     integration.watermark = newest
                     Integration.objects.filter(pk=integration.pk).update(watermark=newest)
-                integration_extend_claim(
-                    integration_id=integration.pk, worker=self.worker, ttl=self.ttl
-                )
+                self._keep_claim()
+            self._backfill(source, spec)
+
+    def _keep_claim(self) -> None:
+        if not integration_extend_claim(
+            integration_id=self.integration.pk, worker=self.worker, ttl=self.ttl
+        ):
+            # Another worker took the integration over (this one stalled past the claim's TTL):
+            # stop before two workers send the same rows.
+            raise _Stop("This run lost its claim to another worker and stopped; nothing is lost.")
 
     def _waiting(self, source: _CountingSource, spec: ReadSpec) -> set[str]:
-        """Processes the opportunities of PENDING/UNKNOWN rows; returns the ids processed.
+        """Processes the opportunities of PENDING rows; returns the ids processed.
 
-        The watermark does not move here: these records may be newer than others not yet read.
+        A waiting row whose opportunity no longer counts is withdrawn (with the reason read from
+        Salesforce). The watermark does not move here: these records may be newer than others
+        not yet read.
         """
         ids = list(
-            LedgerEntry.objects.filter(
-                integration=self.integration, state__in=(State.PENDING, State.UNKNOWN)
-            )
+            LedgerEntry.objects.filter(integration=self.integration, state=State.PENDING)
             .order_by("salesforce_id")
             .values_list("salesforce_id", flat=True)
         )
@@ -294,20 +336,140 @@ class _Engine:
             self.run_row.read_count += len(chunk)
             self._chunk(chunk)
             done.update(o.salesforce_id for o in chunk)
-            integration_extend_claim(
-                integration_id=self.integration.pk, worker=self.worker, ttl=self.ttl
-            )
+            self._keep_claim()
+        gone = [i for i in ids if i not in done]
+        if gone:
+            self._explain_gone(source, gone)
         return done
 
+    # --- opportunities that stop counting ------------------------------------------------------
+
+    def _lifecycle(self, source: _CountingSource, spec: ReadSpec) -> None:
+        """Finds opportunities we hold a row for that were reopened, lost or deleted since last.
+
+        One ``queryAll`` of light fields for opportunities changed since the lifecycle watermark
+        that do not count (any more), deleted ones included; only ids we hold rows for matter.
+        """
+        integration = self.integration
+        since = integration.lifecycle_watermark or integration.watermark
+        if since is None:
+            # Nothing was ever read, so nothing can have been withdrawn: start watching now.
+            stamp = timezone.now() - spec.overlap
+            integration.lifecycle_watermark = stamp
+            Integration.objects.filter(pk=integration.pk).update(lifecycle_watermark=stamp)
+            return
+        soql = build_lifecycle_soql(spec, since)
+        newest = integration.lifecycle_watermark
+        for page in source.query_pages(soql, include_deleted=True, batch_size=PAGE_SIZE):
+            raws = page.get("records", [])
+            if not raws:
+                continue
+            self._withdraw_rows({str(r["Id"]): r for r in raws})
+            stamp = max(parse_datetime(str(r["SystemModstamp"])) for r in raws)
+            if newest is None or stamp > newest:
+                newest = stamp
+        if newest is not None and newest != integration.lifecycle_watermark:
+            integration.lifecycle_watermark = newest
+            Integration.objects.filter(pk=integration.pk).update(lifecycle_watermark=newest)
+
+    def _explain_gone(self, source: _CountingSource, ids: list[str]) -> None:
+        """Withdraws waiting rows whose opportunities no longer count, with Salesforce's reason."""
+        found: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(ids), 200):
+            soql = build_status_soql(ids[start : start + 200])
+            for page in source.query_pages(soql, include_deleted=True):
+                for raw in page.get("records", []):
+                    found[str(raw["Id"])] = raw
+        # Not even in the recycle bin: deleted for good.
+        for sf_id in ids:
+            found.setdefault(sf_id, {"Id": sf_id, "IsDeleted": True})
+        self._withdraw_rows(found)
+
+    def _withdraw_rows(self, raws: dict[str, dict[str, Any]]) -> None:
+        rows = LedgerEntry.objects.filter(
+            integration=self.integration, salesforce_id__in=list(raws)
+        ).exclude(state__in=(State.WITHDRAWN, State.DISMISSED))
+        now = timezone.now()
+        resolved: list[int] = []
+        for ledger in rows:
+            raw = raws[ledger.salesforce_id]
+            reason = _withdrawal(raw)
+            if ledger.withdrawn == reason:
+                continue  # seen again through the overlap window
+            ledger.withdrawn = reason
+            ledger.withdrawn_at = now
+            name = ledger.opportunity_name or ledger.salesforce_id
+            what = _withdrawal_text(reason, raw)
+            if ledger.state in (State.UNKNOWN, State.SENDING):
+                # Settled first (it may exist in Xero); the settle step reads this reason.
+                ledger.save(update_fields=["withdrawn", "withdrawn_at", "updated_at"])
+                continue
+            if ledger.xero_invoice_id:
+                ledger.state = State.NEEDS_ATTENTION
+                ledger.last_error = (
+                    f"Opportunity {name!r} was {what} after invoice "
+                    f"{ledger.xero_invoice_number or ledger.xero_invoice_id} was created; the "
+                    "invoice still stands in Xero. Void it or raise a credit note there if it "
+                    "should not."
+                )
+                ledger.save()
+                self.had_failures = True
+                self._log(ledger, ledger.salesforce_id, Outcome.ATTENTION, ledger.last_error)
+            else:
+                ledger.state = State.WITHDRAWN
+                ledger.last_error = ""
+                ledger.save()
+                resolved.append(ledger.pk)
+                self.run_row.skipped_count += 1
+                self._log(
+                    ledger,
+                    ledger.salesforce_id,
+                    Outcome.SKIPPED,
+                    f"Opportunity {name!r} was {what}; nothing was sent to Xero, and nothing "
+                    "will be unless it is won again.",
+                )
+        self._resolve_entries(resolved)
+
+    def _resolve_entries(self, ledger_ids: list[int]) -> None:
+        """Earlier failures of these rows no longer need a person: the rows are settled."""
+        if ledger_ids:
+            SyncLogEntry.objects.filter(
+                ledger_id__in=ledger_ids, outcome__in=OPEN_OUTCOMES, dismissed_at__isnull=True
+            ).update(dismissed_at=timezone.now())
+
+    # --- back-fill -----------------------------------------------------------------------------
+
+    def _backfill(self, source: _CountingSource, spec: ReadSpec) -> None:
+        """Continues the running back-fill (if a person asked for one) where it left off."""
+        backfill = Backfill.objects.filter(
+            integration=self.integration, status=Backfill.Status.RUNNING
+        ).first()
+        if backfill is None:
+            return
+        self.run_row.trigger = SyncRun.Trigger.BACKFILL
+        read = dataclasses.replace(spec, since=backfill.watermark, start_date=backfill.since)
+        if backfill.total is None:
+            pages = source.query_pages(build_count_soql(read))
+            backfill.total = int(next(pages).get("totalSize") or 0)
+            backfill.save(update_fields=["total"])
+        running = Backfill.objects.filter(pk=backfill.pk, status=Backfill.Status.RUNNING)
+        for chunk in _chunks(read_opportunities(source, read, batch_size=PAGE_SIZE), CHUNK_SIZE):
+            self.run_row.read_count += len(chunk)
+            self._chunk(chunk)
+            backfill.processed += len(chunk)
+            backfill.watermark = max(o.system_modstamp for o in chunk)
+            # Conditional: a person may have cancelled it meanwhile; then it stops here.
+            if not running.update(processed=backfill.processed, watermark=backfill.watermark):
+                return
+            self._keep_claim()
+        running.update(status=Backfill.Status.DONE, finished_at=timezone.now())
+
     def _read_spec(self, config: SyncConfig, *, multi_currency: bool) -> ReadSpec:
-        # ``stage`` and ``start_date`` live in the integration's JSON beside SyncConfig's keys.
-        stored = self.integration.config or {}
-        start = stored.get("start_date")
         extra = () if config.reference_field == "Name" else (config.reference_field,)
         return ReadSpec(
             since=self.integration.watermark,
-            stage=str(stored["stage"]) if stored.get("stage") else None,
-            start_date=dt.date.fromisoformat(str(start)) if start else None,
+            stage=config.stage or None,
+            start_date=config.start_date,
             multi_currency=multi_currency,
             opportunity_fields=extra,
         )
@@ -329,8 +491,9 @@ class _Engine:
             return self.xero.call(method, *args, **kwargs).data
         except XeroRateLimited as exc:
             raise _Stop(
-                f"Xero's {exc.problem or 'rate'} limit was reached; "
-                f"retry_after={exc.retry_after:g} s. The next run continues."
+                f"Xero's {exc.problem or 'rate'} limit was reached; syncing resumes in "
+                f"{exc.retry_after:g} s, where it stopped.",
+                retry_after=exc.retry_after,
             ) from exc
 
     def _log(self, ledger: LedgerEntry | None, sf_id: str, outcome: str, message: str) -> None:
@@ -360,6 +523,8 @@ class _Engine:
             )
             ledger.opportunity_name = opportunity.name[:255]
             ledger.system_modstamp = opportunity.system_modstamp
+            if ledger.withdrawn:
+                self._won_again(ledger)
             try:
                 contact = contact_for(opportunity, self.config)
                 draft = invoice_for(opportunity, self.config)
@@ -373,12 +538,8 @@ class _Engine:
                 self.run_row.skipped_count += 1
                 continue
             work.append(_Work(opportunity, ledger, draft, contact, digest))
-        if not work:
-            return
-        self._resolve_unknown(work)
-        work = [
-            w for w in work if w.ledger.state != State.SYNCED or w.ledger.content_hash != w.hash
-        ]
+        # A row still UNKNOWN is being settled (too soon to look it up): never send it now.
+        work = [w for w in work if w.ledger.state not in (State.UNKNOWN, State.SENDING)]
         if not work:
             return
         self._match_contacts(work)
@@ -392,89 +553,142 @@ class _Engine:
         self.run_row.failed_count += 1
         self._log(ledger, opportunity.salesforce_id, Outcome.FAILED, msg)
 
+    def _won_again(self, ledger: LedgerEntry) -> None:
+        """An opportunity we had withdrawn counts again (won again, or restored)."""
+        was = ledger.get_withdrawn_display().lower()
+        ledger.withdrawn = Withdrawal.NONE
+        ledger.withdrawn_at = None
+        if ledger.state == State.WITHDRAWN:
+            ledger.state = State.PENDING
+            ledger.content_hash = ""
+        elif ledger.xero_invoice_id and ledger.state == State.NEEDS_ATTENTION:
+            ledger.state = State.SYNCED
+            ledger.last_error = ""
+            self._resolve_entries([ledger.pk])
+            self._log(
+                ledger,
+                ledger.salesforce_id,
+                Outcome.UPDATED,
+                f"Opportunity {ledger.opportunity_name!r} counts again after being {was}; "
+                f"invoice {ledger.xero_invoice_number} stands as it is.",
+            )
+        ledger.save()
+
     # --- unknown outcomes ----------------------------------------------------------------------
 
-    def _resolve_unknown(self, work: list[_Work]) -> None:
+    def _settle_unknown(self) -> None:
         """Settles rows whose last send has an unknown outcome, by looking the invoice up.
 
-        An update (the row knows its InvoiceID) is simply sent again: updating an invoice to the
-        same content twice is harmless. A create is looked up by invoice number when we set it,
-        else by Reference plus the ContactID recorded with the intent; found → recorded as synced
-        (with the hash that was sent), not found → sent again. Never re-created blindly.
+        Works from the ledger alone (the Reference or number sent, the ContactID chosen), so an
+        opportunity deleted meanwhile is settled too. An update (the row knows its InvoiceID) is
+        simply sent again: updating an invoice to the same content twice is harmless. A create
+        is looked up by invoice number when we set it, else by Reference plus ContactID; found →
+        synced (with the hash that was sent), not found → waiting to be sent again. Rows sent
+        too recently are left for a later run: a request Xero is still processing would not be
+        found yet, and sending it again in another batch (another Idempotency-Key) could create
+        it twice (``SYNC_UNKNOWN_SETTLE_AFTER`` seconds).
         """
-        pending = [w for w in work if w.ledger.state == State.UNKNOWN]
-        if not pending:
-            return
-        creates = [w for w in pending if not w.ledger.xero_invoice_id]
+        wait = dt.timedelta(seconds=float(getattr(settings, "SYNC_UNKNOWN_SETTLE_AFTER", 120)))
+        cutoff = timezone.now() - wait
+        rows = list(
+            LedgerEntry.objects.filter(integration=self.integration, state=State.UNKNOWN)
+            .filter(models.Q(last_sent_at__isnull=True) | models.Q(last_sent_at__lte=cutoff))
+            .order_by("pk")
+        )
+        for start in range(0, len(rows), CHUNK_SIZE):
+            self._settle_chunk(rows[start : start + CHUNK_SIZE])
+
+    def _settle_chunk(self, rows: list[LedgerEntry]) -> None:
+        creates = [r for r in rows if not r.xero_invoice_id]
+        invoices: list[Any] = []
+        numbers = [r.sent_invoice_number for r in creates if r.sent_invoice_number]
+        references = [
+            r.sent_reference for r in creates if r.sent_reference and not r.sent_invoice_number
+        ]
+        for where in _where_groups("InvoiceNumber", numbers):
+            invoices += self._call("get_invoices", where=where).invoices or []
+        for where in _where_groups("Reference", references):
+            invoices += self._call("get_invoices", where=where).invoices or []
         found: dict[str, Any] = {}
-        if creates:
-            by_number = [w for w in creates if w.draft.invoice_number]
-            by_reference = [w for w in creates if not w.draft.invoice_number and w.draft.reference]
-            invoices: list[Any] = []
-            for where in _where_groups(
-                "InvoiceNumber", [w.draft.invoice_number for w in by_number]
-            ):
-                invoices += self._call("get_invoices", where=where).invoices or []
-            for where in _where_groups("Reference", [w.draft.reference for w in by_reference]):
-                invoices += self._call("get_invoices", where=where).invoices or []
+        if invoices:
             known = set(
                 LedgerEntry.objects.filter(integration=self.integration)
                 .exclude(xero_invoice_id="")
                 .values_list("xero_invoice_id", flat=True)
             )
             for invoice in invoices:
-                if (
-                    _value(invoice.status) in ("DELETED", "VOIDED")
-                    or _value(invoice.type) != "ACCREC"
-                ):
+                if _value(invoice.status) in ("DELETED", "VOIDED"):
                     continue
-                if str(invoice.invoice_id) in known:
+                if _value(invoice.type) != "ACCREC" or str(invoice.invoice_id) in known:
                     continue
                 contact_id = _value(getattr(invoice.contact, "contact_id", None))
-                keys = (
-                    f"n:{_value(invoice.invoice_number).lower()}",
-                    f"r:{_value(invoice.reference).lower()}|{contact_id}",
-                )
-                for k in keys:
-                    found.setdefault(k, invoice)
+                found.setdefault(f"n:{_value(invoice.invoice_number).lower()}", invoice)
+                found.setdefault(f"r:{_value(invoice.reference).lower()}|{contact_id}", invoice)
+        resolved: list[int] = []
         with transaction.atomic():
-            for w in pending:
-                ledger = w.ledger
+            for ledger in rows:
                 if ledger.xero_invoice_id:
                     ledger.state = State.PENDING
+                elif not (ledger.sent_invoice_number or ledger.sent_reference):
+                    # Nothing to search by (an invoice with neither number nor Reference):
+                    # re-sending could duplicate it, so a person checks Xero.
+                    ledger.state = State.NEEDS_ATTENTION
+                    ledger.last_error = (
+                        "Xero's answer to this invoice was lost and it has no Reference or "
+                        "number to look it up by. Check Xero for it, then retry or dismiss."
+                    )
+                    self._log(ledger, ledger.salesforce_id, Outcome.ATTENTION, ledger.last_error)
                 else:
                     key = (
-                        f"n:{w.draft.invoice_number.lower()}"
-                        if w.draft.invoice_number
-                        else f"r:{w.draft.reference.lower()}|{ledger.xero_contact_id}"
+                        f"n:{ledger.sent_invoice_number.lower()}"
+                        if ledger.sent_invoice_number
+                        else f"r:{ledger.sent_reference.lower()}|{ledger.xero_contact_id}"
                     )
                     invoice = found.pop(key, None)
                     if invoice is None:
-                        ledger.state = State.PENDING
+                        ledger.state = State.WITHDRAWN if ledger.withdrawn else State.PENDING
                     else:
-                        ledger.state = State.SYNCED
-                        ledger.xero_invoice_id = str(invoice.invoice_id)
-                        ledger.xero_invoice_number = _value(invoice.invoice_number)
-                        ledger.xero_contact_id = str(invoice.contact.contact_id)
-                        ledger.last_error = ""
-                        self._log(
-                            ledger,
-                            ledger.salesforce_id,
-                            Outcome.CREATED,
-                            f"Invoice {ledger.xero_invoice_number} was found in Xero after an "
-                            "interrupted send and linked; nothing was sent twice.",
-                        )
-                        self.run_row.created_count += 1
+                        self._found_after_loss(ledger, invoice)
+                        if ledger.state == State.SYNCED:
+                            resolved.append(ledger.pk)
                 ledger.save()
+        self._resolve_entries(resolved)
+
+    def _found_after_loss(self, ledger: LedgerEntry, invoice: Any) -> None:
+        ledger.xero_invoice_id = str(invoice.invoice_id)
+        ledger.xero_invoice_number = _value(invoice.invoice_number)
+        ledger.xero_contact_id = str(invoice.contact.contact_id)
+        if ledger.withdrawn:
+            ledger.state = State.NEEDS_ATTENTION
+            ledger.last_error = (
+                f"Invoice {ledger.xero_invoice_number} was created in Xero (its answer was "
+                f"lost), but the opportunity was {ledger.get_withdrawn_display().lower()} "
+                "meanwhile. Void it or raise a credit note in Xero if it should not stand."
+            )
+            self.had_failures = True
+            self._log(ledger, ledger.salesforce_id, Outcome.ATTENTION, ledger.last_error)
+            return
+        ledger.state = State.SYNCED
+        ledger.last_error = ""
+        self.run_row.created_count += 1
+        self._log(
+            ledger,
+            ledger.salesforce_id,
+            Outcome.CREATED,
+            f"Invoice {ledger.xero_invoice_number} was found in Xero after an interrupted send "
+            "and linked; nothing was sent twice.",
+        )
 
     # --- contacts ------------------------------------------------------------------------------
 
     def _match_contacts(self, work: list[_Work]) -> None:
         """ContactNumber (our earlier link) → exact name → email; otherwise one batch create.
 
-        A contact found by name or email that carries another ContactNumber is someone else's
-        record with the same name: Xero forbids a second active contact with that name, so we
-        link to it and log a warning (the simple, documented rule).
+        Archived contacts are never used. A contact found by name or email without a
+        ContactNumber is linked and given ours (one batch call), so the next run finds it by
+        number even if renamed. A contact found by name that carries another ContactNumber is
+        another record with the same name: the configured rule either links to it anyway or
+        creates "Name (Account id)" (Xero forbids two active contacts with one name); logged.
         """
         wanted = {w.contact.contact_number: w.contact for w in work}
         missing = {n: c for n, c in wanted.items() if n not in self.contacts}
@@ -485,16 +699,19 @@ class _Engine:
                     if number in missing and _value(contact.contact_status) != "ARCHIVED":
                         self.contacts[number] = (str(contact.contact_id), _value(contact.name))
             rest = {n: c for n, c in missing.items() if n not in self.contacts}
+            to_create: list[ContactDraft] = []
             if rest:
-                self._match_by_name(rest, work)
-            to_create = [c for n, c in rest.items() if n not in self.contacts]
+                to_create = self._match_by_name(rest, work)
             if to_create:
                 self._create_contacts(to_create, work)
         for w in work:
             if w.contact.contact_number in self.contacts:
                 w.contact_id, w.contact_name = self.contacts[w.contact.contact_number]
 
-    def _match_by_name(self, rest: dict[str, ContactDraft], work: list[_Work]) -> None:
+    def _match_by_name(
+        self, rest: dict[str, ContactDraft], work: list[_Work]
+    ) -> list[ContactDraft]:
+        """Links what name/email finds; returns the drafts to create (some renamed by the rule)."""
         terms = [f"Name=={_quote(c.name)}" for c in rest.values()]
         terms += [f"EmailAddress=={_quote(c.email)}" for c in rest.values() if c.email]
         by_name: dict[str, Any] = {}
@@ -506,24 +723,65 @@ class _Engine:
                 by_name.setdefault(_value(contact.name).lower(), contact)
                 if contact.email_address:
                     by_email.setdefault(_value(contact.email_address).lower(), contact)
+        to_create: list[ContactDraft] = []
+        claims: list[tuple[str, str]] = []
         for number, draft in rest.items():
-            match = by_name.get(draft.name.lower()) or (
-                by_email.get(draft.email.lower()) if draft.email else None
-            )
+            named = by_name.get(draft.name.lower())
+            mailed = by_email.get(draft.email.lower()) if draft.email else None
+            match = named
+            if match is None and mailed is not None and not _value(mailed.contact_number):
+                match = mailed
             if match is None:
+                to_create.append(draft)
                 continue
-            self.contacts[number] = (str(match.contact_id), _value(match.name))
             other = _value(match.contact_number)
-            if other and other != number:
-                for w in work:
-                    if w.contact.contact_number == number:
-                        self._log(
-                            w.ledger if w.ledger.pk else None,
-                            w.opportunity.salesforce_id,
-                            Outcome.WARNING,
-                            f"Xero contact {_value(match.name)!r} belongs to another record "
-                            f"(ContactNumber {other}); the invoice is addressed to it anyway.",
-                        )
+            if not other:
+                self.contacts[number] = (str(match.contact_id), _value(match.name))
+                claims.append((str(match.contact_id), number))
+                continue
+            if self.config.contact_name_collision == "link":
+                self.contacts[number] = (str(match.contact_id), _value(match.name))
+                message = (
+                    f"Xero contact {_value(match.name)!r} belongs to another record "
+                    f"(ContactNumber {other}); the invoice is addressed to it, as configured."
+                )
+            else:
+                suffix = f" ({number})"
+                renamed = dataclasses.replace(
+                    draft, name=draft.name[: 255 - len(suffix)].rstrip() + suffix
+                )
+                to_create.append(renamed)
+                message = (
+                    f"Xero contact {_value(match.name)!r} belongs to another record "
+                    f"(ContactNumber {other}); a contact named {renamed.name!r} is used for "
+                    "this customer, as configured."
+                )
+            for w in work:
+                if w.contact.contact_number == number:
+                    self._log(
+                        w.ledger if w.ledger.pk else None,
+                        w.opportunity.salesforce_id,
+                        Outcome.WARNING,
+                        message,
+                    )
+        if claims:
+            self._claim_contacts(claims)
+        return to_create
+
+    def _claim_contacts(self, claims: list[tuple[str, str]]) -> None:
+        """Writes our ContactNumber onto contacts matched by name or email (one call)."""
+        bodies = [{"ContactID": cid, "ContactNumber": number} for cid, number in claims]
+        key = _batch_key(self.integration.pk, "claim", [content_hash(b) for b in bodies])
+        try:
+            self._call(
+                "update_or_create_contacts",
+                {"Contacts": bodies},
+                summarize_errors=False,
+                idempotency_key=key,
+            )
+        except (XeroUnavailable, XeroValidationError) as exc:
+            # The link stands for this run; without the number the next run matches by name.
+            logger.warning("integration %s: contact numbers not set: %s", self.integration.pk, exc)
 
     def _create_contacts(self, drafts: list[ContactDraft], work: list[_Work]) -> None:
         bodies = [d.to_xero() for d in drafts]
@@ -619,6 +877,8 @@ class _Engine:
                     content_hash=w.hash,
                 )
                 ledger.xero_contact_id = w.contact_id
+                ledger.sent_reference = w.draft.reference[:255]
+                ledger.sent_invoice_number = w.draft.invoice_number[:255]
                 ledger.attempts += 1
                 ledger.last_sent_at = now
             new_rows = [w.ledger for w in ready if not w.ledger.pk]
@@ -631,6 +891,8 @@ class _Engine:
                     "content_hash",
                     "idempotency_key",
                     "xero_contact_id",
+                    "sent_reference",
+                    "sent_invoice_number",
                     "attempts",
                     "last_sent_at",
                     "opportunity_name",
@@ -667,7 +929,7 @@ class _Engine:
             )
             ledger.save()
             self.had_failures = True
-            self._log(ledger, ledger.salesforce_id, Outcome.WARNING, ledger.last_error)
+            self._log(ledger, ledger.salesforce_id, Outcome.ATTENTION, ledger.last_error)
         return allowed
 
     def _send(self, method: str, group: list[_Work]) -> None:
@@ -708,6 +970,7 @@ class _Engine:
             for index, w in enumerate(group):
                 invoice = invoices[index] if index < len(invoices) else None
                 self._record(w, invoice, updated=method != "create_invoices")
+            self._resolve_entries([w.ledger.pk for w in group if w.ledger.state == State.SYNCED])
 
     def _set_state(self, group: list[_Work], state: str) -> None:
         for w in group:
@@ -716,9 +979,14 @@ class _Engine:
 
     def _record(self, w: _Work, invoice: Any, *, updated: bool) -> None:
         ledger = w.ledger
-        errors = list(getattr(invoice, "validation_errors", None) or []) if invoice else []
-        if invoice is None or errors or not invoice.invoice_id:
-            messages = "; ".join(_value(e.message) for e in errors) or "Xero gave no answer."
+        if invoice is None:
+            # Fewer elements came back than were sent: this one may exist. Looked up later.
+            ledger.state = State.UNKNOWN
+            ledger.save(update_fields=["state", "updated_at"])
+            return
+        errors = list(getattr(invoice, "validation_errors", None) or [])
+        if errors or not invoice.invoice_id:
+            messages = "; ".join(_value(e.message) for e in errors) or "no reason given"
             self._fail(w, f"Xero refused the invoice: {messages}")
             return
         ledger.state = State.SYNCED
@@ -767,3 +1035,20 @@ def _join_terms(terms: list[str]) -> Iterator[str]:
         size += len(term) + 4
     if group:
         yield " OR ".join(group)
+
+
+def _withdrawal(raw: dict[str, Any]) -> str:
+    if raw.get("IsDeleted"):
+        return str(Withdrawal.DELETED)
+    if raw.get("IsClosed") and not raw.get("IsWon"):
+        return str(Withdrawal.LOST)
+    return str(Withdrawal.REOPENED)
+
+
+def _withdrawal_text(reason: str, raw: dict[str, Any]) -> str:
+    stage = raw.get("StageName")
+    if reason == Withdrawal.DELETED:
+        return "deleted in Salesforce"
+    if reason == Withdrawal.LOST:
+        return f"closed lost ({stage})" if stage else "closed lost"
+    return f"reopened (stage {stage})" if stage else "reopened"

@@ -30,6 +30,15 @@ class LedgerEntry(models.Model):
         FAILED = "failed", "Failed"
         NEEDS_ATTENTION = "needs_attention", "Needs a person"
         DISMISSED = "dismissed", "Dismissed"
+        WITHDRAWN = "withdrawn", "No longer won; nothing in Xero"
+
+    class Withdrawal(models.TextChoices):
+        """Why an opportunity stopped counting after we first saw it as won."""
+
+        NONE = "", "Still counts"
+        REOPENED = "reopened", "Reopened"
+        LOST = "lost", "Closed lost"
+        DELETED = "deleted", "Deleted"
 
     integration = models.ForeignKey(
         "integrations.Integration", on_delete=models.CASCADE, related_name="ledger"
@@ -44,6 +53,14 @@ class LedgerEntry(models.Model):
     xero_contact_id = models.CharField(max_length=36, blank=True)
     xero_invoice_id = models.CharField(max_length=36, blank=True)
     xero_invoice_number = models.CharField(max_length=255, blank=True)
+    sent_reference = models.CharField(max_length=255, blank=True)
+    """The Reference (and below, the number) of the invoice last sent: what a lookup after an
+    unknown outcome searches for, without needing Salesforce."""
+    sent_invoice_number = models.CharField(max_length=255, blank=True)
+    withdrawn = models.CharField(
+        max_length=16, choices=Withdrawal.choices, default=Withdrawal.NONE, blank=True
+    )
+    withdrawn_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True)
     last_sent_at = models.DateTimeField(null=True, blank=True)
@@ -91,6 +108,9 @@ class SyncRun(models.Model):
     xero_calls = models.PositiveIntegerField(default=0)
     salesforce_calls = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True, help_text="Why the whole run failed, if it did.")
+    retry_after = models.DateTimeField(
+        null=True, blank=True, help_text="Xero or Salesforce asked us to wait until then."
+    )
 
     class Meta:
         ordering = ("-started_at",)
@@ -108,7 +128,9 @@ class SyncLogEntry(models.Model):
         UPDATED = "updated", "Updated"
         SKIPPED = "skipped", "Skipped"
         FAILED = "failed", "Failed"
+        ATTENTION = "attention", "Needs a person"
         WARNING = "warning", "Warning"
+        RESOLVED = "resolved", "Resolved"
 
     run = models.ForeignKey(SyncRun, on_delete=models.CASCADE, related_name="entries")
     integration = models.ForeignKey(
@@ -132,3 +154,55 @@ class SyncLogEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.outcome}: {self.message[:60]}"
+
+
+class Backfill(models.Model):
+    """An explicit request to import won opportunities that closed since a date.
+
+    Polling only reads what changed since the integration started (or since its start date):
+    history is imported only when a person asks for it, here, with progress to watch. A
+    back-fill runs inside the normal sync runs (same claim, same ledger, so nothing is sent
+    twice) and continues across runs until its read reaches the end.
+    """
+
+    class Status(models.TextChoices):
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        CANCELLED = "cancelled", "Cancelled"
+
+    integration = models.ForeignKey(
+        "integrations.Integration", on_delete=models.CASCADE, related_name="backfills"
+    )
+    since = models.DateField(help_text="Opportunities closing on or after this date.")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.RUNNING)
+    watermark = models.DateTimeField(null=True, blank=True)
+    total = models.PositiveIntegerField(null=True, blank=True)
+    processed = models.PositiveIntegerField(default=0)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ("-created_at",)
+        constraints: ClassVar = [
+            models.UniqueConstraint(
+                fields=("integration",),
+                condition=models.Q(status="running"),
+                name="sync_one_running_backfill",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Back-fill since {self.since} ({self.status})"
+
+    @property
+    def percent(self) -> int:
+        if not self.total:
+            return 100 if self.status == self.Status.DONE else 0
+        return min(100, round(100 * self.processed / self.total))
+
+
+OPEN_OUTCOMES = (SyncLogEntry.Outcome.FAILED, SyncLogEntry.Outcome.ATTENTION)
+"""What a person must look at: listed under "needs attention" until resolved or dismissed."""

@@ -157,6 +157,36 @@ def build_soql_for_ids(spec: ReadSpec, ids: Sequence[str]) -> str:
     return f"{_select(spec)} WHERE {' AND '.join(where)} ORDER BY SystemModstamp, Id"
 
 
+STATUS_FIELDS = ("Id", "Name", "StageName", "IsWon", "IsClosed", "IsDeleted", "SystemModstamp")
+
+
+def build_lifecycle_soql(spec: ReadSpec, since: dt.datetime) -> str:
+    """Opportunities changed since ``since`` (less the overlap) that do not count (any more).
+
+    Run with ``queryAll`` so deleted ones are included: together with the counted read this
+    sees every change of status. Light fields only: most rows are open deals nobody invoiced.
+    """
+    counted = " AND ".join(_counted(spec))
+    return (
+        f"SELECT {', '.join(STATUS_FIELDS)} FROM Opportunity "
+        f"WHERE SystemModstamp >= {soql_literal(since - spec.overlap)} "
+        f"AND (IsDeleted = true OR NOT ({counted})) ORDER BY SystemModstamp, Id"
+    )
+
+
+def build_status_soql(ids: Sequence[str]) -> str:
+    """The status fields of these opportunities (with ``queryAll``: deleted ones too)."""
+    if not ids or len(ids) > MAX_IDS_PER_QUERY:
+        raise ValueError(f"1 to {MAX_IDS_PER_QUERY} ids per query, got {len(ids)}")
+    literals = ", ".join(soql_literal(str(i)) for i in ids)
+    return f"SELECT {', '.join(STATUS_FIELDS)} FROM Opportunity WHERE Id IN ({literals})"
+
+
+def build_count_soql(spec: ReadSpec) -> str:
+    """How many opportunities count (from the start date): a back-fill's progress total."""
+    return f"SELECT COUNT() FROM Opportunity WHERE {' AND '.join(_counted(spec))}"
+
+
 def read_opportunities(
     client: PageSource, spec: ReadSpec, *, batch_size: int | None = None
 ) -> Iterator[Opportunity]:

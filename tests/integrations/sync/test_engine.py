@@ -12,101 +12,24 @@ from django.utils import timezone
 
 from integrations.models import Connection, Integration, LedgerEntry, SyncLogEntry, SyncRun
 from integrations.salesforce.client import SalesforceClient
-from integrations.sync.config import SyncConfig
 from integrations.sync.engine import ledger_retry, sync_integration
 from integrations.xero.client import XeroClient
-from sandbox.salesforce import seed as salesforce_seed
 from sandbox.salesforce import services as sf_sandbox
 from sandbox.salesforce.models import AccessToken as SalesforceAccessToken
 from sandbox.salesforce.models import Opportunity as SandboxOpportunity
 from sandbox.salesforce.models import OpportunityLineItem
 from sandbox.xero import seed as xero_seed
-from sandbox.xero import services as xero_sandbox
 from sandbox.xero.models import Contact as XeroContact
 from sandbox.xero.models import Currency as XeroCurrency
 from sandbox.xero.models import Invoice as XeroInvoice
 from sandbox.xero.models import Item as XeroItem
 from sandbox.xero.models import XeroOrganisation
-from tests.factories import AccountFactory
+from tests.integrations.sync.helpers import WRITES
+from tests.integrations.sync.helpers import no_duplicates as _no_duplicates
+from tests.integrations.sync.helpers import ours as _ours
+from tests.integrations.sync.helpers import won as _won
 
 pytestmark = pytest.mark.django_db(transaction=True)
-WRITES = {"create_invoices", "update_or_create_invoices", "create_contacts", "create_items"}
-
-
-@pytest.fixture
-def calls(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
-    """Every Xero API method the product calls, counted."""
-    seen: Counter[str] = Counter()
-    original = XeroClient.call
-
-    def counting(self: XeroClient, method: str, *args: Any, **kwargs: Any) -> Any:
-        seen[method] += 1
-        return original(self, method, *args, **kwargs)
-
-    monkeypatch.setattr(XeroClient, "call", counting)
-    return seen
-
-
-@pytest.fixture
-def integration(sandbox_url: str, settings: Any) -> Integration:
-    base = f"{sandbox_url}/sandbox/xero"
-    settings.XERO_TOKEN_URL = f"{base}/identity/connect/token"
-    settings.XERO_API_URL = f"{base}/api.xro/2.0"
-    settings.SALESFORCE_LOGIN_URL = sandbox_url
-    salesforce_seed.reset(seed="demo")
-    xero_seed.reset(seed="demo")
-    account = AccountFactory.create()
-    expires = (timezone.now() + dt.timedelta(hours=1)).isoformat()
-    sf_token = sf_sandbox.issue_token(org_name=salesforce_seed.DEMO_ORG)
-    salesforce = Connection.objects.create(
-        account=account,
-        provider="salesforce",
-        external_id="00D-demo",
-        display_name="Demo",
-        credentials={**sf_token, "login_url": sandbox_url, "expires_at": expires},
-    )
-    xero_token = xero_sandbox.issue_token(org_name=xero_seed.MAIN_ORG)
-    xero = Connection.objects.create(
-        account=account,
-        provider="xero",
-        external_id=xero_token["tenant_id"],
-        display_name=xero_seed.MAIN_ORG,
-        credentials={
-            "access_token": xero_token["access_token"],
-            "refresh_token": xero_token["refresh_token"],
-            "expires_at": expires,
-        },
-    )
-    return Integration.objects.create(
-        account=account,
-        name="Main",
-        salesforce_connection=salesforce,
-        xero_connection=xero,
-        is_enabled=True,
-        config=SyncConfig(default_currency="USD").to_json(),
-    )
-
-
-def _won() -> set[str]:
-    return set(
-        SandboxOpportunity.objects.filter(
-            org__name=salesforce_seed.DEMO_ORG, is_won=True, is_deleted=False
-        ).values_list("sf_id", flat=True)
-    )
-
-
-def _ours() -> Any:
-    return XeroInvoice.objects.filter(organisation__name=xero_seed.MAIN_ORG).exclude(
-        reference__startswith="Demo order"
-    )
-
-
-def _no_duplicates(integration: Integration) -> None:
-    pairs = Counter(_ours().values_list("reference", "contact__contact_number"))
-    assert all(count == 1 for count in pairs.values()), pairs
-    synced = LedgerEntry.objects.filter(integration=integration, state="synced")
-    ids = list(synced.values_list("xero_invoice_id", flat=True))
-    assert len(ids) == len(set(ids))
 
 
 def test_first_sync_then_rerun_makes_no_writes(integration: Integration, calls: Counter[str]):
@@ -248,10 +171,16 @@ def test_429_in_the_middle_stops_politely_and_the_next_run_completes(
     first = sync_integration(integration_id=integration.pk)
     assert first is not None
     assert first.status == SyncRun.Status.PARTIAL
-    assert "retry_after=" in first.error
+    assert "limit was reached; syncing resumes in" in first.error
+    assert first.retry_after is not None
     assert 0 < first.created_count < len(_won())
     integration.refresh_from_db()
     assert integration.watermark is not None
+    # Polling waits for Xero's Retry-After instead of spending calls on more 429s.
+    assert integration.sync_resume_at == first.retry_after
+    from integrations.tasks import poll_integrations
+
+    assert poll_integrations() == 0
     assert not LedgerEntry.objects.filter(integration=integration, state="sending").exists()
 
     second = sync_integration(integration_id=integration.pk)
@@ -471,7 +400,7 @@ def test_paid_invoice_changed_needs_attention_and_is_not_written(
     ledger.refresh_from_db()
     assert ledger.state == "needs_attention"
     assert ledger.last_error.startswith("Changed after payment")
-    assert run.entries.filter(outcome="warning", salesforce_id=sf_id).exists()
+    assert run.entries.filter(outcome="attention", salesforce_id=sf_id).exists()
     after = XeroInvoice.objects.get(pk=paid.pk)
     assert (after.total, after.status) == (paid.total, "PAID")
 
