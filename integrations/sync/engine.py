@@ -267,6 +267,7 @@ class _Engine:
         self.contacts: dict[str, tuple[str, str]] = {}
         self.items: set[str] = set()
         self.xero: XeroClient | None = None
+        self.logs: list[SyncLogEntry] = []
 
     # --- the run ---------------------------------------------------------------------------
 
@@ -475,6 +476,7 @@ class _Engine:
         )
 
     def finish(self) -> None:
+        self._flush_logs()
         run = self.run_row
         if run.status == SyncRun.Status.RUNNING:
             if run.error or self.had_failures or run.failed_count:
@@ -497,18 +499,40 @@ class _Engine:
             ) from exc
 
     def _log(self, ledger: LedgerEntry | None, sf_id: str, outcome: str, message: str) -> None:
-        SyncLogEntry.objects.create(
-            run=self.run_row,
-            integration=self.integration,
-            ledger=ledger,
-            salesforce_id=sf_id,
-            outcome=outcome,
-            message=message,
+        # Buffered and written in bulk at the end of each chunk: one INSERT, not one per record.
+        self.logs.append(
+            SyncLogEntry(
+                run=self.run_row,
+                integration=self.integration,
+                ledger=ledger,
+                salesforce_id=sf_id,
+                outcome=outcome,
+                message=message,
+            )
         )
+
+    def _flush_logs(self) -> None:
+        if self.logs:
+            for entry in self.logs:
+                # Rows created after the entry was written down have their ids now; a row never
+                # saved (nothing was sent for it) leaves the entry without a link.
+                if entry.ledger is not None:
+                    if entry.ledger.pk is None:
+                        entry.ledger = None
+                    else:
+                        entry.ledger_id = entry.ledger.pk
+            SyncLogEntry.objects.bulk_create(self.logs)
+            self.logs = []
 
     # --- one chunk of up to 50 ---------------------------------------------------------------
 
     def _chunk(self, chunk: list[Opportunity]) -> None:
+        try:
+            self._chunk_body(chunk)
+        finally:
+            self._flush_logs()
+
+    def _chunk_body(self, chunk: list[Opportunity]) -> None:
         integration = self.integration
         ids = [o.salesforce_id for o in chunk]
         # One query for the chunk's ledger rows, not one per record.
@@ -759,7 +783,7 @@ class _Engine:
             for w in work:
                 if w.contact.contact_number == number:
                     self._log(
-                        w.ledger if w.ledger.pk else None,
+                        w.ledger,
                         w.opportunity.salesforce_id,
                         Outcome.WARNING,
                         message,
@@ -840,7 +864,7 @@ class _Engine:
                 )
                 w.draft = dataclasses.replace(w.draft, lines=lines)
                 self._log(
-                    w.ledger if w.ledger.pk else None,
+                    w.ledger,
                     w.opportunity.salesforce_id,
                     Outcome.WARNING,
                     f"No Xero item for {', '.join(sorted(set(dropped)))}: the invoice lines "
@@ -966,11 +990,26 @@ class _Engine:
             self._set_state(group, State.UNKNOWN)
             raise
         invoices = list(result.invoices or [])
+        now = timezone.now()
+        # One UPDATE for the group's rows, in the transaction that also records the outcome.
         with transaction.atomic():
             for index, w in enumerate(group):
                 invoice = invoices[index] if index < len(invoices) else None
                 self._record(w, invoice, updated=method != "create_invoices")
+                w.ledger.updated_at = now
+            LedgerEntry.objects.bulk_update(
+                [w.ledger for w in group],
+                [
+                    "state",
+                    "content_hash",
+                    "last_error",
+                    "xero_invoice_id",
+                    "xero_invoice_number",
+                    "updated_at",
+                ],
+            )
             self._resolve_entries([w.ledger.pk for w in group if w.ledger.state == State.SYNCED])
+            self._flush_logs()
 
     def _set_state(self, group: list[_Work], state: str) -> None:
         for w in group:
@@ -978,22 +1017,21 @@ class _Engine:
         LedgerEntry.objects.bulk_update([w.ledger for w in group], ["state"])
 
     def _record(self, w: _Work, invoice: Any, *, updated: bool) -> None:
+        """One element's outcome onto its row (saved by the caller, with the group's)."""
         ledger = w.ledger
         if invoice is None:
             # Fewer elements came back than were sent: this one may exist. Looked up later.
             ledger.state = State.UNKNOWN
-            ledger.save(update_fields=["state", "updated_at"])
             return
         errors = list(getattr(invoice, "validation_errors", None) or [])
         if errors or not invoice.invoice_id:
             messages = "; ".join(_value(e.message) for e in errors) or "no reason given"
-            self._fail(w, f"Xero refused the invoice: {messages}")
+            self._fail(w, f"Xero refused the invoice: {messages}", save=False)
             return
         ledger.state = State.SYNCED
         ledger.xero_invoice_id = str(invoice.invoice_id)
         ledger.xero_invoice_number = _value(invoice.invoice_number)
         ledger.last_error = ""
-        ledger.save()
         verb = "updated" if updated else "created"
         lines = len(invoice.line_items or []) or len(w.draft.lines)
         message = (
@@ -1009,12 +1047,13 @@ class _Engine:
             ledger, ledger.salesforce_id, Outcome.UPDATED if updated else Outcome.CREATED, message
         )
 
-    def _fail(self, w: _Work, message: str) -> None:
+    def _fail(self, w: _Work, message: str, *, save: bool = True) -> None:
         ledger = w.ledger
         ledger.state = State.FAILED
         ledger.content_hash = w.hash
         ledger.last_error = message
-        ledger.save()
+        if save:
+            ledger.save()
         self.run_row.failed_count += 1
         self._log(ledger, ledger.salesforce_id, Outcome.FAILED, message)
 
