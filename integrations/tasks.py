@@ -20,6 +20,7 @@ def poll_integrations() -> int:
 
     A second beat doubling this is harmless: the sync's database claim lets one run at a time.
     """
+    _apply_billing()
     ids = list(
         Integration.objects.filter(
             is_enabled=True,
@@ -51,3 +52,25 @@ def sync_integration_task(integration_id: int, trigger: str = "poll") -> int | N
     """Runs one sync of one integration; returns the run's id (None: someone else holds it)."""
     run = sync_integration(integration_id=integration_id, trigger=trigger)
     return run.pk if run is not None else None
+
+
+def _apply_billing() -> None:
+    """Pauses integrations whose subscription does not allow syncing (saying why), and lifts
+    such pauses once it does again. Pauses for other reasons are left alone."""
+    from billing.services import BILLING_PAUSE_PREFIX, subscription_sync_block
+
+    integrations = Integration.objects.filter(is_enabled=True).select_related(
+        "account__subscription"
+    )
+    for integration in integrations:
+        subscription = getattr(integration.account, "subscription", None)
+        reason = subscription_sync_block(subscription=subscription)
+        current = integration.paused_reason
+        if reason and not current:
+            Integration.objects.filter(pk=integration.pk, paused_reason="").update(
+                paused_reason=reason[:300]
+            )
+        elif not reason and current.startswith(BILLING_PAUSE_PREFIX):
+            Integration.objects.filter(pk=integration.pk, paused_reason=current).update(
+                paused_reason=""
+            )
