@@ -70,7 +70,6 @@ from integrations.xero.client import (
     XeroClient,
     XeroRateLimited,
     XeroUnavailable,
-    XeroValidationError,
     xero_client,
 )
 
@@ -219,17 +218,7 @@ def _quote(text: str) -> str:
 
 def _where_groups(field: str, values: Iterable[str]) -> Iterator[str]:
     """``field=="a" OR field=="b"``..., split so that no filter grows past MAX_WHERE_CHARS."""
-    group: list[str] = []
-    size = 0
-    for value in sorted(set(values)):
-        term = f"{field}=={_quote(value)}"
-        if group and size + len(term) + 4 > MAX_WHERE_CHARS:
-            yield " OR ".join(group)
-            group, size = [], 0
-        group.append(term)
-        size += len(term) + 4
-    if group:
-        yield " OR ".join(group)
+    return _join_terms([f"{field}=={_quote(value)}" for value in sorted(set(values))])
 
 
 def _batch_key(integration_id: int, kind: str, parts: Iterable[str]) -> str:
@@ -706,57 +695,59 @@ class _Engine:
     # --- contacts ------------------------------------------------------------------------------
 
     def _match_contacts(self, work: list[_Work]) -> None:
-        """ContactNumber (our earlier link) → exact name → email; otherwise one batch create.
+        """ContactNumber (our earlier link) → exact name → email; otherwise created.
 
-        Archived contacts are never used. A contact found by name or email without a
-        ContactNumber is linked and given ours (one batch call), so the next run finds it by
-        number even if renamed. A contact found by name that carries another ContactNumber is
-        another record with the same name: the configured rule either links to it anyway or
-        creates "Name (Account id)" (Xero forbids two active contacts with one name); logged.
+        One lookup for the chunk (numbers, names and emails ORed together) and one write for
+        what is missing. Archived contacts are never used. A contact found by name or email
+        without a ContactNumber is linked and given ours in the same write, so the next run
+        finds it by number even if renamed. A contact found by name that carries another
+        ContactNumber is another record with the same name: the configured rule either links to
+        it anyway or creates "Name (Account id)" (Xero forbids two active contacts with one
+        name); logged either way.
         """
         wanted = {w.contact.contact_number: w.contact for w in work}
         missing = {n: c for n, c in wanted.items() if n not in self.contacts}
         if missing:
-            for where in _where_groups("ContactNumber", missing):
-                for contact in self._call("get_contacts", where=where).contacts or []:
-                    number = _value(contact.contact_number)
-                    if number in missing and _value(contact.contact_status) != "ARCHIVED":
-                        self.contacts[number] = (str(contact.contact_id), _value(contact.name))
-            rest = {n: c for n, c in missing.items() if n not in self.contacts}
-            to_create: list[ContactDraft] = []
-            if rest:
-                to_create = self._match_by_name(rest, work)
-            if to_create:
-                self._create_contacts(to_create, work)
+            claims, creates = self._find_contacts(missing, work)
+            if claims or creates:
+                self._write_contacts(claims, creates, work)
         for w in work:
             if w.contact.contact_number in self.contacts:
                 w.contact_id, w.contact_name = self.contacts[w.contact.contact_number]
 
-    def _match_by_name(
-        self, rest: dict[str, ContactDraft], work: list[_Work]
-    ) -> list[ContactDraft]:
-        """Links what name/email finds; returns the drafts to create (some renamed by the rule)."""
-        terms = [f"Name=={_quote(c.name)}" for c in rest.values()]
-        terms += [f"EmailAddress=={_quote(c.email)}" for c in rest.values() if c.email]
+    def _find_contacts(
+        self, missing: dict[str, ContactDraft], work: list[_Work]
+    ) -> tuple[list[tuple[str, str]], list[ContactDraft]]:
+        """Links what the lookup finds; returns (ContactID, number) claims and drafts to create."""
+        terms = [f"ContactNumber=={_quote(n)}" for n in missing]
+        terms += [f"Name=={_quote(c.name)}" for c in missing.values()]
+        terms += [f"EmailAddress=={_quote(c.email)}" for c in missing.values() if c.email]
+        by_number: dict[str, Any] = {}
         by_name: dict[str, Any] = {}
         by_email: dict[str, Any] = {}
         for where in _join_terms(terms):
             for contact in self._call("get_contacts", where=where).contacts or []:
                 if _value(contact.contact_status) == "ARCHIVED":
                     continue
+                if contact.contact_number:
+                    by_number.setdefault(_value(contact.contact_number), contact)
                 by_name.setdefault(_value(contact.name).lower(), contact)
                 if contact.email_address:
                     by_email.setdefault(_value(contact.email_address).lower(), contact)
-        to_create: list[ContactDraft] = []
+        creates: list[ContactDraft] = []
         claims: list[tuple[str, str]] = []
-        for number, draft in rest.items():
+        for number, draft in missing.items():
+            if number in by_number:
+                found = by_number[number]
+                self.contacts[number] = (str(found.contact_id), _value(found.name))
+                continue
             named = by_name.get(draft.name.lower())
             mailed = by_email.get(draft.email.lower()) if draft.email else None
             match = named
             if match is None and mailed is not None and not _value(mailed.contact_number):
                 match = mailed
             if match is None:
-                to_create.append(draft)
+                creates.append(draft)
                 continue
             other = _value(match.contact_number)
             if not other:
@@ -774,7 +765,7 @@ class _Engine:
                 renamed = dataclasses.replace(
                     draft, name=draft.name[: 255 - len(suffix)].rstrip() + suffix
                 )
-                to_create.append(renamed)
+                creates.append(renamed)
                 message = (
                     f"Xero contact {_value(match.name)!r} belongs to another record "
                     f"(ContactNumber {other}); a contact named {renamed.name!r} is used for "
@@ -782,43 +773,44 @@ class _Engine:
                 )
             for w in work:
                 if w.contact.contact_number == number:
-                    self._log(
-                        w.ledger,
-                        w.opportunity.salesforce_id,
-                        Outcome.WARNING,
-                        message,
-                    )
+                    self._log(w.ledger, w.opportunity.salesforce_id, Outcome.WARNING, message)
+        return claims, creates
+
+    def _write_contacts(
+        self, claims: list[tuple[str, str]], creates: list[ContactDraft], work: list[_Work]
+    ) -> None:
+        """Our ContactNumber onto matched contacts (POST), and the new contacts (PUT).
+
+        Two calls rather than one POST for both: a POST without ContactID updates whichever
+        contact already has that name — an archived one included — where PUT only creates.
+        """
         if claims:
-            self._claim_contacts(claims)
-        return to_create
-
-    def _claim_contacts(self, claims: list[tuple[str, str]]) -> None:
-        """Writes our ContactNumber onto contacts matched by name or email (one call)."""
-        bodies = [{"ContactID": cid, "ContactNumber": number} for cid, number in claims]
-        key = _batch_key(self.integration.pk, "claim", [content_hash(b) for b in bodies])
-        try:
-            self._call(
-                "update_or_create_contacts",
-                {"Contacts": bodies},
-                summarize_errors=False,
-                idempotency_key=key,
-            )
-        except (XeroUnavailable, XeroValidationError) as exc:
-            # The link stands for this run; without the number the next run matches by name.
-            logger.warning("integration %s: contact numbers not set: %s", self.integration.pk, exc)
-
-    def _create_contacts(self, drafts: list[ContactDraft], work: list[_Work]) -> None:
-        bodies = [d.to_xero() for d in drafts]
+            bodies = [{"ContactID": cid, "ContactNumber": number} for cid, number in claims]
+            key = _batch_key(self.integration.pk, "claim", [content_hash(b) for b in bodies])
+            try:
+                self._call(
+                    "update_or_create_contacts",
+                    {"Contacts": bodies},
+                    summarize_errors=False,
+                    idempotency_key=key,
+                )
+            except XeroUnavailable as exc:
+                # The links stand for this run; without the numbers the next run matches by
+                # name again and retries.
+                logger.warning("integration %s: numbers not set: %s", self.integration.pk, exc)
+        if not creates:
+            return
+        bodies = [d.to_xero() for d in creates]
         key = _batch_key(self.integration.pk, "contacts", [content_hash(b) for b in bodies])
         result = self._call(
-            "create_contacts",
-            {"Contacts": bodies},
-            summarize_errors=False,
-            idempotency_key=key,
+            "create_contacts", {"Contacts": bodies}, summarize_errors=False, idempotency_key=key
         )
-        for draft, contact in zip(drafts, result.contacts or [], strict=False):
-            if contact.has_validation_errors or getattr(contact, "validation_errors", None):
-                messages = "; ".join(_value(e.message) for e in contact.validation_errors or [])
+        answers = list(result.contacts or [])
+        for index, draft in enumerate(creates):
+            contact = answers[index] if index < len(answers) else None
+            errors = list(getattr(contact, "validation_errors", None) or []) if contact else []
+            if contact is None or errors or not contact.contact_id:
+                messages = "; ".join(_value(e.message) for e in errors) or "no answer"
                 for w in work:
                     if w.contact.contact_number == draft.contact_number:
                         w.problem = f"Xero refused the contact {draft.name!r}: {messages}"
@@ -991,23 +983,25 @@ class _Engine:
             raise
         invoices = list(result.invoices or [])
         now = timezone.now()
-        # One UPDATE for the group's rows, in the transaction that also records the outcome.
+        # Recorded in the transaction that also logs the outcome. Synced rows differ only by
+        # their Xero ids (the hash went in with the intent): a plain UPDATE for the shared
+        # fields and a two-field bulk update are far cheaper than one wide CASE per field.
         with transaction.atomic():
             for index, w in enumerate(group):
                 invoice = invoices[index] if index < len(invoices) else None
                 self._record(w, invoice, updated=method != "create_invoices")
                 w.ledger.updated_at = now
-            LedgerEntry.objects.bulk_update(
-                [w.ledger for w in group],
-                [
-                    "state",
-                    "content_hash",
-                    "last_error",
-                    "xero_invoice_id",
-                    "xero_invoice_number",
-                    "updated_at",
-                ],
-            )
+            synced = [w.ledger for w in group if w.ledger.state == State.SYNCED]
+            others = [w.ledger for w in group if w.ledger.state != State.SYNCED]
+            if synced:
+                LedgerEntry.objects.filter(pk__in=[row.pk for row in synced]).update(
+                    state=State.SYNCED, last_error="", updated_at=now
+                )
+                LedgerEntry.objects.bulk_update(synced, ["xero_invoice_id", "xero_invoice_number"])
+            if others:
+                LedgerEntry.objects.bulk_update(
+                    others, ["state", "content_hash", "last_error", "updated_at"]
+                )
             self._resolve_entries([w.ledger.pk for w in group if w.ledger.state == State.SYNCED])
             self._flush_logs()
 
