@@ -35,6 +35,12 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy .
 
+# The sync engine against the sandbox, 10,000 opportunities; the last line printed is JSON.
+# Its own database: PostgreSQL carrytheone_bench if 127.0.0.1:5432 answers, else SQLite in
+# var/bench/. Options through BENCH_ARGS, e.g. BENCH_ARGS="--naive 0 --profile var/bench/e.prof".
+bench: install
+	$(BIN)/python -m bench.sync_bench $(BENCH_ARGS)
+
 format: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .

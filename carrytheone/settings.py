@@ -350,6 +350,8 @@ SALESFORCE_CLIENT_SECRET: str = env.str(
 TOKEN_REFRESH_MARGIN: int = env.int("TOKEN_REFRESH_MARGIN", default=120)
 # Timeout, in seconds, of every call to Xero or Salesforce (connect, read).
 EXTERNAL_HTTP_TIMEOUT: float = env.float("EXTERNAL_HTTP_TIMEOUT", default=30.0)
+# Seconds a cached copy of a Xero organisation's settings (tax rates, accounts...) is used.
+XERO_METADATA_MAX_AGE: float = env.float("XERO_METADATA_MAX_AGE", default=3600.0)
 
 # --- API rate limits (integrations/ratelimit.py; shared through Redis, else files in VAR_DIR) --
 # Xero's limits per organisation for all our workers together: calls a minute, at once, per 24 h.

@@ -80,7 +80,7 @@ def backfill_start(request: AccountRequest, integration_id: int) -> HttpResponse
     if not form.is_valid():
         for errors in form.errors.values():
             for error in errors:
-                messages.error(request, error)
+                messages.error(request, str(error))
     else:
         try:
             services.backfill_start(

@@ -15,6 +15,9 @@ os.environ.setdefault("SANDBOX_ENABLED", "1")
 os.environ.setdefault("SANDBOX_BASE_URL", "http://127.0.0.1:9")
 # A fixed test key (never used anywhere else).
 os.environ.setdefault("FIELD_ENCRYPTION_KEYS", "dGVzdC1vbmx5LWtleS1kby1ub3QtdXNlLTMyYnl0ZXM=")
+# Production's Xero limits would make suites of many calls wait; limiter tests set their own.
+os.environ.setdefault("XERO_LIMIT_PER_MINUTE", "100000")
+os.environ.setdefault("XERO_LIMIT_PER_DAY", "10000000")
 os.environ.setdefault(
     "VAR_DIR", os.path.join(tempfile.gettempdir(), f"carrytheone-test-{os.getpid()}")
 )

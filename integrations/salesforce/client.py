@@ -4,7 +4,10 @@ simple-salesforce has no default timeout, never refreshes an OAuth session it wa
 raises its own exceptions. :func:`salesforce_client` gives a :class:`SalesforceClient` that
 sets a timeout on every request, refreshes the session once on ``INVALID_SESSION_ID`` (under
 the connection's row lock, see ``services.connection_credentials``), maps failures to
-:class:`ProviderError` with messages for people, and records ``Sforce-Limit-Info``.
+:class:`ProviderError` with messages for people, and records ``Sforce-Limit-Info`` — per org,
+for every worker (``integrations.ratelimit``): while the org's usage is within
+``SALESFORCE_API_HEADROOM`` of its daily allowance, the client refuses to call, leaving the rest
+to the customer's other apps, and looks again after 15 minutes.
 
 Only what the sync needs is wrapped (paged queries, describe); ``sf`` is there for the rest,
 but calls made on it directly get none of the above.
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import re
 from collections.abc import Callable, Iterator, Mapping
 from decimal import Decimal
@@ -32,7 +36,7 @@ from simple_salesforce.exceptions import (
     SalesforceResourceNotFound,
 )
 
-from integrations import services
+from integrations import ratelimit, services
 from integrations.models import Connection
 from integrations.providers import ProviderError, ReauthorizationRequired
 
@@ -201,6 +205,8 @@ class SalesforceClient:
         self.connection_id = connection.pk
         credentials = services.connection_credentials(connection_id=connection.pk)
         self.instance_url = str(credentials["instance_url"]).rstrip("/")
+        # The API allowance is the org's: every connection to it shares the figure.
+        self.org_id = connection.external_id or self.instance_url
         self.session = http_session(self.instance_url)
         self.session.hooks["response"].append(self._read_limit_info)
         self.api_usage: tuple[int, int] | None = None
@@ -227,10 +233,30 @@ class SalesforceClient:
         match = _LIMIT_INFO.search(response.headers.get("Sforce-Limit-Info", ""))
         if match:
             self.api_usage = (int(match.group(1)), int(match.group(2)))
+            ratelimit.salesforce_record_usage(
+                self.org_id,
+                used=self.api_usage[0],
+                allowed=self.api_usage[1],
+                ttl=LIMIT_RETRY_AFTER,
+            )
+
+    def _check_headroom(self) -> None:
+        """Refuses to call while the org's last known usage leaves too little for others."""
+        try:
+            pause = ratelimit.salesforce_check(self.org_id)
+        except ratelimit.LimiterUnavailable as exc:
+            raise SalesforceApiError(
+                f"The rate limiter is unavailable ({exc}); will retry."
+            ) from exc
+        if pause is not None:
+            raise SalesforceApiError(
+                pause.message, retry_after=max(math.ceil(pause.retry_after), 1)
+            )
 
     def _call(self, operation: Callable[[Salesforce], T]) -> T:
         """Runs ``operation``; on an expired session refreshes and runs it once more."""
         for attempt in (1, 2):
+            self._check_headroom()
             try:
                 return operation(self.sf)
             except SalesforceExpiredSession as exc:

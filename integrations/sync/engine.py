@@ -39,6 +39,7 @@ from django.utils import timezone
 
 from integrations.models import Backfill, Integration, LedgerEntry, SyncLogEntry, SyncRun
 from integrations.providers import ProviderError, ReauthorizationRequired
+from integrations.ratelimit import Priority
 from integrations.salesforce.client import salesforce_client
 from integrations.sync.claim import integration_claim, integration_extend_claim, integration_release
 from integrations.sync.config import ConfigError, SyncConfig
@@ -475,15 +476,18 @@ class _Engine:
         run.finished_at = timezone.now()
         run.save()
 
-    def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
+    def _call(
+        self, method: str, *args: Any, priority: Priority = Priority.NEW, **kwargs: Any
+    ) -> Any:
+        """One Xero call, counted. ``priority=UPDATE`` lets new invoices keep the day's last
+        calls (see ``XERO_DAY_RESERVE``)."""
         assert self.xero is not None
         self.run_row.xero_calls += 1
         try:
-            return self.xero.call(method, *args, **kwargs).data
+            return self.xero.call(method, *args, priority=priority, **kwargs).data
         except XeroRateLimited as exc:
             raise _Stop(
-                f"Xero's {exc.problem or 'rate'} limit was reached; syncing resumes in "
-                f"{exc.retry_after:g} s, where it stopped.",
+                f"{exc.message} The sync resumes where it stopped.",
                 retry_after=exc.retry_after,
             ) from exc
 
@@ -925,7 +929,8 @@ class _Engine:
         """The updates Xero still allows; the rest need a person ("changed after payment")."""
         ids = [w.ledger.xero_invoice_id for w in updates]
         current = {
-            str(inv.invoice_id): inv for inv in self._call("get_invoices", i_ds=ids).invoices or []
+            str(inv.invoice_id): inv
+            for inv in self._call("get_invoices", i_ds=ids, priority=Priority.UPDATE).invoices or []
         }
         allowed: list[_Work] = []
         for w in updates:
@@ -969,6 +974,7 @@ class _Engine:
                 summarize_errors=False,
                 unitdp=4,
                 idempotency_key=key,
+                priority=Priority.NEW if method == "create_invoices" else Priority.UPDATE,
             )
         except _Stop:
             # 429: Xero did not process the request; the rows wait for the next run.

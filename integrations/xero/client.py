@@ -14,6 +14,10 @@ SDK, and why:
   ``retry_after``.
 - A (connect, read) timeout on every call; the SDK ignores a float.
 - A fresh access token before each call, and one refresh-and-retry after a 401.
+- A lease from the organisation's rate limiter (``integrations.ratelimit``) around each HTTP
+  attempt, shared by all workers; Xero's remaining-limit headers and 429s are fed back to it,
+  so one worker's 429 makes every worker wait. No slot within ``XERO_LIMIT_MAX_WAIT``:
+  :class:`XeroRateLimited`, without a request sent.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from xero_python.api_client.configuration import Configuration
 from xero_python.api_client.oauth2 import OAuth2Token
 from xero_python.exceptions import ApiException
 
-from integrations import services
+from integrations import ratelimit, services
 from integrations.models import Connection
 from integrations.providers import ProviderError, ReauthorizationRequired
 
@@ -93,6 +97,13 @@ def _int_header(headers: dict[str, str], name: str) -> int | None:
 
 def _headers(raw: Any) -> dict[str, str]:
     return {str(k).lower(): str(v) for k, v in dict(raw or {}).items()}
+
+
+def _retry_after(headers: dict[str, str]) -> float:
+    try:
+        return float(headers.get("retry-after", "60"))
+    except ValueError:
+        return 60.0
 
 
 def validation_messages(body: str) -> list[str]:
@@ -158,17 +169,29 @@ class XeroClient:
             "id_token": None,
         }
 
-    def call(self, method: str, *args: Any, **kwargs: Any) -> XeroResponse:
+    def call(
+        self,
+        method: str,
+        *args: Any,
+        priority: ratelimit.Priority = ratelimit.Priority.NEW,
+        max_wait: float | None = None,
+        **kwargs: Any,
+    ) -> XeroResponse:
         """Calls ``AccountingApi.<method>(tenant_id, *args, **kwargs)`` once (plus one retry
         after a 401 with a refreshed token). Raises a :class:`XeroError` subclass,
         :class:`ReauthorizationRequired`, or the transient :class:`ProviderError` of a token
         refresh that could not reach Xero.
 
+        ``priority`` tells the rate limiter whether this serves a new invoice (the default) or
+        an update, which is refused while the day budget is down to its reserve. ``max_wait``
+        overrides ``XERO_LIMIT_MAX_WAIT`` (a web request should not wait a minute).
+
         Example: ``client.call("get_invoices", where='Reference=="OPP-1"', page=1).data``.
         """
+        limiter = ratelimit.xero_limiter(max_wait=max_wait)
         credentials = services.connection_credentials(connection_id=self.connection_id)
         try:
-            return self._once(method, credentials["access_token"], args, kwargs)
+            return self._once(method, credentials["access_token"], args, kwargs, limiter, priority)
         except ApiException as exc:
             if _status(exc) != 401:
                 raise self._map(exc) from exc
@@ -178,15 +201,22 @@ class XeroClient:
             connection_id=self.connection_id, rejected_access_token=rejected
         )
         try:
-            return self._once(method, credentials["access_token"], args, kwargs)
+            return self._once(method, credentials["access_token"], args, kwargs, limiter, priority)
         except ApiException as exc:
             raise self._map(exc) from exc
 
     def _once(
-        self, method: str, access_token: str, args: tuple[Any, ...], kwargs: dict[str, Any]
+        self,
+        method: str,
+        access_token: str,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        limiter: ratelimit.XeroLimiter,
+        priority: ratelimit.Priority,
     ) -> XeroResponse:
         self._use(access_token)
         function = getattr(self.api, method)
+        lease = self._acquire(limiter, priority)
         try:
             data, status, headers = function(
                 self.tenant_id,
@@ -200,12 +230,49 @@ class XeroClient:
             raise XeroUnavailable(
                 f"Xero did not answer ({type(exc).__name__}); will retry."
             ) from exc
+        except ApiException as exc:
+            self._observe(limiter, _headers(getattr(exc, "headers", None)), _status(exc))
+            raise
+        finally:
+            limiter.release(lease)
         lowered = _headers(headers)
+        self._observe(limiter, lowered, int(status))
         return XeroResponse(
             data=data,
             status=int(status),
             minute_limit_remaining=_int_header(lowered, "X-MinLimit-Remaining"),
             day_limit_remaining=_int_header(lowered, "X-DayLimit-Remaining"),
+        )
+
+    def _acquire(
+        self, limiter: ratelimit.XeroLimiter, priority: ratelimit.Priority
+    ) -> ratelimit.Lease:
+        try:
+            return limiter.acquire(self.tenant_id, priority=priority)
+        except ratelimit.SlotUnavailable as exc:
+            raise XeroRateLimited(
+                exc.message, retry_after=exc.retry_after, problem=exc.problem
+            ) from exc
+        except ratelimit.LimiterUnavailable as exc:
+            # Calling without counting could overspend the budget every worker shares.
+            raise XeroUnavailable(f"The rate limiter is unavailable ({exc}); will retry.") from exc
+
+    def _observe(
+        self, limiter: ratelimit.XeroLimiter, headers: dict[str, str], status: int
+    ) -> None:
+        """Tells the limiter what Xero said about its limits, so every worker knows."""
+        if status == 429:
+            # Retry-After is the answer; a 429's "0 remaining" would hold us back longer.
+            limiter.block(
+                self.tenant_id,
+                retry_after=_retry_after(headers),
+                problem=headers.get("x-rate-limit-problem", ""),
+            )
+            return
+        limiter.report(
+            self.tenant_id,
+            minute_remaining=_int_header(headers, "X-MinLimit-Remaining"),
+            day_remaining=_int_header(headers, "X-DayLimit-Remaining"),
         )
 
     def _map(self, exc: ApiException) -> ProviderError:
@@ -214,10 +281,7 @@ class XeroClient:
         body = str(getattr(exc, "body", "") or "")
         if status == 429:
             problem = headers.get("x-rate-limit-problem", "")
-            try:
-                retry_after = float(headers.get("retry-after", "60"))
-            except ValueError:
-                retry_after = 60.0
+            retry_after = _retry_after(headers)
             return XeroRateLimited(
                 f"Xero's {problem or 'rate'} limit was reached; retry in {retry_after:g} s.",
                 retry_after=retry_after,
@@ -269,7 +333,8 @@ class OrganisationDetails:
 
 def fetch_organisation(connection: Connection) -> OrganisationDetails:
     """The organisation's name, country and base currency; proves the connection works."""
-    response = xero_client(connection).call("get_organisations")
+    # Called while someone waits on a web page: give up early rather than hold the request.
+    response = xero_client(connection).call("get_organisations", max_wait=5.0)
     organisation = response.data.organisations[0]
 
     def text(value: Any) -> str:

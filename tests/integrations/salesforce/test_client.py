@@ -4,6 +4,8 @@ timeouts and API usage; and disconnecting, which revokes the grant."""
 from __future__ import annotations
 
 import datetime as dt
+import time
+from collections.abc import Iterator
 from decimal import Decimal
 
 import pytest
@@ -11,6 +13,7 @@ import requests
 from django.urls import reverse
 from django.utils import timezone
 
+from integrations import ratelimit
 from integrations.models import Connection
 from integrations.providers import ReauthorizationRequired, get_provider
 from integrations.salesforce.client import (
@@ -208,3 +211,73 @@ def test_a_client_is_built_for_one_connection(conn):
     assert client.instance_url == conn.credentials["instance_url"]
     assert client.sf.session_id == conn.credentials["access_token"]
     client.close()
+
+
+# --- leaving API headroom for the customer's other apps --------------------------------------
+
+
+@pytest.fixture
+def fresh_limiter() -> Iterator[None]:
+    """The sandbox org's id repeats in every test: start its usage figure from nothing."""
+    ratelimit.reset_for_tests()
+    yield
+    ratelimit.reset_for_tests()
+
+
+def _usage(org: SalesforceOrg, *, used: int, allowed: int) -> None:
+    SalesforceOrg.objects.filter(pk=org.pk).update(
+        api_usage=used, daily_api_max=allowed, api_usage_day=timezone.now().date()
+    )
+
+
+def _served(org: SalesforceOrg) -> int:
+    org.refresh_from_db()
+    return org.request_count
+
+
+def test_usage_within_the_headroom_pauses_the_org_for_every_client_then_resumes(
+    conn, sf_org, fresh_limiter, monkeypatch
+):
+    monkeypatch.setattr("integrations.salesforce.client.LIMIT_RETRY_AFTER", 0.4)
+    _usage(sf_org, used=7, allowed=10)
+    with salesforce_client(conn) as client:
+        list(client.query_pages("SELECT Id FROM Account"))  # Salesforce answers 8/10
+        assert client.api_usage == (8, 10)
+
+    before = _served(sf_org)
+    with salesforce_client(conn) as another, pytest.raises(SalesforceApiError) as caught:
+        list(another.query_pages("SELECT Id FROM Account"))
+    assert caught.value.message == (
+        "Salesforce API usage for this org is at 8 of 10 requests in the last 24 hours; "
+        "CarryTheOne pauses to leave 20% for your other apps and resumes automatically."
+    )
+    assert not caught.value.permanent
+    assert caught.value.retry_after == 1
+    assert _served(sf_org) == before  # nothing was sent
+
+    # The customer's other apps quieten down; once our figure is stale we look again.
+    _usage(sf_org, used=1, allowed=10)
+    time.sleep(0.45)
+    with salesforce_client(conn) as client:
+        list(client.query_pages("SELECT Id FROM Account"))
+        list(client.query_pages("SELECT Id FROM Account"))
+    assert _served(sf_org) == before + 2
+
+
+def test_the_pause_is_rechecked_fifteen_minutes_after_the_last_answer(conn, sf_org, fresh_limiter):
+    _usage(sf_org, used=99, allowed=100)
+    with salesforce_client(conn) as client:
+        list(client.query_pages("SELECT Id FROM Account"))  # answered 100/100
+        with pytest.raises(SalesforceApiError, match="100 of 100") as caught:
+            client.describe("Opportunity")
+    assert caught.value.retry_after is not None
+    assert 890 <= caught.value.retry_after <= 900
+
+
+def test_a_paused_org_can_still_be_connected(tenant, sf_org, fresh_limiter):
+    ratelimit.salesforce_record_usage(sf_org.org_id, used=100, allowed=100, ttl=60)
+    tenant.callback(consent(tenant.start()))
+    conn = Connection.objects.get(provider="salesforce")
+    assert conn.status == Connection.Status.ACTIVE
+    with pytest.raises(SalesforceApiError, match="100 of 100"):
+        salesforce_client(conn).describe("Opportunity")

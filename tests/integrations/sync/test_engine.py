@@ -171,7 +171,8 @@ def test_429_in_the_middle_stops_politely_and_the_next_run_completes(
     first = sync_integration(integration_id=integration.pk)
     assert first is not None
     assert first.status == SyncRun.Status.PARTIAL
-    assert "limit was reached; syncing resumes in" in first.error
+    assert "limit was reached" in first.error
+    assert "The sync resumes where it stopped." in first.error
     assert first.retry_after is not None
     assert 0 < first.created_count < len(_won())
     integration.refresh_from_db()

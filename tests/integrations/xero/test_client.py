@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -11,8 +12,10 @@ import urllib3
 from django.utils import timezone
 from xero_python.accounting import Contact, Contacts
 
+from integrations import ratelimit
 from integrations.models import Connection
 from integrations.providers import ReauthorizationRequired
+from integrations.ratelimit import Priority
 from integrations.xero.client import (
     XeroNotFound,
     XeroRateLimited,
@@ -207,3 +210,124 @@ def test_validation_messages_reads_xeros_shapes():
     assert validation_messages(body) == ["Contact name is required"]
     assert validation_messages('{"Message":"Bad where"}') == ["Bad where"]
     assert validation_messages("plain text") == ["plain text"]
+
+
+# --- the per-organisation rate limiter around every call -------------------------------------
+
+
+@pytest.fixture
+def fresh_limiter() -> Iterator[None]:
+    """The demo organisations' ids repeat in every test: start their limits from nothing."""
+    ratelimit.reset_for_tests()
+    yield
+    ratelimit.reset_for_tests()
+
+
+def test_the_limiter_gives_up_with_xero_rate_limited_without_sending(
+    xero, sent, settings, fresh_limiter
+):
+    settings.XERO_LIMIT_PER_MINUTE = 2
+    settings.XERO_LIMIT_MAX_WAIT = 0.2
+    client = xero_client(_connection(seed.MAIN_ORG))
+    client.call("get_organisations")
+    client.call("get_organisations")
+    started = time.monotonic()
+    with pytest.raises(XeroRateLimited) as caught:
+        client.call("get_organisations")
+    assert time.monotonic() - started < 0.5  # a minute's wait is not worth 0.2 s of waiting
+    assert caught.value.problem == "minute"
+    assert caught.value.retry_after is not None
+    assert 1 <= caught.value.retry_after <= 60
+    assert not caught.value.permanent
+    assert "2 calls a minute" in caught.value.message
+    assert len(sent) == 2
+
+
+def test_a_429_makes_every_client_of_that_organisation_wait_but_not_others(
+    xero, sent, settings, fresh_limiter
+):
+    settings.XERO_LIMIT_MAX_WAIT = 0
+    _set_faults(seed.MAIN_ORG, force_429=1)
+    with pytest.raises(XeroRateLimited):
+        xero_client(_connection(seed.MAIN_ORG)).call("get_organisations")
+    assert len(sent) == 1
+
+    # Another worker's client for the same organisation does not even try while Xero's
+    # Retry-After (1 s from the sandbox) runs.
+    other_worker = xero_client(_connection(seed.MAIN_ORG))
+    with pytest.raises(XeroRateLimited) as caught:
+        other_worker.call("get_organisations")
+    assert caught.value.problem == "minute"  # the limit Xero named
+    assert len(sent) == 1
+    assert xero_client(_connection(UK)).call("get_organisations").status == 200
+    assert len(sent) == 2
+
+    settings.XERO_LIMIT_MAX_WAIT = 5
+    started = time.monotonic()
+    assert other_worker.call("get_organisations").status == 200
+    assert 0.3 < time.monotonic() - started < 3
+
+
+def test_updates_stop_at_the_day_reserve_and_new_invoices_use_it(
+    xero, sent, settings, fresh_limiter
+):
+    settings.XERO_LIMIT_PER_DAY = 4
+    settings.XERO_DAY_RESERVE = 2
+    settings.XERO_LIMIT_MAX_WAIT = 0
+    client = xero_client(_connection(seed.MAIN_ORG))
+    client.call("get_organisations", priority=Priority.UPDATE)
+    client.call("get_organisations", priority=Priority.UPDATE)
+    with pytest.raises(XeroRateLimited) as caught:
+        client.call("get_organisations", priority=Priority.UPDATE)
+    assert caught.value.problem == "day-reserve"
+    client.call("get_organisations", priority=Priority.NEW)
+    client.call("get_organisations")
+    with pytest.raises(XeroRateLimited) as caught:
+        client.call("get_organisations")
+    assert caught.value.problem == "day"
+    assert len(sent) == 4
+
+
+def test_xeros_own_lower_day_figure_is_honoured(xero, sent, settings, fresh_limiter):
+    """Xero counts 3 a day here, we count far more: Xero's X-DayLimit-Remaining wins."""
+    XeroOrganisation.objects.filter(name=seed.MAIN_ORG).update(day_limit=3)
+    settings.XERO_DAY_RESERVE = 1
+    settings.XERO_LIMIT_MAX_WAIT = 0
+    client = xero_client(_connection(seed.MAIN_ORG))
+    assert client.call("get_organisations").day_limit_remaining == 2
+    assert client.call("get_organisations", priority=Priority.UPDATE).day_limit_remaining == 1
+    with pytest.raises(XeroRateLimited) as caught:
+        client.call("get_organisations", priority=Priority.UPDATE)
+    assert caught.value.problem == "day-reserve"
+    assert client.call("get_organisations").day_limit_remaining == 0
+    with pytest.raises(XeroRateLimited) as caught:
+        client.call("get_organisations")
+    assert caught.value.problem == "day"
+    assert len(sent) == 3  # the last refusal is ours: Xero would only have answered 429
+
+
+def test_every_attempt_gives_its_lease_back(xero, sent, settings, fresh_limiter):
+    """One call at a time: a lease kept by any of these would refuse the next call."""
+    settings.XERO_LIMIT_CONCURRENT = 1
+    settings.XERO_LIMIT_MAX_WAIT = 0
+    conn = _connection(seed.MAIN_ORG)
+    with pytest.raises(XeroNotFound):
+        xero_client(conn).call("get_invoice", "00000000-0000-0000-0000-000000000000")
+    # A 401, then the retry with a refreshed token: two attempts, one lease each.
+    revoked = _connection(seed.MAIN_ORG, access_token="revoked-or-unknown")
+    assert xero_client(revoked).call("get_organisations").status == 200
+    _set_faults(seed.MAIN_ORG, error_every=1, error_status=503)
+    with pytest.raises(XeroUnavailable):
+        xero_client(conn).call("get_organisations")
+    _set_faults(seed.MAIN_ORG)
+    assert xero_client(conn).call("get_organisations").status == 200
+    assert len(sent) == 5
+
+
+def test_an_unavailable_limiter_sends_nothing_and_is_transient(xero, sent, settings):
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens there
+    with pytest.raises(XeroUnavailable) as caught:
+        xero_client(_connection(seed.MAIN_ORG)).call("get_organisations")
+    assert "rate limiter" in caught.value.message
+    assert not caught.value.permanent
+    assert sent == []

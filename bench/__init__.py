@@ -1,0 +1,1 @@
+"""Benchmarks: run outside the test suite (``make bench``), never imported by the product."""
