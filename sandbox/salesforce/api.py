@@ -22,7 +22,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from sandbox.faults import Faults
 from sandbox.salesforce import jsonout
-from sandbox.salesforce.describe import OBJECTS, describe_object, get_object, global_entry
+from sandbox.salesforce.describe import describe_object, get_object, global_entry, objects_of
 from sandbox.salesforce.ids import to_18
 from sandbox.salesforce.models import SalesforceOrg
 from sandbox.salesforce.services import session_lookup
@@ -236,13 +236,13 @@ def sobjects(request: HttpRequest, ctx: ApiContext) -> HttpResponse:
         {
             "encoding": "UTF-8",
             "maxBatchSize": 200,
-            "sobjects": [global_entry(obj, ctx.version) for obj in OBJECTS.values()],
+            "sobjects": [global_entry(obj, ctx.version) for obj in objects_of(ctx.org)],
         }
     )
 
 
-def _object(name: str) -> Any:
-    obj = get_object(name)
+def _object(name: str, org: SalesforceOrg) -> Any:
+    obj = get_object(name, org)
     if obj is None:
         raise ApiError(404, "NOT_FOUND", "The requested resource does not exist")
     return obj
@@ -250,12 +250,12 @@ def _object(name: str) -> Any:
 
 @api_view
 def describe(request: HttpRequest, ctx: ApiContext, sobject: str) -> HttpResponse:
-    return json_response(describe_object(_object(sobject), ctx.org, ctx.version))
+    return json_response(describe_object(_object(sobject, ctx.org), ctx.org, ctx.version))
 
 
 @api_view
 def sobject_basic(request: HttpRequest, ctx: ApiContext, sobject: str) -> HttpResponse:
-    obj = _object(sobject)
+    obj = _object(sobject, ctx.org)
     return json_response({"objectDescribe": global_entry(obj, ctx.version), "recentItems": []})
 
 
@@ -301,7 +301,7 @@ def _window(
 
 @api_view
 def updated(request: HttpRequest, ctx: ApiContext, sobject: str) -> HttpResponse:
-    obj = _object(sobject)
+    obj = _object(sobject, ctx.org)
     start, _, latest = _window(request, UPDATED_WINDOW)
     ids = (
         obj.model.objects.filter(
@@ -315,7 +315,7 @@ def updated(request: HttpRequest, ctx: ApiContext, sobject: str) -> HttpResponse
 
 @api_view
 def deleted(request: HttpRequest, ctx: ApiContext, sobject: str) -> HttpResponse:
-    obj = _object(sobject)
+    obj = _object(sobject, ctx.org)
     start, _, latest = _window(request, DELETED_WINDOW)
     rows = (
         obj.model.objects.filter(
@@ -338,7 +338,7 @@ def deleted(request: HttpRequest, ctx: ApiContext, sobject: str) -> HttpResponse
 
 @api_view
 def record(request: HttpRequest, ctx: ApiContext, sobject: str, record_id: str) -> HttpResponse:
-    obj = _object(sobject)
+    obj = _object(sobject, ctx.org)
     full = to_18(record_id)
     row = (
         obj.model.objects.filter(org=ctx.org, sf_id=full).values("pk", "is_deleted").first()

@@ -114,6 +114,10 @@ class ObjectDef:
     model: type[models.SObject]
     fields: tuple[FieldDef, ...]
     children: tuple[ChildDef, ...] = ()
+    requires: tuple[str, ...] = ()
+    """Org features (``SalesforceOrg`` flags) without which the object does not exist."""
+    setup: bool = False
+    """A setup object (CurrencyType...): read through the API, not a business record."""
     _by_name: dict[str, FieldDef] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -123,6 +127,9 @@ class ObjectDef:
     @property
     def key_prefix(self) -> str:
         return KEY_PREFIXES[self.name]
+
+    def available_in(self, org: models.SalesforceOrg) -> bool:
+        return all(getattr(org, flag) for flag in self.requires)
 
     def visible_fields(self, org: models.SalesforceOrg) -> list[FieldDef]:
         return [f for f in self.fields if org.multi_currency or not f.multi_currency_only]
@@ -501,8 +508,100 @@ _register(
 )
 
 
-def get_object(name: str) -> ObjectDef | None:
-    return OBJECTS.get(name.lower())
+# Setup objects of multi-currency orgs. Both are read-only to the product; neither has
+# IsDeleted or CurrencyIsoCode (see the field reference).
+_CURRENCY_CODE = "IsoCode"
+_register(
+    ObjectDef(
+        "CurrencyType",
+        "Currency Type",
+        "Currency Types",
+        models.CurrencyType,
+        (
+            _id(),
+            FieldDef(
+                _CURRENCY_CODE,
+                "Currency ISO Code",
+                "picklist",
+                "iso_code",
+                length=40,
+                nillable=False,
+                unique=True,
+            ),
+            FieldDef(
+                "ConversionRate",
+                "Conversion Rate",
+                "double",
+                "conversion_rate",
+                precision=18,
+                scale=6,
+                nillable=False,
+            ),
+            FieldDef("DecimalPlaces", "Decimal Places", "int", "decimal_places", nillable=False),
+            FieldDef("IsActive", "Active", "boolean", "is_active", nillable=False),
+            FieldDef(
+                "IsCorporate", "Corporate Currency", "boolean", "is_corporate", nillable=False
+            ),
+            *_system(multi_currency_picklist=False)[1:],
+        ),
+        requires=("multi_currency",),
+        setup=True,
+    )
+)
+_register(
+    ObjectDef(
+        "DatedConversionRate",
+        "Dated Conversion Rate",
+        "Dated Conversion Rates",
+        models.DatedConversionRate,
+        (
+            _id(),
+            FieldDef(
+                _CURRENCY_CODE,
+                "Currency Code",
+                "picklist",
+                "iso_code",
+                length=40,
+                nillable=False,
+                updateable=False,
+            ),
+            FieldDef(
+                "ConversionRate",
+                "Exchange Rate",
+                "double",
+                "conversion_rate",
+                precision=18,
+                scale=6,
+                nillable=False,
+            ),
+            FieldDef("StartDate", "Date", "date", "start_date", nillable=False),
+            FieldDef(
+                "NextStartDate",
+                "Next Start Date",
+                "date",
+                "next_start_date",
+                updateable=False,
+                createable=False,
+            ),
+            *_system(multi_currency_picklist=False)[1:],
+        ),
+        requires=("multi_currency", "dated_exchange_rates"),
+        setup=True,
+    )
+)
+
+
+def get_object(name: str, org: models.SalesforceOrg | None = None) -> ObjectDef | None:
+    """The object of that name; with ``org``, only if it exists in that org (Salesforce
+    answers INVALID_TYPE, or 404 on describe, for CurrencyType in a single-currency org)."""
+    found = OBJECTS.get(name.lower())
+    if found is not None and org is not None and not found.available_in(org):
+        return None
+    return found
+
+
+def objects_of(org: models.SalesforceOrg) -> list[ObjectDef]:
+    return [obj for obj in OBJECTS.values() if obj.available_in(org)]
 
 
 def _byte_length(f: FieldDef) -> int:
@@ -511,13 +610,14 @@ def _byte_length(f: FieldDef) -> int:
 
 def describe_field(f: FieldDef, org: models.SalesforceOrg) -> dict[str, Any]:
     picklist: list[dict[str, Any]] = []
-    values = org.currency_codes if f.name == "CurrencyIsoCode" else f.picklist
+    currency_list = f.name in ("CurrencyIsoCode", _CURRENCY_CODE)
+    values = org.currency_codes if currency_list else f.picklist
     for value in values:
         picklist.append(
             {
                 "active": True,
                 "defaultValue": value
-                == (org.corporate_currency if f.name == "CurrencyIsoCode" else f.picklist_default),
+                == (org.corporate_currency if currency_list else f.picklist_default),
                 "label": value,
                 "validFor": None,
                 "value": value,
@@ -573,7 +673,7 @@ def describe_field(f: FieldDef, org: models.SalesforceOrg) -> dict[str, Any]:
         "relationshipName": f.relationship_name,
         "relationshipOrder": None,
         "restrictedDelete": False,
-        "restrictedPicklist": f.name == "CurrencyIsoCode",
+        "restrictedPicklist": currency_list,
         "scale": f.scale,
         "searchPrefilterable": False,
         "soapType": SOAP_TYPES[f.type],
@@ -595,13 +695,16 @@ def _urls(obj: ObjectDef, version: str) -> dict[str, str]:
 
 
 def global_entry(obj: ObjectDef, version: str) -> dict[str, Any]:
+    business = not obj.setup
     return {
         "activateable": False,
-        "createable": True,
+        # The object reference's supported calls: CurrencyType can be created, not deleted;
+        # DatedConversionRate deleted, not created.
+        "createable": business or obj.name == "CurrencyType",
         "custom": False,
         "customSetting": False,
         "deepCloneable": False,
-        "deletable": True,
+        "deletable": business or obj.name == "DatedConversionRate",
         "deprecatedAndHidden": False,
         "feedEnabled": False,
         "hasSubtypes": False,
@@ -610,16 +713,16 @@ def global_entry(obj: ObjectDef, version: str) -> dict[str, Any]:
         "keyPrefix": obj.key_prefix,
         "label": obj.label,
         "labelPlural": obj.label_plural,
-        "layoutable": True,
+        "layoutable": business,
         "mergeable": obj.name in {"Account", "Contact"},
-        "mruEnabled": True,
+        "mruEnabled": business,
         "name": obj.name,
         "queryable": True,
         "replicateable": True,
         "retrieveable": True,
-        "searchable": True,
-        "triggerable": True,
-        "undeletable": True,
+        "searchable": business or obj.name == "CurrencyType",
+        "triggerable": business,
+        "undeletable": business,
         "updateable": True,
         "urls": _urls(obj, version),
     }

@@ -20,6 +20,8 @@ KEY_PREFIXES = {
     "Product2": "01t",
     "Pricebook2": "01s",
     "PricebookEntry": "01u",
+    "CurrencyType": "02c",
+    "DatedConversionRate": "04w",
     "User": "005",
     "Organization": "00D",
 }

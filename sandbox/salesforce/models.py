@@ -26,6 +26,10 @@ class SalesforceOrg(models.Model):
     multi_currency = models.BooleanField(default=True)
     corporate_currency = models.CharField(max_length=3, default="USD")
     currencies = models.JSONField(default=list, blank=True)
+    dated_exchange_rates = models.BooleanField(
+        default=False,
+        help_text="Advanced currency management: DatedConversionRate exists (multi-currency only).",
+    )
     api_enabled = models.BooleanField(
         default=True, help_text="Off simulates Professional edition: API_DISABLED_FOR_ORG."
     )
@@ -260,6 +264,52 @@ class OpportunityContactRole(SObject):
     contact = models.ForeignKey(Contact, on_delete=models.CASCADE)
     role = models.CharField(max_length=255, blank=True, default="")
     is_primary = models.BooleanField(default=False)
+
+
+class CurrencyType(SObject):
+    """A currency of a multi-currency org, with its static rate against the corporate one."""
+
+    iso_code = models.CharField(max_length=3)
+    conversion_rate = models.DecimalField(
+        max_digits=18,
+        decimal_places=6,
+        help_text="Units of this currency per 1 unit of the corporate currency.",
+    )
+    decimal_places = models.PositiveSmallIntegerField(default=2)
+    is_active = models.BooleanField(default=True)
+    is_corporate = models.BooleanField(default=False)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["org", "iso_code"], name="sf_currencytype_unique")
+        ]
+
+    def __str__(self) -> str:
+        return self.iso_code
+
+
+class DatedConversionRate(SObject):
+    """One period's rate (advanced currency management): from ``start_date`` up to, not
+    including, ``next_start_date``; Salesforce keeps the periods of a currency contiguous."""
+
+    iso_code = models.CharField(max_length=3)
+    conversion_rate = models.DecimalField(
+        max_digits=18,
+        decimal_places=6,
+        help_text="Units of this currency per 1 unit of the corporate currency.",
+    )
+    start_date = models.DateField()
+    next_start_date = models.DateField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["org", "iso_code", "start_date"], name="sf_datedrate_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.iso_code} from {self.start_date}"
 
 
 class OutboundDelivery(models.Model):

@@ -7,6 +7,7 @@ produce identical rows, ids included (ids come from each org's own sequence).
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import random
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -22,6 +23,8 @@ from sandbox.salesforce.models import (
     AuthorizationCode,
     ConnectedApp,
     Contact,
+    CurrencyType,
+    DatedConversionRate,
     Opportunity,
     OpportunityContactRole,
     OpportunityLineItem,
@@ -495,6 +498,14 @@ RATES = {
     "CAD": Decimal("1.36"),
     "NZD": Decimal("1.65"),
 }
+# Currencies with no minor unit (Salesforce's DecimalPlaces).
+ZERO_DECIMAL_CURRENCIES = frozenset({"JPY", "KRW", "ISK", "CLP", "VND"})
+# Monthly dated rates for this many months back, the current month included.
+DATED_RATE_MONTHS = 24
+# The open ends of a currency's dated periods in Salesforce: the first period starts at the
+# beginning of time, the last one "ends" at the end of it.
+FIRST_START_DATE = dt.date(1, 1, 1)
+LAST_NEXT_START_DATE = dt.date(9999, 12, 31)
 _FIRST = (
     "Alice",
     "Bruno",
@@ -560,6 +571,8 @@ def reset(*, seed: str | None) -> None:
             OpportunityLineItem,
             OpportunityContactRole,
             Opportunity,
+            DatedConversionRate,
+            CurrencyType,
             PricebookEntry,
             Pricebook2,
             Product2,
@@ -604,6 +617,7 @@ def _demo() -> None:
         name=DEMO_ORG,
         pod="Dw",
         multi_currency=True,
+        dated_exchange_rates=True,
         currencies=list(RATES),
         accounts=_ACCOUNTS,
         products=_PRODUCTS,
@@ -614,6 +628,7 @@ def _demo() -> None:
         name=SINGLE_CURRENCY_ORG,
         pod="Sc",
         multi_currency=False,
+        dated_exchange_rates=False,
         currencies=["USD"],
         accounts=tuple(a for a in _ACCOUNTS if a[7] == "USD")[:6],
         products=_PRODUCTS[:8],
@@ -627,6 +642,7 @@ def _seed_org(
     name: str,
     pod: str,
     multi_currency: bool,
+    dated_exchange_rates: bool,
     currencies: list[str],
     accounts: tuple[tuple[str, str, str, str, str, str, str, str], ...],
     products: tuple[tuple[str, str, str, str], ...],
@@ -642,6 +658,7 @@ def _seed_org(
         corporate_currency="USD",
         currencies=currencies,
         username=f"admin@{pod.lower()}.sandbox.example",
+        dated_exchange_rates=dated_exchange_rates and multi_currency,
     )
     standard = Pricebook2.objects.get(org=org, is_standard=True)
 
@@ -875,3 +892,78 @@ def _seed_org(
             )
         )
     OpportunityContactRole.objects.bulk_create(roles)
+    # Last, so the ids above stay what they were before rates were seeded.
+    currency_rates_seed(org=org, rng=rng, today=today)
+
+
+def _month_start(day: dt.date, months_back: int = 0) -> dt.date:
+    index = day.year * 12 + day.month - 1 - months_back
+    return dt.date(index // 12, index % 12 + 1, 1)
+
+
+def currency_rates_seed(*, org: SalesforceOrg, rng: random.Random, today: dt.date) -> None:
+    """CurrencyType rows for a multi-currency org (rates from ``RATES``) and, with advanced
+    currency management, a dated rate a month for ``DATED_RATE_MONTHS`` months.
+
+    Rates are units of the currency per unit of the corporate one (USD 1.0). Each currency's
+    dated periods are contiguous: the first starts at 0001-01-01, the last has NextStartDate
+    9999-12-31, and each month's rate wanders a little around the static one.
+    """
+    if not org.multi_currency:
+        return
+    codes = org.currency_codes
+    stamp = {
+        "created_date": dt.datetime.combine(
+            _month_start(today, DATED_RATE_MONTHS), dt.time(), tzinfo=dt.UTC
+        )
+    }
+    stamp["last_modified_date"] = stamp["system_modstamp"] = stamp["created_date"]
+    CurrencyType.objects.bulk_create(
+        CurrencyType(
+            org=org,
+            sf_id=sf_id,
+            iso_code=code,
+            conversion_rate=RATES.get(code, Decimal(1)),
+            decimal_places=0 if code in ZERO_DECIMAL_CURRENCIES else 2,
+            is_active=True,
+            is_corporate=code == org.corporate_currency,
+            **stamp,
+        )
+        for sf_id, code in zip(
+            services.allocate_ids(org=org, sobject="CurrencyType", count=len(codes)),
+            codes,
+            strict=True,
+        )
+    )
+    if not org.dated_exchange_rates:
+        return
+    starts = [_month_start(today, back) for back in range(DATED_RATE_MONTHS - 1, -1, -1)]
+    periods: list[tuple[str, Decimal, dt.date, dt.date]] = []
+    for code in codes:
+        if code == org.corporate_currency:
+            periods.append((code, Decimal(1), FIRST_START_DATE, LAST_NEXT_START_DATE))
+            continue
+        static = RATES.get(code, Decimal(1))
+        rate = static
+        bounds = [FIRST_START_DATE, *starts, LAST_NEXT_START_DATE]
+        for start, next_start in itertools.pairwise(bounds):
+            periods.append((code, rate.quantize(Decimal("0.000001")), start, next_start))
+            # A month's move: noise of about 1.5 %, pulled back towards the static rate.
+            drift = Decimal(str(round(rng.gauss(0, 0.015), 6)))
+            rate = rate * (1 + drift) + (static - rate) * Decimal("0.3")
+    DatedConversionRate.objects.bulk_create(
+        DatedConversionRate(
+            org=org,
+            sf_id=sf_id,
+            iso_code=code,
+            conversion_rate=rate,
+            start_date=start,
+            next_start_date=next_start,
+            **stamp,
+        )
+        for sf_id, (code, rate, start, next_start) in zip(
+            services.allocate_ids(org=org, sobject="DatedConversionRate", count=len(periods)),
+            periods,
+            strict=True,
+        )
+    )

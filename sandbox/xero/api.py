@@ -651,6 +651,7 @@ ERROR_FLAG = {
     "CreditNotes": "HasErrors",
     "Contacts": "HasValidationErrors",
     "Payments": "HasValidationErrors",
+    "Options": "HasValidationErrors",
 }
 
 
@@ -670,6 +671,7 @@ def _batch(
     ser: Callable[[Any], dict[str, Any]],
     *,
     summarize_default: bool = True,
+    mark_ok: bool = True,
 ) -> ApiResult:
     summarize = call.flag("summarizeErrors", summarize_default)
     outcomes: list[dict[str, Any]] = []
@@ -692,7 +694,8 @@ def _batch(
             failed.append(echo)
             outcomes.append(echo)
             continue
-        data["StatusAttributeString"] = "OK"
+        if mark_ok:
+            data["StatusAttributeString"] = "OK"
         outcomes.append(data)
     if failed and summarize:
         raise Rejected(400, validation.validation_error([], elements=failed))
@@ -798,6 +801,36 @@ def write_allocations(call: ApiCall) -> ApiResult:
     )
 
 
+def create_currencies(call: ApiCall) -> ApiResult:
+    """The SDK sends one Currency object; a ``{"Currencies": [...]}`` body is taken too."""
+    ctx = call.ctx
+    return _batch(
+        call,
+        "Currencies",
+        lambda d: writes.create_currency(ctx, d),
+        serialize.currency,
+        mark_ok=False,
+    )
+
+
+def create_tracking_options(call: ApiCall) -> ApiResult:
+    """The SDK sends one TrackingOption; ``{"Options": [...]}`` (the XML API's shape) too."""
+    ctx = call.ctx
+    category = _target(
+        call,
+        TrackingCategory.objects.filter(organisation=ctx.org).select_for_update(),
+        "TrackingCategoryID",
+        "tracking_category_id",
+    )
+    return _batch(
+        call,
+        "Options",
+        lambda d: writes.create_tracking_option(ctx, category, d),
+        serialize.tracking_option,
+        mark_ok=False,
+    )
+
+
 ROUTES: dict[tuple[str, str], Callable[[ApiCall], ApiResult]] = {
     ("GET", "/Organisation"): get_organisation,
     ("GET", "/Accounts"): _simple(
@@ -815,6 +848,7 @@ ROUTES: dict[tuple[str, str], Callable[[ApiCall], ApiResult]] = {
     ("GET", "/Currencies"): _simple(
         Currency, CURRENCY_FIELDS, "Currencies", serialize.currency, ("code",)
     ),
+    ("PUT", "/Currencies"): create_currencies,
     ("GET", "/TrackingCategories"): get_tracking_categories,
     ("GET", "/TrackingCategories/{TrackingCategoryID}"): _by_id(
         lambda ctx: TrackingCategory.objects.filter(organisation=ctx.org),
@@ -823,6 +857,7 @@ ROUTES: dict[tuple[str, str], Callable[[ApiCall], ApiResult]] = {
         "tracking_category_id",
         lambda o, _c: serialize.tracking_category(o),
     ),
+    ("PUT", "/TrackingCategories/{TrackingCategoryID}/Options"): create_tracking_options,
     ("GET", "/BrandingThemes"): _simple(
         BrandingTheme,
         BRANDING_FIELDS,

@@ -176,7 +176,20 @@ class TaxRate(OrgScoped):
 
     @property
     def effective_rate(self) -> Decimal:
-        return sum((Decimal(str(c["Rate"])) for c in self.components), Decimal("0"))
+        """Percent. A compound component is charged on the amount plus the simple components
+        (as Xero's EffectiveRate reflects): GST 5 + QST 9.5 compound = 14.975. Rounded to 4
+        places (the sandbox's choice; Xero's own rounding of it is not documented)."""
+        simple = sum(
+            (Decimal(str(c["Rate"])) for c in self.components if not c.get("IsCompound")),
+            Decimal("0"),
+        )
+        compound = sum(
+            (Decimal(str(c["Rate"])) for c in self.components if c.get("IsCompound")),
+            Decimal("0"),
+        )
+        if not compound:
+            return simple
+        return (simple + compound * (1 + simple / 100)).quantize(Decimal("0.0001"))
 
 
 class Account(OrgScoped):

@@ -19,6 +19,7 @@ from sandbox.xero.models import (
     Payment,
     TaxRate,
     TrackingCategory,
+    TrackingOption,
     XeroOrganisation,
 )
 from sandbox.xero.totals import round_unit
@@ -128,6 +129,19 @@ def tracking_category(c: TrackingCategory, include_archived: bool = False) -> di
             for o in c.options.all()
             if include_archived or o.status == "ACTIVE"
         ],
+    }
+
+
+def tracking_option(o: TrackingOption) -> dict[str, Any]:
+    """An option as ``PUT .../Options`` answers it (the spec's example carries the flags)."""
+    return {
+        "TrackingOptionID": str(o.tracking_option_id),
+        "Name": o.name,
+        "Status": o.status,
+        "HasValidationErrors": False,
+        "IsDeleted": o.status == "DELETED",
+        "IsArchived": o.status == "ARCHIVED",
+        "IsActive": o.status == "ACTIVE",
     }
 
 

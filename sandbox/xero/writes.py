@@ -554,6 +554,7 @@ def write_document(
     currency = data.get("CurrencyCode") or doc.currency_code
     if currency not in ctx.currencies:
         errors.append(f"The currency code {currency} is not enabled for this organisation.")
+    currency_rate = _document_rate(ctx, doc, currency, data.get("CurrencyRate"), errors)
     date = (
         xjson.parse_date(data["Date"])
         if data.get("Date")
@@ -636,8 +637,7 @@ def write_document(
     doc.date = date or doc.date
     doc.due_date = due
     doc.currency_code = currency
-    if data.get("CurrencyRate") is not None:
-        doc.currency_rate = Decimal(str(data["CurrencyRate"]))
+    doc.currency_rate = currency_rate
     if "Reference" in data and data["Reference"] is not None:
         doc.reference = str(data["Reference"])
     if theme_id:
@@ -667,6 +667,24 @@ def write_document(
     else:
         ctx.emit("CREDITNOTE", doc.credit_note_id, created, Type=doc.type, Status=doc.status)
     return doc
+
+
+def _document_rate(
+    ctx: Context, doc: Invoice | CreditNote, currency: str, given: Any, errors: list[str]
+) -> Decimal:
+    """The document's CurrencyRate: 1 in the base currency, else as sent or the day rate."""
+    if currency == ctx.org.base_currency:
+        # Xero only uses the rate on foreign-currency documents.
+        return Decimal(1)
+    if given is not None:
+        rate = xjson.to_decimal(given)
+        if rate is None or rate <= 0:
+            errors.append("The CurrencyRate must be greater than zero.")
+            return doc.currency_rate
+        return rate
+    if doc.pk and doc.currency_code == currency:
+        return doc.currency_rate
+    return day_rate(ctx.org.base_currency, currency)
 
 
 def _next_number(ctx: Context, prefix: str, model: type[Invoice] | type[CreditNote]) -> str:
@@ -742,6 +760,17 @@ def write_payment(ctx: Context, data: dict[str, Any]) -> Payment:
     date = xjson.parse_date(data.get("Date")) if data.get("Date") else ctx.now.date()
     if date is None:
         errors.append("Date is not a valid date")
+    rate = Decimal(1)
+    if invoice.currency_code != ctx.org.base_currency:
+        given = data.get("CurrencyRate")
+        if given is None:
+            rate = day_rate(ctx.org.base_currency, invoice.currency_code)
+        else:
+            parsed = xjson.to_decimal(given)
+            if parsed is None or parsed <= 0:
+                errors.append("The CurrencyRate must be greater than zero.")
+            else:
+                rate = parsed
     if errors:
         raise ElementError(*errors)
     assert account is not None
@@ -753,7 +782,7 @@ def write_payment(ctx: Context, data: dict[str, Any]) -> Payment:
         account=account,
         date=date,
         amount=round2(amount),
-        currency_rate=Decimal(str(data.get("CurrencyRate") or 1)),
+        currency_rate=rate,
         reference=_text(data, "Reference"),
         updated_at=ctx.now,
     )
@@ -838,3 +867,111 @@ def write_allocation(ctx: Context, credit_note: CreditNote, data: dict[str, Any]
         Status=credit_note.status,
     )
     return allocation
+
+
+# --- Settings: currencies and tracking options ---------------------------------------------
+
+# Xero names the currencies it knows itself; the request's Description is used for others.
+CURRENCY_NAMES = {
+    "AED": "United Arab Emirates Dirham",
+    "AUD": "Australian Dollar",
+    "BRL": "Brazilian Real",
+    "CAD": "Canadian Dollar",
+    "CHF": "Swiss Franc",
+    "CNY": "Chinese Yuan",
+    "DKK": "Danish Krone",
+    "EUR": "Euro",
+    "FJD": "Fiji Dollar",
+    "GBP": "British Pound",
+    "HKD": "Hong Kong Dollar",
+    "INR": "Indian Rupee",
+    "JPY": "Japanese Yen",
+    "MXN": "Mexican Peso",
+    "NOK": "Norwegian Krone",
+    "NZD": "New Zealand Dollar",
+    "PHP": "Philippine Peso",
+    "SEK": "Swedish Krona",
+    "SGD": "Singapore Dollar",
+    "USD": "United States Dollar",
+    "ZAR": "South African Rand",
+}
+
+# Units of each currency per US dollar: the sandbox's stand-in for the XE.com day rate Xero
+# applies when a foreign-currency document or payment names no CurrencyRate. Currencies not
+# listed get 1, so a test that cares sends its own rate.
+UNITS_PER_USD = {
+    "USD": Decimal("1"),
+    "GBP": Decimal("0.79"),
+    "EUR": Decimal("0.92"),
+    "AUD": Decimal("1.52"),
+    "CAD": Decimal("1.36"),
+    "NZD": Decimal("1.65"),
+    "JPY": Decimal("150.20"),
+    "CHF": Decimal("0.88"),
+    "SGD": Decimal("1.34"),
+    "HKD": Decimal("7.81"),
+    "INR": Decimal("83.10"),
+    "ZAR": Decimal("18.60"),
+}
+MAX_ACTIVE_TRACKING_OPTIONS = 100
+TRACKING_OPTION_NAME_MAX = 100
+
+
+def day_rate(base: str, foreign: str) -> Decimal:
+    """Units of ``foreign`` per unit of ``base``: Xero's CurrencyRate convention."""
+    if base not in UNITS_PER_USD or foreign not in UNITS_PER_USD:
+        return Decimal(1)
+    return (UNITS_PER_USD[foreign] / UNITS_PER_USD[base]).quantize(Decimal("0.000001"))
+
+
+def create_currency(ctx: Context, data: dict[str, Any]) -> Currency:
+    """``PUT /Currencies``: enable one more currency (Xero creates, never updates, them)."""
+    code = _text(data, "Code").upper()
+    if not code:
+        raise ElementError("A currency code must be provided.")
+    if code in ctx.currencies:
+        raise ElementError(f"The currency {code} has already been added to this organisation.")
+    currency = Currency.objects.create(
+        organisation=ctx.org,
+        code=code,
+        description=CURRENCY_NAMES.get(code) or _text(data, "Description") or code,
+        updated_at=ctx.now,
+    )
+    ctx.currencies.add(code)
+    return currency
+
+
+def create_tracking_option(
+    ctx: Context, category: TrackingCategory, data: dict[str, Any]
+) -> TrackingOption:
+    """``PUT /TrackingCategories/{id}/Options``: one new option of an ACTIVE category."""
+    if category.status != "ACTIVE":
+        raise ElementError(
+            f"The tracking category '{category.name}' is {category.status}: options can only "
+            "be added to an ACTIVE tracking category."
+        )
+    given = data.get("Name")
+    name = given if isinstance(given, str) else ""
+    errors: list[str] = []
+    if not name.strip():
+        errors.append("A name must be specified for the tracking option.")
+    elif name != name.strip():
+        # Real Xero answers a 500 for this (reported in xero-node#539); a 400 says why.
+        errors.append("The tracking option name cannot start or end with spaces.")
+    if len(name) > TRACKING_OPTION_NAME_MAX:
+        errors.append(
+            f"The tracking option name must be {TRACKING_OPTION_NAME_MAX} characters or less."
+        )
+    options = TrackingOption.objects.filter(category=category)
+    if name.strip() and options.filter(name__iexact=name.strip()).exists():
+        errors.append("For each specified tracking option the name must be unique.")
+    if options.filter(status="ACTIVE").count() >= MAX_ACTIVE_TRACKING_OPTIONS:
+        errors.append(
+            f"A tracking category can have at most {MAX_ACTIVE_TRACKING_OPTIONS} active options."
+        )
+    if errors:
+        raise ElementError(*errors)
+    option = TrackingOption.objects.create(category=category, name=name)
+    category.updated_at = ctx.now
+    category.save(update_fields=["updated_at"])
+    return option

@@ -120,7 +120,7 @@ class Engine:
 
     def plan(self, select: Select, obj: ObjectDef | None = None) -> Plan:
         if obj is None:
-            found = get_object(select.sobject)
+            found = get_object(select.sobject, self.org)
             if found is None:
                 raise self.fail(
                     "INVALID_TYPE",
@@ -525,6 +525,11 @@ def render_value(f: FieldDef, value: Any) -> Any:
         return format_datetime(value)
     if f.type == "date":
         return value.isoformat()
+    if f.type == "double" and f.scale > 2:
+        # A double such as ConversionRate goes out as Salesforce writes it (0.79, 1.0), not
+        # with the column's six places.
+        number = Decimal(value).normalize()
+        return number.quantize(Decimal("0.1")) if number == number.to_integral() else number
     if f.type in {"currency", "double", "percent"}:
         return Decimal(value)
     return value
