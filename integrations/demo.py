@@ -143,3 +143,79 @@ def connect_sandbox_integration(
         raise DemoConnectError(f"the connect flow ended at {page.url}")
     logger.info("demo integration connected through the sandbox: %s", path)
     return path
+
+
+# What the demo integration does with the demo seeds' opportunities: a bit of everything the
+# accounting rules can do, so the sandbox Xero pages show payments, credit notes, tax by place,
+# several currencies and tracking.
+DEMO_CONFIG: dict[str, object] = {
+    "default_currency": "USD",
+    "payment_method_field": "Payment_Method__c",
+    "default_payment_method": "Bank Transfer",
+    "tax_mode": "rules",
+    "export_tax_type": "NONE",
+    "credit_note_on_withdrawal": True,
+    "void_unpaid_instead": True,
+    "credit_note_on_amount_drop": True,
+    "negative_lines": "credit_note",
+}
+DEMO_TAX_RULES = (
+    ("US", "CA", "TAX001"),
+    ("US", "NY", "TAX002"),
+    ("US", "TX", "TAX003"),
+    ("US", "WA", "TAX004"),
+    ("US", "FL", "TAX005"),
+    # Other states: no nexus in the demo's story, so exempt.
+    ("US", "", "NONE"),
+)
+
+
+def configure_demo_rules(*, integration_id: int) -> None:
+    """Gives the demo integration payment methods, tax rules and tracking (idempotent)."""
+    from integrations.models import Integration, PaymentMethod, TaxRule, TrackingRule
+
+    integration = Integration.objects.get(pk=integration_id)
+    integration.config = {**(integration.config or {}), **DEMO_CONFIG}
+    integration.save(update_fields=["config"])
+    currency_accounts = {"GBP": "091", "EUR": "092", "AUD": "093", "CAD": "094", "NZD": "095"}
+    methods: tuple[tuple[str, bool, bool, str, dict[str, str], int, str], ...] = (
+        ("Credit Card", True, True, "090", currency_accounts, 2, ""),
+        ("PayPal", True, True, "615", {}, 3, ""),
+        ("Bank Transfer", True, False, "", {}, 0, ""),
+        ("Check", False, False, "", {}, 0, ""),
+    )
+    for name, invoice, pay, bank, per_currency, delay, status in methods:
+        PaymentMethod.objects.update_or_create(
+            integration=integration,
+            name=name,
+            defaults={
+                "create_invoice": invoice,
+                "apply_payment": pay,
+                "bank_account_code": bank,
+                "currency_accounts": per_currency,
+                "clearing_delay_days": delay,
+                "invoice_status": status,
+            },
+        )
+    for country, region, tax_type in DEMO_TAX_RULES:
+        TaxRule.objects.update_or_create(
+            integration=integration,
+            country=country,
+            region=region,
+            defaults={"tax_type": tax_type},
+        )
+    TrackingRule.objects.update_or_create(
+        integration=integration,
+        category_name="Region",
+        defaults={
+            "source": "field",
+            "field": "Region__c",
+            "mapping": {"North America": "North", "EMEA": "East", "APAC": "West"},
+            "create_missing_options": True,
+        },
+    )
+    TrackingRule.objects.update_or_create(
+        integration=integration,
+        category_name="Sales Rep",
+        defaults={"source": "fixed", "fixed_option": "Alice Smith"},
+    )

@@ -107,8 +107,28 @@ class Integration(models.Model):
         return self.is_enabled and not self.paused_reason
 
 
-# The sync's models live in integrations/sync/models.py; imported here so Django registers them
-# under this app.
-from integrations.sync.models import Backfill, LedgerEntry, SyncLogEntry, SyncRun  # noqa: E402
+# The sync's models live in integrations/sync/models.py, the accounting rules' in
+# integrations/rules/models.py; imported here so Django registers them under this app.
+from integrations.rules.models import PaymentMethod, TaxRule, TrackingRule  # noqa: E402
+from integrations.sync.models import (  # noqa: E402
+    Backfill,
+    CreditNoteEntry,
+    LedgerEntry,
+    PaymentEntry,
+    SyncLogEntry,
+    SyncRun,
+)
 
-__all__ = ["Backfill", "Connection", "Integration", "LedgerEntry", "SyncLogEntry", "SyncRun"]
+__all__ = [
+    "Backfill",
+    "Connection",
+    "CreditNoteEntry",
+    "Integration",
+    "LedgerEntry",
+    "PaymentEntry",
+    "PaymentMethod",
+    "SyncLogEntry",
+    "SyncRun",
+    "TaxRule",
+    "TrackingRule",
+]

@@ -22,12 +22,22 @@ INVOICE_STATUSES: Final = ("DRAFT", "SUBMITTED", "AUTHORISED")
 # "suffix" creates "Name (Salesforce Account id)"; "link" addresses the invoice to it anyway.
 NAME_COLLISION_RULES: Final = ("suffix", "link")
 LINE_AMOUNT_TYPES: Final = ("Exclusive", "Inclusive", "NoTax")
+# How each line's TaxType is chosen: "xero_default" sends none (Xero applies the item's or the
+# account's default); "single" sends default_tax_type; "rules" picks by the customer's billing
+# country and region (integrations.rules.tax); "field" reads a Salesforce field holding the code.
+TAX_MODES: Final = ("xero_default", "single", "rules", "field")
+# A negative line item: kept as a negative line on the invoice, or moved to a credit note.
+NEGATIVE_LINE_RULES: Final = ("line", "credit_note")
 
 # Placeholders an invoice number pattern may use; `close_date` alone takes a strftime format.
 NUMBER_PLACEHOLDERS: Final = frozenset({"opportunity_id", "name", "close_date", "account_id"})
 _DATE_DIRECTIVES: Final = frozenset("Yymdj")
 
 _FIELD_API_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,79}$")
+# An Opportunity field, or a field of its Account (``Account.Tax_Code__c``).
+_FIELD_OR_ACCOUNT_FIELD = re.compile(r"^(?:Account\.)?[A-Za-z][A-Za-z0-9_]{0,79}$")
+# Salesforce picklist values hold at most 255 characters.
+MAX_PICKLIST_VALUE: Final = 255
 # Xero account codes: up to 10 characters, letters and digits (and a few separators).
 _ACCOUNT_CODE = re.compile(r"^[A-Za-z0-9._-]{1,10}$")
 _TAX_TYPE = re.compile(r"^[A-Za-z0-9_]{0,50}$")
@@ -115,6 +125,40 @@ class SyncConfig:
     """A StageName that counts as won; empty: ``IsWon = true`` (every won stage)."""
     start_date: dt.date | None = None
     """Only opportunities closing on or after this date; older ones need an explicit back-fill."""
+    payment_method_field: str = ""
+    """An Opportunity field (a picklist such as ``Payment_Method__c``) naming the payment
+    method; empty: every opportunity takes ``default_payment_method``."""
+    default_payment_method: str = ""
+    """The payment method of opportunities whose field is blank; empty: none (no payment)."""
+    tax_mode: str = ""
+    """See :data:`TAX_MODES`. Left empty it is inferred: "single" when ``default_tax_type`` is
+    set (what configurations written before tax modes existed meant), else "xero_default"."""
+    tax_field: str = ""
+    """Field mode: the field holding a TaxType or tax rate name; ``Account.X__c`` reads the
+    Account's field."""
+    export_tax_type: str = ""
+    """Rules mode: the TaxType for customers outside the organisation's country when no rule
+    names their country (e.g. zero-rated exports); empty: none."""
+    credit_note_on_withdrawal: bool = False
+    """Raise a credit note when an invoiced opportunity is reopened, lost or deleted."""
+    void_unpaid_instead: bool = True
+    """For those: void (AUTHORISED) or delete (DRAFT) an unpaid invoice instead of crediting it."""
+    credit_note_on_amount_drop: bool = False
+    """Credit the difference when the amount falls after the invoice was paid."""
+    negative_lines: str = "line"
+    """See :data:`NEGATIVE_LINE_RULES`."""
+    enable_missing_currencies: bool = False
+    """Enable in Xero a currency an opportunity uses that is not enabled yet (else: log it)."""
+    use_salesforce_rates: bool = False
+    """Send Salesforce's conversion rate as the invoice CurrencyRate; else Xero's daily rate."""
+
+    def __post_init__(self) -> None:
+        # Inferred here rather than in from_json, so that a SyncConfig built in code
+        # (SyncConfig(default_tax_type="TAX001")) means what the same stored JSON means.
+        if not self.tax_mode:
+            object.__setattr__(
+                self, "tax_mode", "single" if self.default_tax_type else "xero_default"
+            )
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any] | None) -> SyncConfig:
@@ -143,6 +187,18 @@ class SyncConfig:
                 raise ConfigError(name, f"{hint}, not {value!r}.")
             return value
 
+        def optional(name: str, pattern: re.Pattern[str], hint: str) -> str:
+            value = text(name)
+            if value and not pattern.match(value):
+                raise ConfigError(name, f"{hint}, not {value!r}.")
+            return value
+
+        def flag(name: str) -> bool:
+            value = data.get(name, getattr(defaults, name))
+            if not isinstance(value, bool):
+                raise ConfigError(name, "must be true or false.")
+            return value
+
         terms = data.get("payment_terms_days", defaults.payment_terms_days)
         if isinstance(terms, bool) or not isinstance(terms, int):
             raise ConfigError("payment_terms_days", "must be a whole number of days.")
@@ -162,9 +218,7 @@ class SyncConfig:
             except ValueError as exc:
                 raise ConfigError("branding_theme_id", "must be a Xero BrandingThemeID.") from exc
 
-        create_items = data.get("create_missing_items", defaults.create_missing_items)
-        if not isinstance(create_items, bool):
-            raise ConfigError("create_missing_items", "must be true or false.")
+        create_items = flag("create_missing_items")
 
         stage = text("stage")
         if len(stage) > 255:
@@ -177,6 +231,39 @@ class SyncConfig:
             except ValueError as exc:
                 raise ConfigError("start_date", "must be a date (YYYY-MM-DD) or empty.") from exc
 
+        default_tax_type = matching(
+            "default_tax_type", _TAX_TYPE, "must be a Xero TaxType code or empty"
+        )
+        tax_field = optional(
+            "tax_field",
+            _FIELD_OR_ACCOUNT_FIELD,
+            "must be a Salesforce field API name (or Account.<field>) or empty",
+        )
+        tax_mode = text("tax_mode") if "tax_mode" in data else ""
+        if not tax_mode:
+            tax_mode = "single" if default_tax_type else "xero_default"
+        if tax_mode not in TAX_MODES:
+            raise ConfigError(
+                "tax_mode", f"must be one of {', '.join(TAX_MODES)}, not {tax_mode!r}."
+            )
+        if tax_mode == "single" and not default_tax_type:
+            raise ConfigError(
+                "default_tax_type", "choose the tax rate every line uses (tax mode 'single')."
+            )
+        if tax_mode == "field" and not tax_field:
+            raise ConfigError(
+                "tax_field", "choose the Salesforce field holding the tax code (tax mode 'field')."
+            )
+        payment_method_field = optional(
+            "payment_method_field", _FIELD_API_NAME, "must be a Salesforce field API name or empty"
+        )
+        default_payment_method = text("default_payment_method")
+        if len(default_payment_method) > MAX_PICKLIST_VALUE:
+            raise ConfigError(
+                "default_payment_method",
+                f"must be a payment method name (at most {MAX_PICKLIST_VALUE} characters).",
+            )
+
         return cls(
             invoice_status=choice("invoice_status", INVOICE_STATUSES),
             line_amount_types=choice("line_amount_types", LINE_AMOUNT_TYPES),
@@ -188,9 +275,7 @@ class SyncConfig:
             sales_account_code=matching(
                 "sales_account_code", _ACCOUNT_CODE, "must be a Xero account code (max 10)"
             ),
-            default_tax_type=matching(
-                "default_tax_type", _TAX_TYPE, "must be a Xero TaxType code or empty"
-            ),
+            default_tax_type=default_tax_type,
             branding_theme_id=theme,
             default_currency=matching(
                 "default_currency", _CURRENCY, "must be a 3-letter currency code or empty"
@@ -199,6 +284,19 @@ class SyncConfig:
             contact_name_collision=choice("contact_name_collision", NAME_COLLISION_RULES),
             stage=stage,
             start_date=start,
+            payment_method_field=payment_method_field,
+            default_payment_method=default_payment_method,
+            tax_mode=tax_mode,
+            tax_field=tax_field,
+            export_tax_type=optional(
+                "export_tax_type", _TAX_TYPE, "must be a Xero TaxType code or empty"
+            ),
+            credit_note_on_withdrawal=flag("credit_note_on_withdrawal"),
+            void_unpaid_instead=flag("void_unpaid_instead"),
+            credit_note_on_amount_drop=flag("credit_note_on_amount_drop"),
+            negative_lines=choice("negative_lines", NEGATIVE_LINE_RULES),
+            enable_missing_currencies=flag("enable_missing_currencies"),
+            use_salesforce_rates=flag("use_salesforce_rates"),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -217,4 +315,15 @@ class SyncConfig:
             "contact_name_collision": self.contact_name_collision,
             "stage": self.stage,
             "start_date": self.start_date.isoformat() if self.start_date else "",
+            "payment_method_field": self.payment_method_field,
+            "default_payment_method": self.default_payment_method,
+            "tax_mode": self.tax_mode,
+            "tax_field": self.tax_field,
+            "export_tax_type": self.export_tax_type,
+            "credit_note_on_withdrawal": self.credit_note_on_withdrawal,
+            "void_unpaid_instead": self.void_unpaid_instead,
+            "credit_note_on_amount_drop": self.credit_note_on_amount_drop,
+            "negative_lines": self.negative_lines,
+            "enable_missing_currencies": self.enable_missing_currencies,
+            "use_salesforce_rates": self.use_salesforce_rates,
         }

@@ -37,10 +37,24 @@ from django.conf import settings
 from django.db import models, transaction
 from django.utils import timezone
 
-from integrations.models import Backfill, Integration, LedgerEntry, SyncLogEntry, SyncRun
+from integrations.models import (
+    Backfill,
+    CreditNoteEntry,
+    Integration,
+    LedgerEntry,
+    PaymentEntry,
+    SyncLogEntry,
+    SyncRun,
+)
 from integrations.providers import ProviderError, ReauthorizationRequired
 from integrations.ratelimit import Priority
-from integrations.salesforce.client import salesforce_client
+from integrations.rules.payments import payment_method_for
+from integrations.rules.problems import RuleProblem
+from integrations.rules.specs import PaymentMethodSpec, RuleSet, fields_needed
+from integrations.rules.tax import tax_type_for
+from integrations.rules.tracking import tracking_for
+from integrations.salesforce.client import SalesforceApiError, SalesforceClient, salesforce_client
+from integrations.sync.accounting import AccountingSteps, PaymentPlan, _line_from_xero, today
 from integrations.sync.claim import integration_claim, integration_extend_claim, integration_release
 from integrations.sync.config import ConfigError, SyncConfig
 from integrations.sync.models import OPEN_OUTCOMES
@@ -59,10 +73,13 @@ from integrations.sync.records import Opportunity
 from integrations.sync.translate import (
     ContactDraft,
     InvoiceDraft,
+    InvoiceLineDraft,
+    InvoiceRules,
     ItemDraft,
     TranslationError,
     contact_for,
     content_hash,
+    credit_lines_for,
     idempotency_key,
     invoice_for,
     item_for,
@@ -73,10 +90,20 @@ from integrations.xero.client import (
     XeroUnavailable,
     xero_client,
 )
+from integrations.xero.metadata import (
+    currency_enable,
+    metadata_invalidate,
+    organisation_metadata,
+    tracking_options_create,
+)
+from integrations.xero.metadata_types import OrganisationMetadata
+from integrations.xero.models import OrganisationSettings
 
 logger = logging.getLogger(__name__)
 
 CHUNK_SIZE = 50
+# A fresh read of an organisation's settings (integrations.xero.metadata) makes this many calls.
+METADATA_READ_CALLS = 6
 PAGE_SIZE = 2000
 # Xero answers 414 for very long URLs; ORs of a chunk's keys are split to stay well under.
 MAX_WHERE_CHARS = 1500
@@ -170,6 +197,11 @@ def ledger_retry(*, entry_id: int) -> None:
     LedgerEntry.objects.filter(pk=entry_id).exclude(
         state__in=(State.SENDING, State.UNKNOWN)
     ).update(state=State.PENDING, content_hash="", updated_at=timezone.now())
+    # A person retries after fixing something, often in Xero (a currency, a tax rate): the
+    # next run reads the organisation's settings afresh rather than trusting the cache.
+    ledger = LedgerEntry.objects.select_related("integration__xero_connection").get(pk=entry_id)
+    if ledger.integration.xero_connection is not None:
+        metadata_invalidate(ledger.integration.xero_connection)
 
 
 class _CountingSource:
@@ -205,6 +237,21 @@ class _Work:
     contact_id: str = ""
     contact_name: str = ""
     problem: str = ""
+    plan: PaymentPlan | None = None
+    credit_lines: tuple[InvoiceLineDraft, ...] = ()
+    invoice: Any = None
+    """Xero's answer for this invoice, once written."""
+
+
+@dataclasses.dataclass(frozen=True)
+class _Decision:
+    """What the accounting rules decided for one opportunity, before translation."""
+
+    rules: InvoiceRules
+    method: PaymentMethodSpec | None
+    currency: str
+    new_options: tuple[tuple[str, str], ...] = ()
+    """(category, option) pairs to create in Xero before the invoice."""
 
 
 def _value(obj: Any) -> str:
@@ -244,7 +291,7 @@ def _chunks(records: Iterable[Opportunity], size: int) -> Iterator[list[Opportun
         yield chunk
 
 
-class _Engine:
+class _Engine(AccountingSteps):
     def __init__(
         self, integration: Integration, run: SyncRun, *, worker: str, ttl: dt.timedelta
     ) -> None:
@@ -258,6 +305,8 @@ class _Engine:
         self.items: set[str] = set()
         self.xero: XeroClient | None = None
         self.logs: list[SyncLogEntry] = []
+        self.rates: dict[str, list[tuple[dt.date, dt.date, Decimal]]] | None = None
+        self.salesforce: SalesforceClient | None = None
 
     # --- the run ---------------------------------------------------------------------------
 
@@ -273,8 +322,11 @@ class _Engine:
             state=State.UNKNOWN
         )
         self.xero = xero_client(integration.xero_connection)
+        self.rules = RuleSet.for_integration(integration.pk)
+        self.metadata = self._organisation_metadata()
         self._settle_unknown()
         with salesforce_client(integration.salesforce_connection) as salesforce:
+            self.salesforce = salesforce
             describe = salesforce.describe("Opportunity")
             self.run_row.salesforce_calls += 1
             spec = self._read_spec(config, multi_currency=org_has_currency(describe))
@@ -298,6 +350,7 @@ class _Engine:
                     Integration.objects.filter(pk=integration.pk).update(watermark=newest)
                 self._keep_claim()
             self._backfill(source, spec)
+        self._pay_due()
 
     def _keep_claim(self) -> None:
         if not integration_extend_claim(
@@ -382,6 +435,8 @@ class _Engine:
         ).exclude(state__in=(State.WITHDRAWN, State.DISMISSED))
         now = timezone.now()
         resolved: list[int] = []
+        to_credit: list[LedgerEntry] = []
+        texts: dict[int, str] = {}
         for ledger in rows:
             raw = raws[ledger.salesforce_id]
             reason = _withdrawal(raw)
@@ -395,17 +450,17 @@ class _Engine:
                 # Settled first (it may exist in Xero); the settle step reads this reason.
                 ledger.save(update_fields=["withdrawn", "withdrawn_at", "updated_at"])
                 continue
+            # A payment not yet recorded is not needed any more.
+            PaymentEntry.objects.filter(ledger=ledger, state=PaymentEntry.State.SCHEDULED).update(
+                state=PaymentEntry.State.CANCELLED
+            )
             if ledger.xero_invoice_id:
-                ledger.state = State.NEEDS_ATTENTION
-                ledger.last_error = (
-                    f"Opportunity {name!r} was {what} after invoice "
-                    f"{ledger.xero_invoice_number or ledger.xero_invoice_id} was created; the "
-                    "invoice still stands in Xero. Void it or raise a credit note there if it "
-                    "should not."
-                )
-                ledger.save()
-                self.had_failures = True
-                self._log(ledger, ledger.salesforce_id, Outcome.ATTENTION, ledger.last_error)
+                texts[ledger.pk] = f"Opportunity {name!r} was {what}"
+                if self.config.credit_note_on_withdrawal:
+                    ledger.save(update_fields=["withdrawn", "withdrawn_at", "updated_at"])
+                    to_credit.append(ledger)
+                    continue
+                self._needs_credit(ledger, texts[ledger.pk])
             else:
                 ledger.state = State.WITHDRAWN
                 ledger.last_error = ""
@@ -420,6 +475,20 @@ class _Engine:
                     "will be unless it is won again.",
                 )
         self._resolve_entries(resolved)
+        if to_credit:
+            for ledger in self._credit_withdrawn(to_credit):
+                self._needs_credit(ledger, texts[ledger.pk])
+
+    def _needs_credit(self, ledger: LedgerEntry, what: str) -> None:
+        ledger.state = State.NEEDS_ATTENTION
+        ledger.last_error = (
+            f"{what} after invoice {ledger.xero_invoice_number or ledger.xero_invoice_id} was "
+            "created; the invoice still stands in Xero. Void it or raise a credit note there "
+            "if it should not."
+        )
+        ledger.save()
+        self.had_failures = True
+        self._log(ledger, ledger.salesforce_id, Outcome.ATTENTION, ledger.last_error)
 
     def _resolve_entries(self, ledger_ids: list[int]) -> None:
         """Earlier failures of these rows no longer need a person: the rows are settled."""
@@ -456,14 +525,30 @@ class _Engine:
         running.update(status=Backfill.Status.DONE, finished_at=timezone.now())
 
     def _read_spec(self, config: SyncConfig, *, multi_currency: bool) -> ReadSpec:
-        extra = () if config.reference_field == "Name" else (config.reference_field,)
+        opportunity_fields, account_fields = fields_needed(config, self.rules)
+        if config.reference_field != "Name" and config.reference_field not in opportunity_fields:
+            opportunity_fields = (*opportunity_fields, config.reference_field)
         return ReadSpec(
             since=self.integration.watermark,
             stage=config.stage or None,
             start_date=config.start_date,
             multi_currency=multi_currency,
-            opportunity_fields=extra,
+            opportunity_fields=opportunity_fields,
+            account_fields=account_fields,
         )
+
+    def _organisation_metadata(self) -> OrganisationMetadata:
+        """The organisation's tax rates, currencies, accounts and tracking (cached per hour)."""
+        connection = self.integration.xero_connection
+        assert connection is not None
+        before = OrganisationSettings.objects.filter(connection=connection).values_list(
+            "fetched_at", flat=True
+        )
+        was = before.first()
+        metadata = organisation_metadata(connection)
+        if before.first() != was:
+            self.run_row.xero_calls += METADATA_READ_CALLS
+        return metadata
 
     def finish(self) -> None:
         self._flush_logs()
@@ -534,6 +619,7 @@ class _Engine:
             for row in LedgerEntry.objects.filter(integration=integration, salesforce_id__in=ids)
         }
         work: list[_Work] = []
+        new_options: set[tuple[str, str]] = set()
         for opportunity in chunk:
             ledger = ledgers.get(opportunity.salesforce_id) or LedgerEntry(
                 integration=integration, salesforce_id=opportunity.salesforce_id
@@ -543,8 +629,21 @@ class _Engine:
             if ledger.withdrawn:
                 self._won_again(ledger)
             try:
+                decision = self._decide(opportunity)
+            except RuleProblem as problem:
+                self._wait(ledger, opportunity, problem.message)
+                continue
+            if decision.method is not None and not decision.method.create_invoice:
+                self._not_invoiced(ledger, opportunity, decision.method)
+                continue
+            try:
                 contact = contact_for(opportunity, self.config)
-                draft = invoice_for(opportunity, self.config)
+                draft = invoice_for(opportunity, self.config, rules=decision.rules)
+                credit_lines = (
+                    credit_lines_for(opportunity, self.config, decision.rules)
+                    if decision.rules.negative_lines_apart
+                    else ()
+                )
             except TranslationError as exc:
                 self._fail_translation(ledger, opportunity, str(exc))
                 continue
@@ -554,14 +653,201 @@ class _Engine:
             if ledger.pk and ledger.content_hash == digest and ledger.state in SETTLED:
                 self.run_row.skipped_count += 1
                 continue
-            work.append(_Work(opportunity, ledger, draft, contact, digest))
+            plan = (
+                PaymentPlan(decision.method, decision.currency, draft.date)
+                if decision.method is not None and decision.method.apply_payment
+                else None
+            )
+            work.append(_Work(opportunity, ledger, draft, contact, digest, plan=plan))
+            work[-1].credit_lines = credit_lines
+            new_options.update(decision.new_options)
         # A row still UNKNOWN is being settled (too soon to look it up): never send it now.
         work = [w for w in work if w.ledger.state not in (State.UNKNOWN, State.SENDING)]
         if not work:
             return
+        self._prepare_xero(work, new_options)
         self._match_contacts(work)
         self._match_items(work)
         self._write_invoices(work)
+
+    # --- the accounting rules' decisions ---------------------------------------------------------
+
+    def _decide(self, opportunity: Opportunity) -> _Decision:
+        """Payment method, tax, tracking and currency for one opportunity; RuleProblem: wait."""
+        config, rules, metadata = self.config, self.rules, self.metadata
+        method = payment_method_for(opportunity, config, rules)
+        if method is not None and not method.create_invoice:
+            return _Decision(InvoiceRules(), method, "")
+        tax_type = tax_type_for(opportunity, config, rules, metadata)
+        tracking = tracking_for(opportunity, rules, metadata)
+        currency = opportunity.currency or config.default_currency or metadata.base_currency
+        if currency not in metadata.currencies and not config.enable_missing_currencies:
+            raise RuleProblem(
+                "currencies",
+                f"{opportunity.name!r} is in {currency}, which is not enabled in "
+                f"{metadata.name}: add {currency} in Xero (Settings → Currencies), or let "
+                "CarryTheOne enable missing currencies. The opportunity waits until then.",
+            )
+        rate = None
+        if config.use_salesforce_rates and currency != metadata.base_currency:
+            rate = self._salesforce_rate(opportunity, currency)
+        return _Decision(
+            rules=InvoiceRules(
+                tax_type=tax_type,
+                tracking=tuple((c.category_name, c.option_name) for c in tracking),
+                status=method.status_for(config) if method else None,
+                payment_terms_days=method.terms_for(config) if method else None,
+                currency_rate=rate,
+                negative_lines_apart=config.negative_lines == "credit_note",
+            ),
+            method=method,
+            currency=currency,
+            new_options=tuple(
+                (c.category_name, c.option_name) for c in tracking if c.needs_creating
+            ),
+        )
+
+    def _salesforce_rate(self, opportunity: Opportunity, currency: str) -> Decimal:
+        """Salesforce's rate on the close date, as Xero's CurrencyRate (currency per base unit).
+
+        Salesforce rates are units per unit of the corporate currency, so the rate between the
+        invoice currency and Xero's base currency is their quotient (the corporate currency
+        need not be Xero's base currency).
+        """
+        if self.rates is None:
+            self.rates = self._load_rates()
+        day = opportunity.close_date or today()
+
+        def rate_of(code: str) -> Decimal | None:
+            for start, end, value in (self.rates or {}).get(code, []):
+                if start <= day < end:
+                    return value
+            return None
+
+        base = self.metadata.base_currency
+        ours, theirs = rate_of(currency), rate_of(base)
+        if ours is None or theirs is None or theirs == 0:
+            missing = currency if ours is None else base
+            raise RuleProblem(
+                "use_salesforce_rates",
+                f"Salesforce has no conversion rate for {missing} on {day.isoformat()}: add it "
+                "in Salesforce (Manage Currencies), or use Xero's daily rate instead.",
+            )
+        return (ours / theirs).quantize(Decimal("0.000001"))
+
+    def _load_rates(self) -> dict[str, list[tuple[dt.date, dt.date, Decimal]]]:
+        """Every conversion rate of the org: dated (advanced currency management) or static."""
+        assert self.salesforce is not None
+        rates: dict[str, list[tuple[dt.date, dt.date, Decimal]]] = {}
+        try:
+            pages = list(
+                self.salesforce.query_pages(
+                    "SELECT IsoCode, ConversionRate, StartDate, NextStartDate "
+                    "FROM DatedConversionRate"
+                )
+            )
+            dated = True
+        except SalesforceApiError as exc:
+            if exc.error_code != "INVALID_TYPE":
+                raise
+            pages = list(
+                self.salesforce.query_pages(
+                    "SELECT IsoCode, ConversionRate FROM CurrencyType WHERE IsActive = true"
+                )
+            )
+            dated = False
+        self.run_row.salesforce_calls += len(pages)
+        for page in pages:
+            for row in page.get("records", []):
+                start = dt.date.fromisoformat(row["StartDate"]) if dated else dt.date.min
+                end = dt.date.fromisoformat(row["NextStartDate"]) if dated else dt.date.max
+                rates.setdefault(str(row["IsoCode"]), []).append(
+                    (start, end, Decimal(str(row["ConversionRate"])))
+                )
+        return rates
+
+    def _prepare_xero(self, work: list[_Work], new_options: set[tuple[str, str]]) -> None:
+        """Currencies to enable and tracking options to create, before the invoices use them."""
+        connection = self.integration.xero_connection
+        assert connection is not None
+        currencies = {
+            w.draft.currency_code
+            for w in work
+            if w.draft.currency_code and w.draft.currency_code not in self.metadata.currencies
+        }
+        changed = False
+        for code in sorted(currencies):
+            try:
+                currency_enable(connection, code)
+                self.run_row.xero_calls += 1
+                changed = True
+                self._log(None, "", Outcome.UPDATED, f"Currency {code} enabled in Xero.")
+            except (ProviderError, ValueError) as exc:
+                for w in work:
+                    if w.draft.currency_code == code:
+                        w.problem = f"Currency {code} could not be enabled in Xero: {exc}"
+        by_category: dict[str, list[str]] = {}
+        for category, option in sorted(new_options):
+            by_category.setdefault(category, []).append(option)
+        for category, options in by_category.items():
+            info = self.metadata.tracking_categories.get(category)
+            if info is None:
+                continue
+            try:
+                tracking_options_create(connection, info.category_id, options)
+                self.run_row.xero_calls += len(options)
+                changed = True
+            except (ProviderError, ValueError) as exc:
+                message = f"Tracking options {', '.join(options)} could not be created: {exc}"
+                for w in work:
+                    if any((category, o) in w.draft.lines[0].tracking for o in options):
+                        w.problem = message
+        if changed:
+            self.metadata = organisation_metadata(connection)
+
+    def _wait(self, ledger: LedgerEntry, opportunity: Opportunity, message: str) -> None:
+        """A rule cannot be applied: the opportunity waits (re-read each run) until it can."""
+        told = (
+            ledger.pk is not None and ledger.state == State.PENDING and ledger.last_error == message
+        )
+        ledger.state = State.PENDING
+        ledger.last_error = message
+        ledger.content_hash = ""
+        ledger.save()
+        if not told:
+            self.had_failures = True
+            self._log(ledger, opportunity.salesforce_id, Outcome.ATTENTION, message)
+
+    def _not_invoiced(
+        self, ledger: LedgerEntry, opportunity: Opportunity, method: PaymentMethodSpec
+    ) -> None:
+        if ledger.state == State.NOT_INVOICED:
+            self.run_row.skipped_count += 1
+            return
+        if ledger.xero_invoice_id:
+            # Invoiced before its payment method changed: nothing is undone automatically.
+            ledger.state = State.NEEDS_ATTENTION
+            ledger.last_error = (
+                f"Opportunity {opportunity.name!r} is now paid by {method.name!r}, which is not "
+                f"invoiced, but invoice {ledger.xero_invoice_number} already exists: void it "
+                "in Xero if it should not."
+            )
+            ledger.save()
+            self.had_failures = True
+            self._log(ledger, opportunity.salesforce_id, Outcome.ATTENTION, ledger.last_error)
+            return
+        ledger.state = State.NOT_INVOICED
+        ledger.last_error = ""
+        ledger.save()
+        self._resolve_entries([ledger.pk])
+        self.run_row.skipped_count += 1
+        self._log(
+            ledger,
+            opportunity.salesforce_id,
+            Outcome.SKIPPED,
+            f"Not invoiced: {opportunity.name!r} is paid by {method.name!r}, which is set not "
+            "to create invoices.",
+        )
 
     def _fail_translation(self, ledger: LedgerEntry, opportunity: Opportunity, msg: str) -> None:
         ledger.state = State.FAILED
@@ -575,9 +861,34 @@ class _Engine:
         was = ledger.get_withdrawn_display().lower()
         ledger.withdrawn = Withdrawal.NONE
         ledger.withdrawn_at = None
+        cancelled = CreditNoteEntry.objects.filter(
+            ledger=ledger,
+            reason=CreditNoteEntry.Reason.WITHDRAWN,
+            state=CreditNoteEntry.State.DONE,
+            superseded=False,
+        ).exists()
         if ledger.state == State.WITHDRAWN:
             ledger.state = State.PENDING
             ledger.content_hash = ""
+        elif ledger.pk and cancelled:
+            # Its invoice was voided or credited when it was withdrawn: a new one is due.
+            self._log(
+                ledger,
+                ledger.salesforce_id,
+                Outcome.WARNING,
+                f"Opportunity {ledger.opportunity_name!r} counts again after being {was}; its "
+                f"invoice {ledger.xero_invoice_number} was voided or credited then, so a new "
+                "invoice is created.",
+            )
+            CreditNoteEntry.objects.filter(
+                ledger=ledger, reason=CreditNoteEntry.Reason.WITHDRAWN
+            ).update(superseded=True)
+            ledger.state = State.PENDING
+            ledger.content_hash = ""
+            ledger.xero_invoice_id = ""
+            ledger.xero_invoice_number = ""
+            ledger.sent_reference = ""
+            ledger.sent_invoice_number = ""
         elif ledger.xero_invoice_id and ledger.state == State.NEEDS_ATTENTION:
             ledger.state = State.SYNCED
             ledger.last_error = ""
@@ -940,6 +1251,8 @@ class _Engine:
             if status in UPDATABLE_STATUSES and not paid:
                 allowed.append(w)
                 continue
+            if invoice is not None and self._credit_drop(w, invoice):
+                continue
             ledger = w.ledger
             ledger.state = State.NEEDS_ATTENTION
             ledger.content_hash = w.hash
@@ -952,6 +1265,60 @@ class _Engine:
             self.had_failures = True
             self._log(ledger, ledger.salesforce_id, Outcome.ATTENTION, ledger.last_error)
         return allowed
+
+    def _credit_drop(self, w: _Work, invoice: Any) -> bool:
+        """A paid invoice whose opportunity's amount fell: credit the difference (configured).
+
+        The credit repeats, per tax type, account and tracking, how much the line amounts fell,
+        so its tax follows the invoice's. True when credited (the row is then settled).
+        """
+        if not self.config.credit_note_on_amount_drop or _value(invoice.status) in (
+            "VOIDED",
+            "DELETED",
+        ):
+            return False
+        old: dict[tuple[str, str, tuple[tuple[str, str], ...]], Decimal] = {}
+        for line in invoice.line_items or []:
+            xero_line = _line_from_xero(line)
+            key = (xero_line.tax_type, xero_line.account_code, xero_line.tracking)
+            old[key] = old.get(key, Decimal(0)) + Decimal(str(line.line_amount or 0))
+        new: dict[tuple[str, str, tuple[tuple[str, str], ...]], Decimal] = {}
+        for draft_line in w.draft.lines:
+            key = (draft_line.tax_type, draft_line.account_code, draft_line.tracking)
+            new[key] = new.get(key, Decimal(0)) + draft_line.amount
+        if any(new.get(key, Decimal(0)) > amount for key, amount in old.items()) or any(
+            key not in old for key in new
+        ):
+            return False  # something rose or is new: that needs a person, not a credit
+        lines = [
+            InvoiceLineDraft(
+                description=f"Reduction: {w.opportunity.name}"[:4000],
+                quantity=Decimal(1),
+                unit_amount=amount - new.get(key, Decimal(0)),
+                account_code=key[1],
+                tax_type=key[0],
+                tracking=key[2],
+            )
+            for key, amount in old.items()
+            if amount - new.get(key, Decimal(0)) > 0
+        ]
+        if not lines:
+            return False
+        ledger = w.ledger
+        if not self._credit(
+            ledger,
+            invoice,
+            reason=CreditNoteEntry.Reason.AMOUNT_DROP,
+            lines=lines,
+            news=f"drop:{ledger.xero_invoice_id}:{w.hash}",
+        ):
+            return False
+        ledger.state = State.SYNCED
+        ledger.content_hash = w.hash
+        ledger.last_error = ""
+        ledger.save()
+        self._resolve_entries([ledger.pk])
+        return True
 
     def _send(self, method: str, group: list[_Work]) -> None:
         bodies: list[dict[str, Any]] = []
@@ -1008,8 +1375,33 @@ class _Engine:
                 LedgerEntry.objects.bulk_update(
                     others, ["state", "content_hash", "last_error", "updated_at"]
                 )
+            done = [w for w in group if w.ledger.state == State.SYNCED]
+            if method == "create_invoices":
+                payable = [
+                    (w.ledger, w.plan, Decimal(str(w.invoice.total or 0)))
+                    for w in done
+                    if w.plan is not None
+                ]
+                if payable:
+                    self._schedule_payments(payable)
+            else:
+                for w in done:
+                    # An unpaid scheduled payment follows the invoice's new total.
+                    PaymentEntry.objects.filter(
+                        ledger=w.ledger, state=PaymentEntry.State.SCHEDULED
+                    ).update(amount=Decimal(str(w.invoice.total or 0)))
             self._resolve_entries([w.ledger.pk for w in group if w.ledger.state == State.SYNCED])
             self._flush_logs()
+        if method == "create_invoices":
+            for w in group:
+                if w.credit_lines and w.ledger.state == State.SYNCED:
+                    self._credit(
+                        w.ledger,
+                        w.invoice,
+                        reason=CreditNoteEntry.Reason.NEGATIVE_LINES,
+                        lines=list(w.credit_lines),
+                        news=f"negative:{w.ledger.xero_invoice_id}:{w.hash}",
+                    )
 
     def _set_state(self, group: list[_Work], state: str) -> None:
         for w in group:
@@ -1032,6 +1424,7 @@ class _Engine:
         ledger.xero_invoice_id = str(invoice.invoice_id)
         ledger.xero_invoice_number = _value(invoice.invoice_number)
         ledger.last_error = ""
+        w.invoice = invoice
         verb = "updated" if updated else "created"
         lines = len(invoice.line_items or []) or len(w.draft.lines)
         message = (

@@ -31,6 +31,7 @@ class LedgerEntry(models.Model):
         NEEDS_ATTENTION = "needs_attention", "Needs a person"
         DISMISSED = "dismissed", "Dismissed"
         WITHDRAWN = "withdrawn", "No longer won; nothing in Xero"
+        NOT_INVOICED = "not_invoiced", "Not invoiced (its payment method)"
 
     class Withdrawal(models.TextChoices):
         """Why an opportunity stopped counting after we first saw it as won."""
@@ -206,3 +207,90 @@ class Backfill(models.Model):
 
 OPEN_OUTCOMES = (SyncLogEntry.Outcome.FAILED, SyncLogEntry.Outcome.ATTENTION)
 """What a person must look at: listed under "needs attention" until resolved or dismissed."""
+
+
+class PaymentEntry(models.Model):
+    """A payment to record in Xero against one synced invoice: scheduled, then sent once.
+
+    A row is the schedule: it is created with the invoice (same transaction) and paid on
+    ``pay_on`` (close date plus the payment method's clearing delay) by whichever run comes
+    first after that day, so a restart loses nothing. Exactly once like invoices: the intent is
+    committed before the call; an unknown outcome is settled by the invoice's AmountPaid.
+    """
+
+    class State(models.TextChoices):
+        SCHEDULED = "scheduled", "Scheduled"
+        SENDING = "sending", "Being sent"
+        UNKNOWN = "unknown", "Outcome unknown; being checked"
+        PAID = "paid", "Recorded in Xero"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Not needed"
+
+    integration = models.ForeignKey(
+        "integrations.Integration", on_delete=models.CASCADE, related_name="payments"
+    )
+    ledger = models.OneToOneField(LedgerEntry, on_delete=models.CASCADE, related_name="payment")
+    method = models.CharField(max_length=255)
+    account_code = models.CharField(max_length=10)
+    currency = models.CharField(max_length=3)
+    amount = models.DecimalField(max_digits=18, decimal_places=2)
+    pay_on = models.DateField()
+    state = models.CharField(max_length=16, choices=State.choices, default=State.SCHEDULED)
+    xero_payment_id = models.CharField(max_length=36, blank=True)
+    idempotency_key = models.CharField(max_length=128, blank=True)
+    last_error = models.TextField(blank=True)
+    last_sent_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes: ClassVar = [models.Index(fields=("integration", "state", "pay_on"))]
+
+    def __str__(self) -> str:
+        return f"{self.currency} {self.amount} on {self.pay_on} ({self.state})"
+
+
+class CreditNoteEntry(models.Model):
+    """A credit note (or void) raised for one opportunity's invoice, and why."""
+
+    class Reason(models.TextChoices):
+        WITHDRAWN = "withdrawn", "Opportunity reopened, lost or deleted"
+        AMOUNT_DROP = "amount_drop", "Amount fell after payment"
+        NEGATIVE_LINES = "negative_lines", "Negative lines"
+
+    class State(models.TextChoices):
+        SENDING = "sending", "Being sent"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    integration = models.ForeignKey(
+        "integrations.Integration", on_delete=models.CASCADE, related_name="credit_notes"
+    )
+    ledger = models.ForeignKey(LedgerEntry, on_delete=models.CASCADE, related_name="credit_notes")
+    reason = models.CharField(max_length=16, choices=Reason.choices)
+    action = models.CharField(
+        max_length=16, help_text="credit_note, voided or deleted: what was done to the invoice."
+    )
+    content_hash = models.CharField(max_length=64)
+    """What this entry answers (e.g. the invoice and amounts): the same news never twice."""
+    amount = models.DecimalField(max_digits=18, decimal_places=2, default=0)
+    allocated = models.DecimalField(max_digits=18, decimal_places=2, default=0)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.SENDING)
+    xero_credit_note_id = models.CharField(max_length=36, blank=True)
+    xero_credit_note_number = models.CharField(max_length=255, blank=True)
+    idempotency_key = models.CharField(max_length=128, blank=True)
+    last_error = models.TextField(blank=True)
+    superseded = models.BooleanField(
+        default=False, help_text="The opportunity was won again and invoiced anew since."
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints: ClassVar = [
+            models.UniqueConstraint(
+                fields=("ledger", "reason", "content_hash"), name="sync_credit_once"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.action} for {self.ledger_id} ({self.reason})"

@@ -20,6 +20,8 @@ from typing import Any, Protocol
 from integrations.sync.records import Address, ContactPerson, Customer, LineItem, Opportunity
 
 _FIELD_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,79}$")
+# Opportunity fields may also be one relationship deep, e.g. ``Owner.Name``.
+_FIELD_PATH = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,79}(\.[A-Za-z][A-Za-z0-9_]{0,79})?$")
 
 OPPORTUNITY_FIELDS = (
     "Id",
@@ -82,7 +84,10 @@ class ReadSpec:
     account_fields: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        for name in (*self.opportunity_fields, *self.account_fields):
+        for name in self.opportunity_fields:
+            if not _FIELD_PATH.match(name):
+                raise ValueError(f"not a Salesforce field name: {name!r}")
+        for name in self.account_fields:
             if not _FIELD_NAME.match(name):
                 raise ValueError(f"not a Salesforce field name: {name!r}")
         if self.since is not None and self.since.tzinfo is None:
@@ -251,8 +256,17 @@ def to_record(raw: dict[str, Any], spec: ReadSpec, client: PageSource) -> Opport
         customer=customer,
         primary_contact=contact,
         lines=lines,
-        fields={f: raw.get(f) for f in spec.opportunity_fields},
+        fields={f: _path(raw, f) for f in spec.opportunity_fields},
     )
+
+
+def _path(raw: dict[str, Any], path: str) -> Any:
+    """A field of the record, following one relationship (``Owner.Name``) when dotted."""
+    head, _, tail = path.partition(".")
+    value = raw.get(head)
+    if tail:
+        return value.get(tail) if isinstance(value, dict) else None
+    return value
 
 
 def _all_children(result: dict[str, Any] | None, client: PageSource) -> Iterator[dict[str, Any]]:

@@ -12,6 +12,7 @@ numbers (real Xero takes numbers), by the client's encoder.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -244,7 +245,7 @@ def item_for(line: LineItem, config: SyncConfig) -> ItemDraft:
         description=_clip(line.description or line.product_name, MAX_DESCRIPTION),
         unit_price=round4(line.unit_price),
         account_code=config.sales_account_code,
-        tax_type=config.default_tax_type,
+        tax_type=config.default_tax_type if config.tax_mode == "single" else "",
         shortened_from=original if code != original else "",
     )
 
@@ -261,6 +262,8 @@ class InvoiceLineDraft:
     discount_rate: Decimal = ZERO
     item_code: str = ""
     tax_type: str = ""
+    tracking: tuple[tuple[str, str], ...] = ()
+    """(category name, option name) pairs, at most two."""
 
     def to_xero(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -275,7 +278,14 @@ class InvoiceLineDraft:
         data["AccountCode"] = self.account_code
         if self.tax_type:
             data["TaxType"] = self.tax_type
+        if self.tracking:
+            data["Tracking"] = [{"Name": name, "Option": option} for name, option in self.tracking]
         return data
+
+    @property
+    def amount(self) -> Decimal:
+        """The line amount as Xero computes it (2 dp, discount applied)."""
+        return round2(self.quantity * self.unit_amount * (1 - self.discount_rate / HUNDRED))
 
 
 @dataclass(frozen=True)
@@ -302,6 +312,9 @@ class InvoiceDraft:
     invoice_number: str = ""
     currency_code: str = ""
     branding_theme_id: str = ""
+    currency_rate: Decimal | None = None
+    """Units of ``currency_code`` per unit of the organisation's base currency; None: Xero's
+    own daily rate."""
     type: str = "ACCREC"
 
     def to_xero(self) -> dict[str, Any]:
@@ -326,6 +339,8 @@ class InvoiceDraft:
         ):
             if value:
                 data[key] = value
+        if self.currency_rate is not None:
+            data["CurrencyRate"] = self.currency_rate
         data["LineItems"] = [line.to_xero() for line in self.lines]
         return data
 
@@ -346,7 +361,7 @@ class InvoiceDraft:
         line_amounts: list[Decimal] = []
         taxes: list[Decimal] = []
         for line in self.lines:
-            amount = round2(line.quantity * line.unit_amount * (1 - line.discount_rate / HUNDRED))
+            amount = line.amount
             rate = Decimal(rates.get(line.tax_type, 0)) / HUNDRED
             if self.line_amount_types == "Exclusive":
                 tax = round2(amount * rate)
@@ -417,7 +432,26 @@ def invoice_number_for(opportunity: Opportunity, config: SyncConfig) -> str:
     return number
 
 
-def _line_for(line: LineItem, config: SyncConfig, opportunity: Opportunity) -> InvoiceLineDraft:
+@dataclass(frozen=True)
+class InvoiceRules:
+    """What the accounting rules decided for one opportunity's invoice (see integrations.rules).
+
+    ``None`` fields leave the integration's own setting in force.
+    """
+
+    tax_type: str | None = None
+    """The TaxType of every line; "" lets Xero apply the item's or account's default."""
+    tracking: tuple[tuple[str, str], ...] = ()
+    status: str | None = None
+    payment_terms_days: int | None = None
+    currency_rate: Decimal | None = None
+    negative_lines_apart: bool = False
+    """Negative lines go on a separate credit note instead of the invoice."""
+
+
+def _line_for(
+    line: LineItem, config: SyncConfig, opportunity: Opportunity, rules: InvoiceRules
+) -> InvoiceLineDraft:
     """One invoice line per Salesforce line item.
 
     Quantity and UnitAmount keep 4 decimals (``unitdp=4``), DiscountRate 2 (Salesforce's
@@ -437,24 +471,33 @@ def _line_for(line: LineItem, config: SyncConfig, opportunity: Opportunity) -> I
         discount_rate=discount,
         item_code=code,
         account_code=config.sales_account_code,
-        tax_type=_line_tax_type(config),
+        tax_type=_line_tax_type(config, rules),
+        tracking=rules.tracking,
     )
 
 
-def _line_tax_type(config: SyncConfig) -> str:
+def _line_tax_type(config: SyncConfig, rules: InvoiceRules) -> str:
     # A NoTax invoice carries no tax types: Xero sets NONE itself.
-    return "" if config.line_amount_types == "NoTax" else config.default_tax_type
+    if config.line_amount_types == "NoTax":
+        return ""
+    return config.default_tax_type if rules.tax_type is None else rules.tax_type
 
 
 def invoice_for(
-    opportunity: Opportunity, config: SyncConfig, *, contact_id: str | None = None
+    opportunity: Opportunity,
+    config: SyncConfig,
+    *,
+    contact_id: str | None = None,
+    rules: InvoiceRules | None = None,
 ) -> InvoiceDraft:
     """The ACCREC invoice for a won opportunity.
 
     The contact is named by its Xero ``ContactID`` when the ledger knows it, else by
     ``ContactNumber`` (the Account Id), which Xero resolves. An opportunity without products
-    becomes one line for its Amount.
+    becomes one line for its Amount. With ``rules.negative_lines_apart`` its negative lines
+    are left out (see :func:`credit_lines_for`).
     """
+    rules = rules or InvoiceRules()
     if opportunity.close_date is None:
         raise TranslationError(f"{_describe(opportunity)} has no Close Date.")
     if contact_id is None and opportunity.customer is None:
@@ -462,7 +505,14 @@ def invoice_for(
             f"{_describe(opportunity)} has no Account: set its Account in Salesforce."
         )
     if opportunity.lines:
-        lines = tuple(_line_for(line, config, opportunity) for line in opportunity.lines)
+        lines = tuple(_line_for(line, config, opportunity, rules) for line in opportunity.lines)
+        if rules.negative_lines_apart:
+            lines = tuple(line for line in lines if line.amount >= 0)
+            if not lines:
+                raise TranslationError(
+                    f"{_describe(opportunity)} has only negative lines: there is nothing to "
+                    "invoice (its lines would all go on a credit note)."
+                )
     else:
         amount = opportunity.amount
         if amount is None or amount == 0:
@@ -481,14 +531,18 @@ def invoice_for(
                 quantity=Decimal(1),
                 unit_amount=round4(amount),
                 account_code=config.sales_account_code,
-                tax_type=_line_tax_type(config),
+                tax_type=_line_tax_type(config, rules),
+                tracking=rules.tracking,
             ),
         )
     customer = opportunity.customer
+    terms = (
+        config.payment_terms_days if rules.payment_terms_days is None else rules.payment_terms_days
+    )
     return InvoiceDraft(
         date=opportunity.close_date,
-        due_date=opportunity.close_date + dt.timedelta(days=config.payment_terms_days),
-        status=config.invoice_status,
+        due_date=opportunity.close_date + dt.timedelta(days=terms),
+        status=rules.status or config.invoice_status,
         line_amount_types=config.line_amount_types,
         lines=lines,
         contact_id=contact_id or "",
@@ -497,7 +551,27 @@ def invoice_for(
         invoice_number=invoice_number_for(opportunity, config),
         currency_code=opportunity.currency or config.default_currency,
         branding_theme_id=config.branding_theme_id,
+        currency_rate=rules.currency_rate,
     )
+
+
+def credit_lines_for(
+    opportunity: Opportunity, config: SyncConfig, rules: InvoiceRules
+) -> tuple[InvoiceLineDraft, ...]:
+    """The opportunity's negative lines as positive credit-note lines (``negative_lines_apart``).
+
+    Quantity turns positive (a return of 2 units credits 2 units); the price stays as it was.
+    """
+    credit: list[InvoiceLineDraft] = []
+    for line in opportunity.lines:
+        draft = _line_for(line, config, opportunity, rules)
+        if draft.amount < 0:
+            if draft.quantity < 0:
+                draft = dataclasses.replace(draft, quantity=-draft.quantity)
+            else:
+                draft = dataclasses.replace(draft, unit_amount=-draft.unit_amount)
+            credit.append(draft)
+    return tuple(credit)
 
 
 # --- Change detection and idempotency ------------------------------------------------------

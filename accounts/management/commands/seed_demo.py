@@ -58,7 +58,7 @@ class Command(BaseCommand):
     def _connect_sandbox(self, *, account: Account, email: str, password: str) -> None:
         from django.conf import settings
 
-        from integrations.demo import connect_sandbox_integration
+        from integrations.demo import configure_demo_rules, connect_sandbox_integration
         from integrations.models import Integration
         from sandbox.salesforce.models import SalesforceOrg
         from sandbox.xero.models import XeroOrganisation
@@ -79,8 +79,9 @@ class Command(BaseCommand):
             xero_org_pk=xero_org.pk,
             salesforce_org_pk=salesforce_org.pk,
         )
-        # The demo syncs from its first minute: switch it on with the demo org's currency.
-        Integration.objects.filter(account=account).update(
-            is_enabled=True, config={"default_currency": "USD"}
-        )
+        # The demo syncs from its first minute, with accounting rules that exercise payments,
+        # credit notes, tax by place, currencies and tracking.
+        integration = Integration.objects.get(account=account)
+        configure_demo_rules(integration_id=integration.pk)
+        Integration.objects.filter(pk=integration.pk).update(is_enabled=True)
         self.stdout.write(self.style.SUCCESS(f"Demo integration connected and on: {path}"))

@@ -133,3 +133,103 @@ def test_unsafe_number_patterns_are_rejected(pattern: str, message: str) -> None
     with pytest.raises(ConfigError, match="invoice_number_pattern") as info:
         SyncConfig.from_json({"invoice_number_pattern": pattern})
     assert message in info.value.message
+
+
+# --- accounting rules' keys ----------------------------------------------------------------
+
+
+def test_accounting_rule_defaults() -> None:
+    config = SyncConfig.from_json({})
+    assert (config.payment_method_field, config.default_payment_method) == ("", "")
+    assert (config.tax_mode, config.tax_field, config.export_tax_type) == ("xero_default", "", "")
+    assert config.credit_note_on_withdrawal is False
+    assert config.void_unpaid_instead is True
+    assert config.credit_note_on_amount_drop is False
+    assert config.negative_lines == "line"
+    assert config.enable_missing_currencies is False
+    assert config.use_salesforce_rates is False
+
+
+def test_accounting_rule_keys_round_trip() -> None:
+    config = SyncConfig.from_json(
+        {
+            "payment_method_field": "Payment_Method__c",
+            "default_payment_method": " Credit card ",
+            "tax_mode": "field",
+            "tax_field": "Account.Tax_Code__c",
+            "export_tax_type": "ZERORATEDOUTPUT",
+            "credit_note_on_withdrawal": True,
+            "void_unpaid_instead": False,
+            "credit_note_on_amount_drop": True,
+            "negative_lines": "credit_note",
+            "enable_missing_currencies": True,
+            "use_salesforce_rates": True,
+        }
+    )
+    assert config.default_payment_method == "Credit card"
+    assert config.tax_field == "Account.Tax_Code__c"
+    assert SyncConfig.from_json(config.to_json()) == config
+    assert config.to_json()["tax_mode"] == "field"
+
+
+def test_tax_mode_is_inferred_from_a_stored_default_tax_type() -> None:
+    """Configurations stored before tax modes existed meant "one tax type for everything"."""
+    assert SyncConfig.from_json({"default_tax_type": "TAX001"}).tax_mode == "single"
+    assert SyncConfig.from_json({"default_tax_type": "TAX001", "tax_mode": ""}).tax_mode == (
+        "single"
+    )
+    assert SyncConfig.from_json({"default_tax_type": ""}).tax_mode == "xero_default"
+    # Built in code it means the same, so code and stored JSON agree.
+    assert SyncConfig(default_tax_type="TAX001").tax_mode == "single"
+    assert SyncConfig(default_tax_type="TAX001") == SyncConfig.from_json(
+        {"default_tax_type": "TAX001"}
+    )
+    # Stated explicitly, the mode stands: rules keep the default tax type as their fallback.
+    rules = SyncConfig.from_json({"default_tax_type": "TAX001", "tax_mode": "rules"})
+    assert (rules.tax_mode, rules.default_tax_type) == ("rules", "TAX001")
+    assert SyncConfig.from_json(rules.to_json()) == rules
+
+
+@pytest.mark.parametrize(
+    ("data", "field", "message"),
+    [
+        ({"tax_mode": "single"}, "default_tax_type", "choose the tax rate every line uses"),
+        ({"tax_mode": "field"}, "tax_field", "choose the Salesforce field"),
+        ({"default_payment_method": "x" * 256}, "default_payment_method", "at most 255"),
+    ],
+)
+def test_modes_need_their_settings(data: dict[str, Any], field: str, message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        SyncConfig.from_json(data)
+    assert info.value.field == field
+    assert message in info.value.message
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("payment_method_field", "Payment Method"),
+        ("payment_method_field", "Account.Payment__c"),
+        ("payment_method_field", 7),
+        ("default_payment_method", ["Card"]),
+        ("tax_mode", "manual"),
+        ("tax_mode", "Rules"),
+        ("tax_mode", None),
+        ("tax_field", "Owner.Tax__c"),
+        ("tax_field", "Account."),
+        ("tax_field", "Tax Code"),
+        ("export_tax_type", "ZERO RATED"),
+        ("export_tax_type", 0),
+        ("credit_note_on_withdrawal", "false"),
+        ("void_unpaid_instead", 0),
+        ("credit_note_on_amount_drop", None),
+        ("negative_lines", "negative"),
+        ("negative_lines", "Line"),
+        ("enable_missing_currencies", "yes"),
+        ("use_salesforce_rates", 1),
+    ],
+)
+def test_invalid_accounting_rule_values_name_the_field(field: str, value: Any) -> None:
+    with pytest.raises(ConfigError) as info:
+        SyncConfig.from_json({field: value})
+    assert info.value.field == field

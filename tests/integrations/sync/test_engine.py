@@ -108,7 +108,12 @@ def test_changed_opportunity_updates_its_invoice(integration: Integration, calls
 
 
 def test_some_invoices_fail_validation_the_others_are_created(integration: Integration):
-    """Three invoices Xero refuses fail on their own, with Xero's words; the rest go through."""
+    """Three invoices Xero refuses fail on their own, with Xero's words; the rest go through.
+
+    Our cached copy of the organisation's settings still lists JPY, which someone has since
+    removed in Xero: only Xero can refuse them.
+    """
+    _stale_jpy(integration)
     bad = sorted(_won())[:3]
     SandboxOpportunity.objects.filter(sf_id__in=bad).update(currency_iso_code="JPY")
     run = sync_integration(integration_id=integration.pk)
@@ -328,8 +333,22 @@ def test_translation_failure_fails_that_record_with_its_reason(integration: Inte
     _no_duplicates(integration)
 
 
+def _stale_jpy(integration: Integration) -> None:
+    """Our cached copy of the organisation's settings lists JPY; Xero no longer has it."""
+    from integrations.xero.metadata import organisation_metadata
+
+    organisation = XeroOrganisation.objects.get(name=xero_seed.MAIN_ORG)
+    jpy = XeroCurrency.objects.create(
+        organisation=organisation, code="JPY", description="Yen", updated_at=timezone.now()
+    )
+    assert integration.xero_connection is not None
+    assert "JPY" in organisation_metadata(integration.xero_connection, refresh=True).currencies
+    jpy.delete()
+
+
 def test_retry_after_fixing_the_cause_in_xero(integration: Integration, calls: Counter[str]):
     """A FAILED row stays failed until a person retries it; the retry re-reads it by id."""
+    _stale_jpy(integration)
     bad = sorted(_won())[0]
     SandboxOpportunity.objects.filter(sf_id=bad).update(currency_iso_code="JPY")
     sync_integration(integration_id=integration.pk)

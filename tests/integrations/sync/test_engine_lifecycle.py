@@ -107,7 +107,8 @@ def test_failed_record_that_is_no_longer_won_is_withdrawn_and_resolved(
     bad = sorted(won())[0]
     SandboxOpportunity.objects.filter(sf_id=bad).update(currency_iso_code="JPY")
     sync_integration(integration_id=integration.pk)
-    assert LedgerEntry.objects.get(salesforce_id=bad).state == "failed"
+    # JPY is not enabled in Xero: it waits for a person, with the reason.
+    assert LedgerEntry.objects.get(salesforce_id=bad).state == "pending"
     assert _open_entries(integration).count() == 1
 
     sf_sandbox.opportunity_set_stage(opportunity=_opportunity(bad), stage_name="Closed Lost")

@@ -1,0 +1,524 @@
+"""The engine's accounting steps beyond the invoice: payments and credit notes (or voids).
+
+A mixin of the engine (``engine._Engine``), so the steps share its Xero client, call counts, log
+and run. The rules themselves (which method, which account, which tax) are pure functions in
+``integrations.rules``; what is here decides what to write and writes it exactly once:
+
+- **Payments** are scheduled in the same transaction that records the invoice (a
+  :class:`PaymentEntry` with its ``pay_on`` day) and paid by the first run on or after that day,
+  in batches, never above the amount due. The intent is committed before the call; an unknown
+  outcome is settled from the invoice's ``AmountPaid``, never by paying again.
+- **Credit notes** answer news about an invoice (the opportunity withdrawn, its amount fallen
+  after payment, negative lines kept apart), once per piece of news (a hash of it is unique in
+  :class:`CreditNoteEntry`). An unpaid invoice may instead be voided or deleted, as configured.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from integrations.models import CreditNoteEntry, LedgerEntry, PaymentEntry, SyncLogEntry
+from integrations.rules.problems import RuleProblem
+from integrations.rules.specs import PaymentMethodSpec
+from integrations.sync.translate import InvoiceLineDraft, round2
+from integrations.xero.client import XeroUnavailable
+
+if TYPE_CHECKING:
+    from integrations.models import Integration, SyncRun
+    from integrations.sync.config import SyncConfig
+    from integrations.xero.metadata_types import OrganisationMetadata
+
+logger = logging.getLogger(__name__)
+
+Outcome = SyncLogEntry.Outcome
+ZERO = Decimal(0)
+# Xero takes payments only on approved invoices.
+PAYABLE_STATUSES = frozenset({"AUTHORISED"})
+# Marks a credit note whose request went out (its answer not yet recorded).
+_SENT = "sent; answer not recorded yet"
+UNPAID_VOIDABLE = {"DRAFT": "DELETED", "SUBMITTED": "DELETED", "AUTHORISED": "VOIDED"}
+
+
+def today() -> dt.date:
+    """The day payments are due against (a function, so tests can move the calendar)."""
+    return timezone.localdate()
+
+
+def _value(obj: Any) -> str:
+    raw = getattr(obj, "value", obj)
+    return "" if raw is None else str(raw)
+
+
+def _decimal(value: Any) -> Decimal:
+    return Decimal(str(value)) if value is not None else ZERO
+
+
+def _ms_date(day: dt.date) -> str:
+    midnight = dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
+    return f"/Date({int(midnight.timestamp() * 1000)}+0000)/"
+
+
+def _key(integration_id: int, kind: str, parts: Iterable[str]) -> str:
+    digest = hashlib.sha256("\n".join(parts).encode()).hexdigest()
+    return f"cto:{integration_id}:{kind}:{digest}"
+
+
+def _errors(element: Any) -> str:
+    errors = list(getattr(element, "validation_errors", None) or []) if element else []
+    return "; ".join(_value(e.message) for e in errors)
+
+
+@dataclass(frozen=True)
+class PaymentPlan:
+    """What an invoice's payment will be, decided with the invoice."""
+
+    method: PaymentMethodSpec
+    currency: str
+    close_date: dt.date
+
+
+class AccountingSteps:
+    """Payments and credit notes; mixed into the engine (see the module docstring)."""
+
+    integration: Integration
+    run_row: SyncRun
+    config: SyncConfig
+    metadata: OrganisationMetadata
+    had_failures: bool
+
+    # Provided by the engine.
+    def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError
+
+    def _log(self, ledger: LedgerEntry | None, sf_id: str, outcome: str, message: str) -> None:
+        raise NotImplementedError
+
+    def _flush_logs(self) -> None:
+        raise NotImplementedError
+
+    # --- payments ------------------------------------------------------------------------------
+
+    def _schedule_payments(self, created: list[tuple[LedgerEntry, PaymentPlan, Decimal]]) -> None:
+        """Schedules the payments of invoices just created (inside their transaction)."""
+        from integrations.rules.payments import payment_account_for, payment_date
+
+        rows: list[PaymentEntry] = []
+        for ledger, plan, total in created:
+            entry = PaymentEntry(
+                integration=self.integration,
+                ledger=ledger,
+                method=plan.method.name[:255],
+                currency=plan.currency,
+                amount=round2(total),
+                pay_on=payment_date(plan.close_date, plan.method.clearing_delay_days),
+            )
+            try:
+                account = payment_account_for(plan.method, plan.currency, self.metadata)
+            except RuleProblem as problem:
+                entry.state = PaymentEntry.State.FAILED
+                entry.last_error = problem.message
+                self.had_failures = True
+                self._log(
+                    ledger,
+                    ledger.salesforce_id,
+                    Outcome.ATTENTION,
+                    f"The payment for invoice {ledger.xero_invoice_number} was not recorded: "
+                    f"{problem.message}",
+                )
+            else:
+                entry.account_code = account.code
+            rows.append(entry)
+        PaymentEntry.objects.bulk_create(rows, ignore_conflicts=True)
+
+    def _pay_due(self) -> None:
+        """Records in Xero every scheduled payment whose day has come, 50 per call."""
+        due = list(
+            PaymentEntry.objects.filter(
+                integration=self.integration,
+                state__in=(PaymentEntry.State.SCHEDULED, PaymentEntry.State.UNKNOWN),
+                pay_on__lte=today(),
+            )
+            .select_related("ledger")
+            .order_by("pay_on", "pk")
+        )
+        for start in range(0, len(due), 50):
+            self._pay_batch(due[start : start + 50])
+            self._flush_logs()
+
+    def _pay_batch(self, entries: list[PaymentEntry]) -> None:
+        ids = [e.ledger.xero_invoice_id for e in entries]
+        invoices = {
+            str(inv.invoice_id): inv
+            for inv in self._call("get_invoices", i_ds=ids, unitdp=4).invoices or []
+        }
+        sending: list[tuple[PaymentEntry, dict[str, Any]]] = []
+        for entry in entries:
+            invoice = invoices.get(entry.ledger.xero_invoice_id)
+            body = self._payment_body(entry, invoice)
+            if body is not None:
+                sending.append((entry, body))
+        if not sending:
+            return
+        now = timezone.now()
+        with transaction.atomic():
+            for entry, body in sending:
+                entry.state = PaymentEntry.State.SENDING
+                entry.idempotency_key = _key(
+                    self.integration.pk, "payment", [str(entry.pk), str(body["Amount"])]
+                )
+                entry.last_sent_at = now
+            PaymentEntry.objects.bulk_update(
+                [e for e, _ in sending], ["state", "idempotency_key", "last_sent_at"]
+            )
+        key = _key(self.integration.pk, "payments", [e.idempotency_key for e, _ in sending])
+        try:
+            result = self._call(
+                "create_payments",
+                {"Payments": [body for _, body in sending]},
+                summarize_errors=False,
+                idempotency_key=key,
+            )
+        except XeroUnavailable:
+            PaymentEntry.objects.filter(pk__in=[e.pk for e, _ in sending]).update(
+                state=PaymentEntry.State.UNKNOWN
+            )
+            raise
+        answers = list(result.payments or [])
+        with transaction.atomic():
+            for index, (entry, body) in enumerate(sending):
+                answer = answers[index] if index < len(answers) else None
+                ledger = entry.ledger
+                problem = _errors(answer)
+                if answer is None:
+                    entry.state = PaymentEntry.State.UNKNOWN
+                elif problem or not answer.payment_id:
+                    entry.state = PaymentEntry.State.FAILED
+                    entry.last_error = f"Xero refused the payment: {problem or 'no reason given'}"
+                    self.had_failures = True
+                    self._log(
+                        ledger,
+                        ledger.salesforce_id,
+                        Outcome.ATTENTION,
+                        f"Payment for invoice {ledger.xero_invoice_number} not recorded: "
+                        f"{entry.last_error} Check the payment method's bank account "
+                        f"({entry.account_code}) and the invoice in Xero.",
+                    )
+                else:
+                    entry.state = PaymentEntry.State.PAID
+                    entry.xero_payment_id = str(answer.payment_id)
+                    entry.last_error = ""
+                    self._log(
+                        ledger,
+                        ledger.salesforce_id,
+                        Outcome.CREATED,
+                        f"Payment of {entry.currency} {Decimal(str(body['Amount'])):,.2f} "
+                        f"({entry.method}) recorded against invoice "
+                        f"{ledger.xero_invoice_number} into account {entry.account_code}.",
+                    )
+                entry.save()
+
+    def _payment_body(self, entry: PaymentEntry, invoice: Any) -> dict[str, Any] | None:
+        """The payment to send, or None (settled here: paid already, or not payable)."""
+        ledger = entry.ledger
+        if invoice is None:
+            self._payment_settled(entry, "failed", "its invoice is no longer in Xero.")
+            return None
+        status = _value(invoice.status)
+        due = _decimal(invoice.amount_due)
+        paid = _decimal(invoice.amount_paid)
+        # An unknown outcome (the last send's answer was lost): the invoice says whether it
+        # went through.
+        if entry.state == PaymentEntry.State.UNKNOWN and (paid >= entry.amount or due == 0):
+            entry.state = PaymentEntry.State.PAID
+            entry.save(update_fields=["state", "updated_at"])
+            self._log(
+                ledger,
+                ledger.salesforce_id,
+                Outcome.CREATED,
+                f"Payment against invoice {ledger.xero_invoice_number} was found in Xero "
+                "after an interrupted send; nothing was paid twice.",
+            )
+            return None
+        if status == "PAID" or due <= 0:
+            self._payment_settled(entry, "cancelled", "the invoice is already paid.")
+            return None
+        if status not in PAYABLE_STATUSES:
+            self._payment_settled(
+                entry,
+                "failed",
+                f"the invoice is {status}; Xero records payments only on approved (AUTHORISED) "
+                "invoices. Use an AUTHORISED invoice status for this payment method.",
+            )
+            return None
+        if not entry.account_code:
+            return None
+        body: dict[str, Any] = {
+            "Invoice": {"InvoiceID": ledger.xero_invoice_id},
+            "Account": {"Code": entry.account_code},
+            "Date": _ms_date(entry.pay_on),
+            # Never above the amount due: a credit or a partial payment may have come first.
+            "Amount": min(entry.amount, due),
+            "Reference": (ledger.opportunity_name or ledger.salesforce_id)[:255],
+        }
+        currency = _value(invoice.currency_code)
+        rate = _decimal(invoice.currency_rate)
+        if currency and currency != self.metadata.base_currency and rate > 0:
+            # The invoice's own rate: the payment settles it without a currency gain or loss.
+            body["CurrencyRate"] = rate
+        return body
+
+    def _payment_settled(self, entry: PaymentEntry, state: str, why: str) -> None:
+        """Ends a payment that will not be sent, saying why."""
+        ledger = entry.ledger
+        entry.state = state
+        entry.last_error = "" if state == PaymentEntry.State.CANCELLED else why
+        entry.save(update_fields=["state", "last_error", "updated_at"])
+        outcome = Outcome.SKIPPED if state == PaymentEntry.State.CANCELLED else Outcome.ATTENTION
+        if outcome == Outcome.ATTENTION:
+            self.had_failures = True
+        self._log(
+            ledger,
+            ledger.salesforce_id,
+            outcome,
+            f"No payment recorded for invoice {ledger.xero_invoice_number}: {why}",
+        )
+
+    # --- credit notes and voids ------------------------------------------------------------------
+
+    def _credit_withdrawn(self, rows: list[LedgerEntry]) -> list[LedgerEntry]:
+        """Voids, deletes or credits the invoices of withdrawn opportunities, as configured.
+
+        Returns the rows that still need a person (the rest are settled here).
+        """
+        invoices = {
+            str(inv.invoice_id): inv
+            for inv in self._call(
+                "get_invoices", i_ds=[r.xero_invoice_id for r in rows], unitdp=4
+            ).invoices
+            or []
+        }
+        voids: list[tuple[LedgerEntry, str]] = []
+        credits: list[tuple[LedgerEntry, Any, Decimal]] = []
+        left: list[LedgerEntry] = []
+        for ledger in rows:
+            invoice = invoices.get(ledger.xero_invoice_id)
+            if invoice is None:
+                left.append(ledger)
+                continue
+            status = _value(invoice.status)
+            paid = _decimal(invoice.amount_paid) + _decimal(invoice.amount_credited)
+            if status in ("VOIDED", "DELETED"):
+                continue  # a person already did it
+            if self.config.void_unpaid_instead and paid == 0 and status in UNPAID_VOIDABLE:
+                voids.append((ledger, UNPAID_VOIDABLE[status]))
+            else:
+                credits.append((ledger, invoice, _decimal(invoice.total) - paid))
+        if voids:
+            self._void(voids)
+        for ledger, invoice, amount in credits:
+            if amount <= 0:
+                left.append(ledger)
+                continue
+            lines = [_line_from_xero(line) for line in invoice.line_items or []]
+            self._credit(
+                ledger,
+                invoice,
+                reason=CreditNoteEntry.Reason.WITHDRAWN,
+                lines=lines,
+                news=f"withdrawn:{ledger.withdrawn}:{ledger.xero_invoice_id}",
+            )
+        return left
+
+    def _void(self, voids: list[tuple[LedgerEntry, str]]) -> None:
+        bodies = [{"InvoiceID": ledger.xero_invoice_id, "Status": s} for ledger, s in voids]
+        key = _key(self.integration.pk, "void", [f"{b['InvoiceID']}:{b['Status']}" for b in bodies])
+        result = self._call(
+            "update_or_create_invoices",
+            {"Invoices": bodies},
+            summarize_errors=False,
+            idempotency_key=key,
+        )
+        answers = list(result.invoices or [])
+        for index, (ledger, status) in enumerate(voids):
+            answer = answers[index] if index < len(answers) else None
+            problem = _errors(answer)
+            if answer is None or problem:
+                self.had_failures = True
+                ledger.state = LedgerEntry.State.NEEDS_ATTENTION
+                ledger.last_error = (
+                    f"Invoice {ledger.xero_invoice_number} could not be "
+                    f"{status.lower()}: {problem or 'Xero gave no answer'}. Void it in Xero."
+                )
+                self._log(ledger, ledger.salesforce_id, Outcome.ATTENTION, ledger.last_error)
+            else:
+                CreditNoteEntry.objects.get_or_create(
+                    ledger=ledger,
+                    reason=CreditNoteEntry.Reason.WITHDRAWN,
+                    content_hash=f"{status}:{ledger.xero_invoice_id}",
+                    defaults={
+                        "integration": self.integration,
+                        "action": status.lower(),
+                        "state": CreditNoteEntry.State.DONE,
+                    },
+                )
+                ledger.state = LedgerEntry.State.SYNCED
+                ledger.last_error = ""
+                self._log(
+                    ledger,
+                    ledger.salesforce_id,
+                    Outcome.UPDATED,
+                    f"Invoice {ledger.xero_invoice_number} {status.lower()} in Xero: the "
+                    f"opportunity was {ledger.get_withdrawn_display().lower()} before anything "
+                    "was paid.",
+                )
+            ledger.save()
+
+    def _credit(
+        self,
+        ledger: LedgerEntry,
+        invoice: Any,
+        *,
+        reason: str,
+        lines: list[InvoiceLineDraft],
+        news: str,
+    ) -> bool:
+        """One ACCRECCREDIT for the invoice, allocated to what it still owes. True when done.
+
+        ``news`` identifies what the credit answers: the same news never gets a second one,
+        even after a crash between Xero's answer and our commit (the row is written first).
+        """
+        digest = hashlib.sha256(news.encode()).hexdigest()
+        try:
+            with transaction.atomic():
+                entry = CreditNoteEntry.objects.create(
+                    integration=self.integration,
+                    ledger=ledger,
+                    reason=reason,
+                    action="credit_note",
+                    content_hash=digest,
+                    idempotency_key=_key(self.integration.pk, "credit", [digest]),
+                )
+        except IntegrityError:
+            entry = CreditNoteEntry.objects.get(ledger=ledger, reason=reason, content_hash=digest)
+            if entry.state == CreditNoteEntry.State.DONE:
+                return True
+        reference = f"{ledger.xero_invoice_number}: {CreditNoteEntry.Reason(reason).label}"[:255]
+        if entry.state == CreditNoteEntry.State.SENDING and entry.last_error == _SENT:
+            # Sent before, answer lost: Xero's idempotency replay lasts minutes, not days, so
+            # look for it before sending again.
+            known = set(
+                CreditNoteEntry.objects.exclude(xero_credit_note_id="").values_list(
+                    "xero_credit_note_id", flat=True
+                )
+            )
+            for note in (
+                self._call("get_credit_notes", where=f'Reference=="{reference}"').credit_notes or []
+            ):
+                same_contact = str(note.contact.contact_id) == str(invoice.contact.contact_id)
+                if same_contact and str(note.credit_note_id) not in known:
+                    entry.xero_credit_note_id = str(note.credit_note_id)
+                    entry.xero_credit_note_number = _value(note.credit_note_number)
+                    entry.amount = _decimal(note.total)
+                    entry.state = CreditNoteEntry.State.DONE
+                    entry.last_error = ""
+                    entry.save()
+                    return True
+        entry.last_error = _SENT
+        entry.save(update_fields=["last_error"])
+        currency = _value(invoice.currency_code)
+        body: dict[str, Any] = {
+            "Type": "ACCRECCREDIT",
+            "Contact": {"ContactID": str(invoice.contact.contact_id)},
+            "Date": _ms_date(today()),
+            "Status": "AUTHORISED",
+            "LineAmountTypes": _value(invoice.line_amount_types) or "Exclusive",
+            "Reference": reference,
+            "CurrencyCode": currency,
+            "LineItems": [line.to_xero() for line in lines],
+        }
+        rate = _decimal(invoice.currency_rate)
+        if currency and currency != self.metadata.base_currency and rate > 0:
+            body["CurrencyRate"] = rate
+        # Same key for the same news: a replay after a lost answer returns the first credit.
+        result = self._call(
+            "create_credit_notes",
+            {"CreditNotes": [body]},
+            summarize_errors=False,
+            unitdp=4,
+            idempotency_key=entry.idempotency_key,
+        )
+        answer = (result.credit_notes or [None])[0]
+        problem = _errors(answer)
+        if answer is None or problem or not answer.credit_note_id:
+            entry.state = CreditNoteEntry.State.FAILED
+            entry.last_error = f"Xero refused the credit note: {problem or 'no answer'}"
+            entry.save()
+            self.had_failures = True
+            self._log(ledger, ledger.salesforce_id, Outcome.ATTENTION, entry.last_error)
+            return False
+        entry.xero_credit_note_id = str(answer.credit_note_id)
+        entry.xero_credit_note_number = _value(answer.credit_note_number)
+        entry.amount = _decimal(answer.total)
+        due = _decimal(invoice.amount_due)
+        allocation = min(entry.amount, due)
+        if allocation > 0:
+            self._call(
+                "create_credit_note_allocation",
+                entry.xero_credit_note_id,
+                {
+                    "Allocations": [
+                        {
+                            "Invoice": {"InvoiceID": ledger.xero_invoice_id},
+                            "Amount": allocation,
+                            "Date": _ms_date(today()),
+                        }
+                    ]
+                },
+                summarize_errors=False,
+                idempotency_key=_key(self.integration.pk, "allocate", [digest]),
+            )
+            entry.allocated = allocation
+        entry.state = CreditNoteEntry.State.DONE
+        entry.last_error = ""
+        entry.save()
+        refund = entry.amount - allocation
+        message = (
+            f"Credit note {entry.xero_credit_note_number} ({currency} {entry.amount:,.2f}) raised "
+            f"against invoice {ledger.xero_invoice_number}: "
+            f"{CreditNoteEntry.Reason(reason).label.lower()}"
+        )
+        if allocation > 0:
+            message += f"; {currency} {allocation:,.2f} allocated to the invoice"
+        if refund > 0:
+            message += (
+                f"; {currency} {refund:,.2f} was already paid: refund the customer or keep it as "
+                "credit in Xero"
+            )
+        self._log(ledger, ledger.salesforce_id, Outcome.CREATED, message + ".")
+        return True
+
+
+def _line_from_xero(line: Any) -> InvoiceLineDraft:
+    """A credit line repeating an invoice line as Xero holds it."""
+    tracking = tuple(
+        (_value(t.name), _value(t.option)) for t in (getattr(line, "tracking", None) or [])
+    )
+    return InvoiceLineDraft(
+        description=_value(line.description) or "Credit",
+        quantity=_decimal(line.quantity) or Decimal(1),
+        unit_amount=_decimal(line.unit_amount),
+        account_code=_value(line.account_code),
+        discount_rate=_decimal(getattr(line, "discount_rate", None)),
+        item_code=_value(getattr(line, "item_code", None)),
+        tax_type=_value(line.tax_type),
+        tracking=tracking,
+    )
