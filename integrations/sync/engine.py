@@ -1157,7 +1157,13 @@ class _Engine(AccountingSteps):
                         self.items.add(draft.code)
             for draft in missing:
                 if draft.shortened_from:
-                    logger.info("item code %s shortened to %s", draft.shortened_from, draft.code)
+                    self._log(
+                        None,
+                        "",
+                        Outcome.WARNING,
+                        f"Product code {draft.shortened_from!r} is longer than Xero's 30 "
+                        f"characters: its Xero item is {draft.code!r} (the same every time).",
+                    )
         for w in work:
             dropped = [
                 ln.item_code

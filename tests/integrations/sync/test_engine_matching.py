@@ -181,3 +181,26 @@ def test_items_existing_are_reused_missing_are_created_once(
     # Items are created in batches, not one call per item or per opportunity.
     assert calls["create_items"] <= -(-created.count() // 50) + 1
     assert ours().count() == len(won())
+
+
+def test_long_product_code_gets_a_stable_short_item_code_and_is_logged(integration: Integration):
+    from integrations.sync.translate import item_code_for
+    from sandbox.salesforce.models import Product2
+
+    line = OpportunityLineItem.objects.filter(
+        opportunity__sf_id__in=won(), is_deleted=False
+    ).first()
+    assert line is not None
+    long_code = "ENTERPRISE-SUBSCRIPTION-PLATINUM-ANNUAL-2026"
+    Product2.objects.filter(pk=line.product_id).update(product_code=long_code)
+    short = item_code_for(long_code, "")
+    assert len(short) == 30
+
+    run = sync_integration(integration_id=integration.pk)
+    assert run is not None
+    assert run.status == SyncRun.Status.SUCCEEDED, run.error
+    assert XeroItem.objects.filter(organisation__name=xero_seed.MAIN_ORG, code=short).count() == 1
+    assert run.entries.filter(outcome="warning", message__contains=long_code).count() == 1
+    ledger = LedgerEntry.objects.get(salesforce_id=line.opportunity.sf_id)
+    invoice = XeroInvoice.objects.get(invoice_id=ledger.xero_invoice_id)
+    assert short in {li.get("ItemCode") for li in invoice.lines}
