@@ -29,7 +29,7 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -305,7 +305,7 @@ class _Engine(AccountingSteps):
         self.items: set[str] = set()
         self.xero: XeroClient | None = None
         self.logs: list[SyncLogEntry] = []
-        self.rates: dict[str, list[tuple[dt.date, dt.date, Decimal]]] | None = None
+        self.rates: RateTable | None = None
         self.salesforce: SalesforceClient | None = None
 
     # --- the run ---------------------------------------------------------------------------
@@ -674,97 +674,16 @@ class _Engine(AccountingSteps):
 
     def _decide(self, opportunity: Opportunity) -> _Decision:
         """Payment method, tax, tracking and currency for one opportunity; RuleProblem: wait."""
-        config, rules, metadata = self.config, self.rules, self.metadata
-        method = payment_method_for(opportunity, config, rules)
-        if method is not None and not method.create_invoice:
-            return _Decision(InvoiceRules(), method, "")
-        tax_type = tax_type_for(opportunity, config, rules, metadata)
-        tracking = tracking_for(opportunity, rules, metadata)
-        currency = opportunity.currency or config.default_currency or metadata.base_currency
-        if currency not in metadata.currencies and not config.enable_missing_currencies:
-            raise RuleProblem(
-                "currencies",
-                f"{opportunity.name!r} is in {currency}, which is not enabled in "
-                f"{metadata.name}: add {currency} in Xero (Settings → Currencies), or let "
-                "CarryTheOne enable missing currencies. The opportunity waits until then.",
-            )
-        rate = None
-        if config.use_salesforce_rates and currency != metadata.base_currency:
-            rate = self._salesforce_rate(opportunity, currency)
-        return _Decision(
-            rules=InvoiceRules(
-                tax_type=tax_type,
-                tracking=tuple((c.category_name, c.option_name) for c in tracking),
-                status=method.status_for(config) if method else None,
-                payment_terms_days=method.terms_for(config) if method else None,
-                currency_rate=rate,
-                negative_lines_apart=config.negative_lines == "credit_note",
-            ),
-            method=method,
-            currency=currency,
-            new_options=tuple(
-                (c.category_name, c.option_name) for c in tracking if c.needs_creating
-            ),
+        return decide(
+            opportunity, self.config, self.rules, self.metadata, rate=self._salesforce_rate
         )
 
     def _salesforce_rate(self, opportunity: Opportunity, currency: str) -> Decimal:
-        """Salesforce's rate on the close date, as Xero's CurrencyRate (currency per base unit).
-
-        Salesforce rates are units per unit of the corporate currency, so the rate between the
-        invoice currency and Xero's base currency is their quotient (the corporate currency
-        need not be Xero's base currency).
-        """
         if self.rates is None:
-            self.rates = self._load_rates()
-        day = opportunity.close_date or today()
-
-        def rate_of(code: str) -> Decimal | None:
-            for start, end, value in (self.rates or {}).get(code, []):
-                if start <= day < end:
-                    return value
-            return None
-
-        base = self.metadata.base_currency
-        ours, theirs = rate_of(currency), rate_of(base)
-        if ours is None or theirs is None or theirs == 0:
-            missing = currency if ours is None else base
-            raise RuleProblem(
-                "use_salesforce_rates",
-                f"Salesforce has no conversion rate for {missing} on {day.isoformat()}: add it "
-                "in Salesforce (Manage Currencies), or use Xero's daily rate instead.",
-            )
-        return (ours / theirs).quantize(Decimal("0.000001"))
-
-    def _load_rates(self) -> dict[str, list[tuple[dt.date, dt.date, Decimal]]]:
-        """Every conversion rate of the org: dated (advanced currency management) or static."""
-        assert self.salesforce is not None
-        rates: dict[str, list[tuple[dt.date, dt.date, Decimal]]] = {}
-        try:
-            pages = list(
-                self.salesforce.query_pages(
-                    "SELECT IsoCode, ConversionRate, StartDate, NextStartDate "
-                    "FROM DatedConversionRate"
-                )
-            )
-            dated = True
-        except SalesforceApiError as exc:
-            if exc.error_code != "INVALID_TYPE":
-                raise
-            pages = list(
-                self.salesforce.query_pages(
-                    "SELECT IsoCode, ConversionRate FROM CurrencyType WHERE IsActive = true"
-                )
-            )
-            dated = False
-        self.run_row.salesforce_calls += len(pages)
-        for page in pages:
-            for row in page.get("records", []):
-                start = dt.date.fromisoformat(row["StartDate"]) if dated else dt.date.min
-                end = dt.date.fromisoformat(row["NextStartDate"]) if dated else dt.date.max
-                rates.setdefault(str(row["IsoCode"]), []).append(
-                    (start, end, Decimal(str(row["ConversionRate"])))
-                )
-        return rates
+            assert self.salesforce is not None
+            self.rates, calls = load_rates(self.salesforce)
+            self.run_row.salesforce_calls += calls
+        return rate_between(self.rates, opportunity, currency, self.metadata.base_currency)
 
     def _prepare_xero(self, work: list[_Work], new_options: set[tuple[str, str]]) -> None:
         """Currencies to enable and tracking options to create, before the invoices use them."""
@@ -1490,3 +1409,105 @@ def _withdrawal_text(reason: str, raw: dict[str, Any]) -> str:
     if reason == Withdrawal.LOST:
         return f"closed lost ({stage})" if stage else "closed lost"
     return f"reopened (stage {stage})" if stage else "reopened"
+
+
+def decide(
+    opportunity: Opportunity,
+    config: SyncConfig,
+    rules: RuleSet,
+    metadata: OrganisationMetadata,
+    *,
+    rate: Callable[[Opportunity, str], Decimal],
+) -> _Decision:
+    """What the accounting rules decide for one opportunity (no I/O but ``rate``).
+
+    Raises :class:`RuleProblem` when a rule cannot be applied: the opportunity must wait.
+    """
+    method = payment_method_for(opportunity, config, rules)
+    if method is not None and not method.create_invoice:
+        return _Decision(InvoiceRules(), method, "")
+    tax_type = tax_type_for(opportunity, config, rules, metadata)
+    tracking = tracking_for(opportunity, rules, metadata)
+    currency = opportunity.currency or config.default_currency or metadata.base_currency
+    if currency not in metadata.currencies and not config.enable_missing_currencies:
+        raise RuleProblem(
+            "currencies",
+            f"{opportunity.name!r} is in {currency}, which is not enabled in "
+            f"{metadata.name}: add {currency} in Xero (Settings → Currencies), or let "
+            "CarryTheOne enable missing currencies. The opportunity waits until then.",
+        )
+    currency_rate = None
+    if config.use_salesforce_rates and currency != metadata.base_currency:
+        currency_rate = rate(opportunity, currency)
+    return _Decision(
+        rules=InvoiceRules(
+            tax_type=tax_type,
+            tracking=tuple((c.category_name, c.option_name) for c in tracking),
+            status=method.status_for(config) if method else None,
+            payment_terms_days=method.terms_for(config) if method else None,
+            currency_rate=currency_rate,
+            negative_lines_apart=config.negative_lines == "credit_note",
+        ),
+        method=method,
+        currency=currency,
+        new_options=tuple((c.category_name, c.option_name) for c in tracking if c.needs_creating),
+    )
+
+
+RateTable = dict[str, list[tuple[dt.date, dt.date, Decimal]]]
+
+
+def load_rates(salesforce: SalesforceClient) -> tuple[RateTable, int]:
+    """Every conversion rate of the org (dated with advanced currency management, else the
+    static ones), and the number of Salesforce calls it took."""
+    rates: RateTable = {}
+    try:
+        pages = list(
+            salesforce.query_pages(
+                "SELECT IsoCode, ConversionRate, StartDate, NextStartDate FROM DatedConversionRate"
+            )
+        )
+        dated = True
+    except SalesforceApiError as exc:
+        if exc.error_code != "INVALID_TYPE":
+            raise
+        pages = list(
+            salesforce.query_pages(
+                "SELECT IsoCode, ConversionRate FROM CurrencyType WHERE IsActive = true"
+            )
+        )
+        dated = False
+    for page in pages:
+        for row in page.get("records", []):
+            start = dt.date.fromisoformat(row["StartDate"]) if dated else dt.date.min
+            end = dt.date.fromisoformat(row["NextStartDate"]) if dated else dt.date.max
+            rates.setdefault(str(row["IsoCode"]), []).append(
+                (start, end, Decimal(str(row["ConversionRate"])))
+            )
+    return rates, len(pages) + (0 if dated else 1)
+
+
+def rate_between(rates: RateTable, opportunity: Opportunity, currency: str, base: str) -> Decimal:
+    """Salesforce's rate on the close date, as Xero's CurrencyRate (currency per base unit).
+
+    Salesforce rates are units per unit of the corporate currency, so the rate between the
+    invoice currency and Xero's base currency is their quotient (the corporate currency need
+    not be Xero's base currency).
+    """
+    day = opportunity.close_date or today()
+
+    def rate_of(code: str) -> Decimal | None:
+        for start, end, value in rates.get(code, []):
+            if start <= day < end:
+                return value
+        return None
+
+    ours, theirs = rate_of(currency), rate_of(base)
+    if ours is None or theirs is None or theirs == 0:
+        missing = currency if ours is None else base
+        raise RuleProblem(
+            "use_salesforce_rates",
+            f"Salesforce has no conversion rate for {missing} on {day.isoformat()}: add it in "
+            "Salesforce (Manage Currencies), or use Xero's daily rate instead.",
+        )
+    return (ours / theirs).quantize(Decimal("0.000001"))

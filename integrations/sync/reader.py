@@ -114,7 +114,7 @@ MAX_IDS_PER_QUERY = 200
 """``Id IN (...)`` holds at most this many ids: the query stays far below SOQL's length limit."""
 
 
-def _select(spec: ReadSpec) -> str:
+def select_clause(spec: ReadSpec) -> str:
     """The SELECT clause (fields, line items, primary contact role) shared by every read."""
     fields = [
         *OPPORTUNITY_FIELDS,
@@ -144,7 +144,7 @@ def build_soql(spec: ReadSpec) -> str:
     where = _counted(spec)
     if spec.since is not None:
         where.insert(1, f"SystemModstamp >= {soql_literal(spec.since - spec.overlap)}")
-    return f"{_select(spec)} WHERE {' AND '.join(where)} ORDER BY SystemModstamp, Id"
+    return f"{select_clause(spec)} WHERE {' AND '.join(where)} ORDER BY SystemModstamp, Id"
 
 
 def build_soql_for_ids(spec: ReadSpec, ids: Sequence[str]) -> str:
@@ -159,7 +159,7 @@ def build_soql_for_ids(spec: ReadSpec, ids: Sequence[str]) -> str:
         raise ValueError(f"at most {MAX_IDS_PER_QUERY} ids per query, got {len(ids)}")
     literals = ", ".join(soql_literal(str(i)) for i in ids)
     where = [f"Id IN ({literals})", *_counted(spec)]
-    return f"{_select(spec)} WHERE {' AND '.join(where)} ORDER BY SystemModstamp, Id"
+    return f"{select_clause(spec)} WHERE {' AND '.join(where)} ORDER BY SystemModstamp, Id"
 
 
 STATUS_FIELDS = ("Id", "Name", "StageName", "IsWon", "IsClosed", "IsDeleted", "SystemModstamp")
