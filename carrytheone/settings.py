@@ -264,7 +264,15 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         "schedule": env.float("SYNC_POLL_INTERVAL", default=60.0),
         "options": {"expires": 60},
     },
+    "config-check": {
+        "task": "integrations.tasks.check_configurations",
+        "schedule": env.float("CONFIG_CHECK_INTERVAL", default=3600.0),
+        "options": {"expires": 600},
+    },
 }
+# Seconds between checks of each running integration's configuration against what Xero and
+# Salesforce hold now (a deleted tax rate, an archived account, a renamed field...).
+CONFIG_CHECK_INTERVAL: float = env.float("CONFIG_CHECK_INTERVAL", default=3600.0)
 # Seconds between polls of each integration, and how long a sync's claim lives unextended.
 SYNC_POLL_INTERVAL: float = env.float("SYNC_POLL_INTERVAL", default=60.0)
 SYNC_CLAIM_TTL: int = env.int("SYNC_CLAIM_TTL", default=600)
@@ -352,6 +360,9 @@ TOKEN_REFRESH_MARGIN: int = env.int("TOKEN_REFRESH_MARGIN", default=120)
 EXTERNAL_HTTP_TIMEOUT: float = env.float("EXTERNAL_HTTP_TIMEOUT", default=30.0)
 # Seconds a cached copy of a Xero organisation's settings (tax rates, accounts...) is used.
 XERO_METADATA_MAX_AGE: float = env.float("XERO_METADATA_MAX_AGE", default=3600.0)
+# Seconds a cached copy of a Salesforce org's Opportunity and Account fields (the panel's field
+# choices and the configuration check) is used before describe is called again.
+SALESFORCE_METADATA_MAX_AGE: float = env.float("SALESFORCE_METADATA_MAX_AGE", default=3600.0)
 
 # --- API rate limits (integrations/ratelimit.py; shared through Redis, else files in VAR_DIR) --
 # Xero's limits per organisation for all our workers together: calls a minute, at once, per 24 h.

@@ -91,6 +91,19 @@ class Integration(models.Model):
     )
     sync_claimed_until = models.DateTimeField(null=True, blank=True)
     sync_claimed_by = models.CharField(max_length=100, blank=True)
+    config_problems = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="What the last configuration check found wrong (integrations.setup.validation).",
+    )
+    config_checked_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the configuration was last checked."
+    )
+    config_problems_notified_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When owners were told of the current problems; cleared once they are fixed.",
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
@@ -108,8 +121,10 @@ class Integration(models.Model):
 
 
 # The sync's models live in integrations/sync/models.py, the accounting rules' in
-# integrations/rules/models.py; imported here so Django registers them under this app.
+# integrations/rules/models.py, the configuration audit in integrations/setup/models.py;
+# imported here so Django registers them under this app.
 from integrations.rules.models import PaymentMethod, TaxRule, TrackingRule  # noqa: E402
+from integrations.setup.models import ConfigChange  # noqa: E402
 from integrations.sync.models import (  # noqa: E402
     Backfill,
     CreditNoteEntry,
@@ -121,6 +136,7 @@ from integrations.sync.models import (  # noqa: E402
 
 __all__ = [
     "Backfill",
+    "ConfigChange",
     "Connection",
     "CreditNoteEntry",
     "Integration",

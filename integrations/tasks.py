@@ -9,8 +9,9 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from integrations.models import Integration
+from integrations.models import Connection, Integration
 from integrations.providers import ProviderError
+from integrations.setup.validation import integration_check_configuration
 from integrations.sync.engine import sync_integration
 
 
@@ -52,6 +53,36 @@ def sync_integration_task(integration_id: int, trigger: str = "poll") -> int | N
     """Runs one sync of one integration; returns the run's id (None: someone else holds it)."""
     run = sync_integration(integration_id=integration_id, trigger=trigger)
     return run.pk if run is not None else None
+
+
+@shared_task(name="integrations.tasks.check_configurations")
+def check_configurations() -> int:
+    """Beat: one configuration check per running integration with both connections usable.
+
+    Connections needing re-authorisation are left out: nothing could be read through them.
+    """
+    active = Connection.Status.ACTIVE
+    ids = list(
+        Integration.objects.filter(
+            is_enabled=True,
+            paused_reason="",
+            salesforce_connection__status=active,
+            xero_connection__status=active,
+        ).values_list("pk", flat=True)
+    )
+    for integration_id in ids:
+        transaction.on_commit(functools.partial(check_configuration_task.delay, integration_id))
+    return len(ids)
+
+
+@shared_task(name="integrations.tasks.check_configuration", acks_late=True)
+def check_configuration_task(integration_id: int, refresh: bool = False) -> int:
+    """Checks one integration's configuration; returns how many problems it has."""
+    try:
+        problems = integration_check_configuration(integration_id=integration_id, refresh=refresh)
+    except Integration.DoesNotExist:
+        return 0  # deleted since beat listed it
+    return len(problems)
 
 
 def _apply_billing() -> None:

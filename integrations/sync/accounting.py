@@ -28,7 +28,7 @@ from django.utils import timezone
 
 from integrations.models import CreditNoteEntry, LedgerEntry, PaymentEntry, SyncLogEntry
 from integrations.rules.problems import RuleProblem
-from integrations.rules.specs import PaymentMethodSpec
+from integrations.rules.specs import PaymentMethodSpec, RuleSet
 from integrations.sync.translate import InvoiceLineDraft, round2
 from integrations.xero.client import XeroUnavailable
 
@@ -92,6 +92,7 @@ class AccountingSteps:
     integration: Integration
     run_row: SyncRun
     config: SyncConfig
+    rules: RuleSet
     metadata: OrganisationMetadata
     had_failures: bool
 
@@ -107,22 +108,67 @@ class AccountingSteps:
 
     # --- payments ------------------------------------------------------------------------------
 
-    def _schedule_payments(self, created: list[tuple[LedgerEntry, PaymentPlan, Decimal]]) -> None:
-        """Schedules the payments of invoices just created (inside their transaction)."""
-        from integrations.rules.payments import payment_account_for, payment_date
+    def _plan_payments(self, work: list[Any]) -> None:
+        """Writes down, with an invoice's intent, the payment it will get once it exists.
 
-        rows: list[PaymentEntry] = []
-        for ledger, plan, total in created:
-            entry = PaymentEntry(
-                integration=self.integration,
-                ledger=ledger,
-                method=plan.method.name[:255],
-                currency=plan.currency,
-                amount=round2(total),
-                pay_on=payment_date(plan.close_date, plan.method.clearing_delay_days),
+        So that an invoice found after a lost answer (linked without its opportunity at hand)
+        still gets its payment. ``work`` items carry ``ledger`` and ``plan``.
+        """
+        from integrations.rules.payments import payment_date
+
+        ledgers = [w.ledger for w in work]
+        open_states = (
+            PaymentEntry.State.PLANNED,
+            PaymentEntry.State.SCHEDULED,
+            PaymentEntry.State.SENDING,
+            PaymentEntry.State.UNKNOWN,
+        )
+        taken = set(
+            PaymentEntry.objects.filter(ledger__in=ledgers, state__in=open_states).values_list(
+                "ledger_id", flat=True
             )
+        )
+        PaymentEntry.objects.bulk_create(
+            [
+                PaymentEntry(
+                    integration=self.integration,
+                    ledger=w.ledger,
+                    method=w.plan.method.name[:255],
+                    currency=w.plan.currency,
+                    amount=ZERO,
+                    pay_on=payment_date(w.plan.close_date, w.plan.method.clearing_delay_days),
+                    state=PaymentEntry.State.PLANNED,
+                )
+                for w in work
+                if w.ledger.pk not in taken
+            ]
+        )
+
+    def _schedule_payments(self, settled: list[tuple[LedgerEntry, Decimal]]) -> None:
+        """Planned payments of invoices now in Xero become due: amount and account settled."""
+        from integrations.rules.payments import payment_account_for
+
+        if not settled:
+            return
+        planned = {
+            entry.ledger_id: entry
+            for entry in PaymentEntry.objects.filter(
+                ledger__in=[ledger for ledger, _ in settled], state=PaymentEntry.State.PLANNED
+            )
+        }
+        for ledger, total in settled:
+            entry = planned.get(ledger.pk)
+            if entry is None:
+                continue
+            entry.amount = round2(total)
+            method = self.rules.payment_method(entry.method)
             try:
-                account = payment_account_for(plan.method, plan.currency, self.metadata)
+                if method is None:
+                    raise RuleProblem(
+                        "payment_methods",
+                        f"the payment method {entry.method!r} no longer has a rule.",
+                    )
+                account = payment_account_for(method, entry.currency, self.metadata)
             except RuleProblem as problem:
                 entry.state = PaymentEntry.State.FAILED
                 entry.last_error = problem.message
@@ -136,8 +182,8 @@ class AccountingSteps:
                 )
             else:
                 entry.account_code = account.code
-            rows.append(entry)
-        PaymentEntry.objects.bulk_create(rows, ignore_conflicts=True)
+                entry.state = PaymentEntry.State.SCHEDULED
+            entry.save()
 
     def _pay_due(self) -> None:
         """Records in Xero every scheduled payment whose day has come, 50 per call."""
@@ -294,15 +340,53 @@ class AccountingSteps:
 
     # --- credit notes and voids ------------------------------------------------------------------
 
+    def _credit_negative_lines(
+        self, ledger: LedgerEntry, invoice: Any, lines: list[InvoiceLineDraft]
+    ) -> None:
+        """The opportunity's negative lines as a credit note against its invoice, once.
+
+        When the negative lines change after their credit note, a second credit could double
+        count or miss a return: a person adjusts it (logged), nothing is guessed.
+        """
+        news = f"negative:{ledger.xero_invoice_id}:{_lines_key(lines)}"
+        digest = hashlib.sha256(news.encode()).hexdigest()
+        earlier = CreditNoteEntry.objects.filter(
+            ledger=ledger,
+            reason=CreditNoteEntry.Reason.NEGATIVE_LINES,
+            state=CreditNoteEntry.State.DONE,
+            superseded=False,
+        ).exclude(content_hash=digest)
+        if earlier.exists():
+            first = earlier.first()
+            assert first is not None
+            self.had_failures = True
+            self._log(
+                ledger,
+                ledger.salesforce_id,
+                Outcome.ATTENTION,
+                f"The negative lines of {ledger.opportunity_name!r} changed after credit note "
+                f"{first.xero_credit_note_number} was raised for them: adjust the credit in "
+                "Xero (no second credit note was raised).",
+            )
+            return
+        self._credit(
+            ledger,
+            invoice,
+            reason=CreditNoteEntry.Reason.NEGATIVE_LINES,
+            lines=lines,
+            news=news,
+        )
+
     def _credit_withdrawn(self, rows: list[LedgerEntry]) -> list[LedgerEntry]:
         """Voids, deletes or credits the invoices of withdrawn opportunities, as configured.
 
         Returns the rows that still need a person (the rest are settled here).
         """
+        # ``page`` makes Xero include the line items (a credit note repeats them).
         invoices = {
             str(inv.invoice_id): inv
             for inv in self._call(
-                "get_invoices", i_ds=[r.xero_invoice_id for r in rows], unitdp=4
+                "get_invoices", i_ds=[r.xero_invoice_id for r in rows], unitdp=4, page=1
             ).invoices
             or []
         }
@@ -315,27 +399,40 @@ class AccountingSteps:
                 left.append(ledger)
                 continue
             status = _value(invoice.status)
-            paid = _decimal(invoice.amount_paid) + _decimal(invoice.amount_credited)
+            paid = _decimal(invoice.amount_paid)
+            credited = _decimal(invoice.amount_credited)
             if status in ("VOIDED", "DELETED"):
                 continue  # a person already did it
-            if self.config.void_unpaid_instead and paid == 0 and status in UNPAID_VOIDABLE:
-                voids.append((ledger, UNPAID_VOIDABLE[status]))
+            untouched = paid == 0 and credited == 0
+            if untouched and status in ("DRAFT", "SUBMITTED"):
+                # Never approved: deleting it is the only clean answer (a credit note cannot
+                # be allocated to a draft).
+                voids.append((ledger, "DELETED"))
+            elif untouched and status == "AUTHORISED" and self.config.void_unpaid_instead:
+                voids.append((ledger, "VOIDED"))
+            elif credited > 0:
+                left.append(ledger)  # already partly credited by hand: a person decides
             else:
-                credits.append((ledger, invoice, _decimal(invoice.total) - paid))
+                credits.append((ledger, invoice, _decimal(invoice.total)))
         if voids:
             self._void(voids)
         for ledger, invoice, amount in credits:
-            if amount <= 0:
+            lines = [_line_from_xero(line) for line in invoice.line_items or []]
+            if amount <= 0 or not lines:
                 left.append(ledger)
                 continue
-            lines = [_line_from_xero(line) for line in invoice.line_items or []]
-            self._credit(
+            if self._credit(
                 ledger,
                 invoice,
                 reason=CreditNoteEntry.Reason.WITHDRAWN,
                 lines=lines,
                 news=f"withdrawn:{ledger.withdrawn}:{ledger.xero_invoice_id}",
-            )
+            ):
+                ledger.state = LedgerEntry.State.SYNCED
+                ledger.last_error = ""
+                ledger.save()
+            else:
+                left.append(ledger)
         return left
 
     def _void(self, voids: list[tuple[LedgerEntry, str]]) -> None:
@@ -471,7 +568,7 @@ class AccountingSteps:
         due = _decimal(invoice.amount_due)
         allocation = min(entry.amount, due)
         if allocation > 0:
-            self._call(
+            answer_allocations = self._call(
                 "create_credit_note_allocation",
                 entry.xero_credit_note_id,
                 {
@@ -486,9 +583,24 @@ class AccountingSteps:
                 summarize_errors=False,
                 idempotency_key=_key(self.integration.pk, "allocate", [digest]),
             )
+            refused = _errors((getattr(answer_allocations, "allocations", None) or [None])[0])
+            if refused:
+                allocation = ZERO
+                self.had_failures = True
+                self._log(
+                    ledger,
+                    ledger.salesforce_id,
+                    Outcome.ATTENTION,
+                    f"Credit note {entry.xero_credit_note_number} could not be allocated to "
+                    f"invoice {ledger.xero_invoice_number}: {refused}. Allocate it in Xero.",
+                )
             entry.allocated = allocation
         entry.state = CreditNoteEntry.State.DONE
         entry.last_error = ""
+        entry.lines = [
+            [line.account_code, [list(t) for t in line.tracking], str(line.amount)]
+            for line in lines
+        ]
         entry.save()
         refund = entry.amount - allocation
         message = (
@@ -505,6 +617,15 @@ class AccountingSteps:
             )
         self._log(ledger, ledger.salesforce_id, Outcome.CREATED, message + ".")
         return True
+
+
+def _lines_key(lines: Iterable[InvoiceLineDraft]) -> str:
+    return hashlib.sha256(
+        "\n".join(
+            f"{line.account_code}|{line.tax_type}|{line.description}|{line.amount}"
+            for line in lines
+        ).encode()
+    ).hexdigest()
 
 
 def _line_from_xero(line: Any) -> InvoiceLineDraft:

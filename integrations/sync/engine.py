@@ -54,6 +54,7 @@ from integrations.rules.specs import PaymentMethodSpec, RuleSet, fields_needed
 from integrations.rules.tax import tax_type_for
 from integrations.rules.tracking import tracking_for
 from integrations.salesforce.client import SalesforceApiError, SalesforceClient, salesforce_client
+from integrations.setup.validation import paused_behaviours
 from integrations.sync.accounting import AccountingSteps, PaymentPlan, _line_from_xero, today
 from integrations.sync.claim import integration_claim, integration_extend_claim, integration_release
 from integrations.sync.config import ConfigError, SyncConfig
@@ -102,6 +103,10 @@ from integrations.xero.models import OrganisationSettings
 logger = logging.getLogger(__name__)
 
 CHUNK_SIZE = 50
+_CONFIGURATION_REQUIRED = (
+    "Configuration required: the integration's settings no longer match Xero or Salesforce "
+    "(see the integration's setup page). Invoices wait until it is fixed."
+)
 # A fresh read of an organisation's settings (integrations.xero.metadata) makes this many calls.
 METADATA_READ_CALLS = 6
 PAGE_SIZE = 2000
@@ -243,6 +248,10 @@ class _Work:
     """Xero's answer for this invoice, once written."""
 
 
+# An invoice line's place in the books: (account code, tracking pairs).
+_LineKey = tuple[str, tuple[tuple[str, str], ...]]
+
+
 @dataclasses.dataclass(frozen=True)
 class _Decision:
     """What the accounting rules decided for one opportunity, before translation."""
@@ -316,6 +325,9 @@ class _Engine(AccountingSteps):
             raise ProviderError("Connect both Salesforce and Xero to sync.", permanent=True)
         config = SyncConfig.from_json(integration.config)
         self.config = config
+        # Behaviours whose configuration no longer matches Xero or Salesforce (found by the
+        # configuration check) are held back until it is fixed; the rest keeps working.
+        self.paused = paused_behaviours(integration)
         # SENDING rows at the start of a run belong to a worker that died mid-call (the claim
         # guarantees nobody else is sending): their outcome is unknown.
         LedgerEntry.objects.filter(integration=integration, state=State.SENDING).update(
@@ -350,7 +362,8 @@ class _Engine(AccountingSteps):
                     Integration.objects.filter(pk=integration.pk).update(watermark=newest)
                 self._keep_claim()
             self._backfill(source, spec)
-        self._pay_due()
+        if "payments" not in self.paused:
+            self._pay_due()
 
     def _keep_claim(self) -> None:
         if not integration_extend_claim(
@@ -451,12 +464,12 @@ class _Engine(AccountingSteps):
                 ledger.save(update_fields=["withdrawn", "withdrawn_at", "updated_at"])
                 continue
             # A payment not yet recorded is not needed any more.
-            PaymentEntry.objects.filter(ledger=ledger, state=PaymentEntry.State.SCHEDULED).update(
-                state=PaymentEntry.State.CANCELLED
-            )
+            PaymentEntry.objects.filter(
+                ledger=ledger, state__in=(PaymentEntry.State.PLANNED, PaymentEntry.State.SCHEDULED)
+            ).update(state=PaymentEntry.State.CANCELLED)
             if ledger.xero_invoice_id:
                 texts[ledger.pk] = f"Opportunity {name!r} was {what}"
-                if self.config.credit_note_on_withdrawal:
+                if self.config.credit_note_on_withdrawal and "credit_notes" not in self.paused:
                     ledger.save(update_fields=["withdrawn", "withdrawn_at", "updated_at"])
                     to_credit.append(ledger)
                     continue
@@ -649,7 +662,11 @@ class _Engine(AccountingSteps):
                 continue
             # The hash is of the draft naming the contact by number, so that matching the
             # contact differently later does not count as a change.
-            digest = content_hash(draft.to_xero())
+            document = draft.to_xero()
+            if credit_lines:
+                # Negative lines kept apart are part of what is sent: a new return is a change.
+                document = {"invoice": document, "credit": [c.to_xero() for c in credit_lines]}
+            digest = content_hash(document)
             if ledger.pk and ledger.content_hash == digest and ledger.state in SETTLED:
                 self.run_row.skipped_count += 1
                 continue
@@ -664,6 +681,10 @@ class _Engine(AccountingSteps):
         # A row still UNKNOWN is being settled (too soon to look it up): never send it now.
         work = [w for w in work if w.ledger.state not in (State.UNKNOWN, State.SENDING)]
         if not work:
+            return
+        if "invoices" in self.paused:
+            for w in work:
+                self._wait(w.ledger, w.opportunity, _CONFIGURATION_REQUIRED)
             return
         self._prepare_xero(work, new_options)
         self._match_contacts(work)
@@ -808,6 +829,7 @@ class _Engine(AccountingSteps):
             ledger.xero_invoice_number = ""
             ledger.sent_reference = ""
             ledger.sent_invoice_number = ""
+            ledger.generation += 1
         elif ledger.xero_invoice_id and ledger.state == State.NEEDS_ATTENTION:
             ledger.state = State.SYNCED
             ledger.last_error = ""
@@ -925,6 +947,8 @@ class _Engine(AccountingSteps):
             f"Invoice {ledger.xero_invoice_number} was found in Xero after an interrupted send "
             "and linked; nothing was sent twice.",
         )
+        # Its payment was planned with the intent: it is due like any other now.
+        self._schedule_payments([(ledger, Decimal(str(invoice.total or 0)))])
 
     # --- contacts ------------------------------------------------------------------------------
 
@@ -1130,7 +1154,8 @@ class _Engine(AccountingSteps):
                     integration_id=integration_id,
                     kind="invoice",
                     salesforce_id=ledger.salesforce_id,
-                    content_hash=w.hash,
+                    # A new invoice after a void must not be answered with the voided one.
+                    content_hash=f"{w.hash}:g{ledger.generation}" if ledger.generation else w.hash,
                 )
                 ledger.xero_contact_id = w.contact_id
                 ledger.sent_reference = w.draft.reference[:255]
@@ -1155,6 +1180,7 @@ class _Engine(AccountingSteps):
                     "system_modstamp",
                 ],
             )
+            self._plan_payments([w for w in ready if not w.ledger.xero_invoice_id and w.plan])
         creates = [w for w in ready if not w.ledger.xero_invoice_id]
         changes = [w for w in ready if w.ledger.xero_invoice_id]
         for method, group in (("create_invoices", creates), ("update_or_create_invoices", changes)):
@@ -1166,7 +1192,11 @@ class _Engine(AccountingSteps):
         ids = [w.ledger.xero_invoice_id for w in updates]
         current = {
             str(inv.invoice_id): inv
-            for inv in self._call("get_invoices", i_ds=ids, priority=Priority.UPDATE).invoices or []
+            # ``page`` makes Xero include the line items (an amount-drop credit needs them).
+            for inv in self._call(
+                "get_invoices", i_ds=ids, page=1, unitdp=4, priority=Priority.UPDATE
+            ).invoices
+            or []
         }
         allowed: list[_Work] = []
         for w in updates:
@@ -1194,42 +1224,56 @@ class _Engine(AccountingSteps):
     def _credit_drop(self, w: _Work, invoice: Any) -> bool:
         """A paid invoice whose opportunity's amount fell: credit the difference (configured).
 
-        The credit repeats, per tax type, account and tracking, how much the line amounts fell,
-        so its tax follows the invoice's. True when credited (the row is then settled).
+        Line amounts are compared per (account, tracking) — the tax type on Xero's lines may be
+        the account's default where ours is empty — less what earlier amount-drop credits
+        already took off; each fall is credited with the invoice line's own tax type, so the
+        credit's tax follows the invoice's. True when credited (the row is then settled).
         """
+        if "credit_notes" in self.paused:
+            return False
         if not self.config.credit_note_on_amount_drop or _value(invoice.status) in (
             "VOIDED",
             "DELETED",
         ):
             return False
-        old: dict[tuple[str, str, tuple[tuple[str, str], ...]], Decimal] = {}
+        old: dict[_LineKey, Decimal] = {}
+        taxes: dict[_LineKey, set[str]] = {}
         for line in invoice.line_items or []:
             xero_line = _line_from_xero(line)
-            key = (xero_line.tax_type, xero_line.account_code, xero_line.tracking)
+            key = (xero_line.account_code, xero_line.tracking)
             old[key] = old.get(key, Decimal(0)) + Decimal(str(line.line_amount or 0))
-        new: dict[tuple[str, str, tuple[tuple[str, str], ...]], Decimal] = {}
+            taxes.setdefault(key, set()).add(xero_line.tax_type)
+        ledger = w.ledger
+        for earlier in CreditNoteEntry.objects.filter(
+            ledger=ledger, reason=CreditNoteEntry.Reason.AMOUNT_DROP, superseded=False
+        ).exclude(state=CreditNoteEntry.State.FAILED):
+            for account, tracking, amount in earlier.lines or []:
+                key = (str(account), tuple((str(n), str(o)) for n, o in tracking))
+                old[key] = old.get(key, Decimal(0)) - Decimal(str(amount))
+        new: dict[_LineKey, Decimal] = {}
         for draft_line in w.draft.lines:
-            key = (draft_line.tax_type, draft_line.account_code, draft_line.tracking)
+            key = (draft_line.account_code, draft_line.tracking)
             new[key] = new.get(key, Decimal(0)) + draft_line.amount
-        if any(new.get(key, Decimal(0)) > amount for key, amount in old.items()) or any(
-            key not in old for key in new
-        ):
-            return False  # something rose or is new: that needs a person, not a credit
+        if not old or any(key not in old for key in new):
+            return False  # a new account or tracking: that needs a person, not a credit
+        if any(new.get(key, Decimal(0)) > amount for key, amount in old.items()):
+            return False  # something rose: that needs a person
+        if any(len(taxes.get(key, set())) > 1 for key in old):
+            return False  # one account, several tax types: which one fell is not knowable
         lines = [
             InvoiceLineDraft(
                 description=f"Reduction: {w.opportunity.name}"[:4000],
                 quantity=Decimal(1),
                 unit_amount=amount - new.get(key, Decimal(0)),
-                account_code=key[1],
-                tax_type=key[0],
-                tracking=key[2],
+                account_code=key[0],
+                tax_type=next(iter(taxes.get(key, {""}))),
+                tracking=key[1],
             )
             for key, amount in old.items()
             if amount - new.get(key, Decimal(0)) > 0
         ]
         if not lines:
             return False
-        ledger = w.ledger
         if not self._credit(
             ledger,
             invoice,
@@ -1302,13 +1346,9 @@ class _Engine(AccountingSteps):
                 )
             done = [w for w in group if w.ledger.state == State.SYNCED]
             if method == "create_invoices":
-                payable = [
-                    (w.ledger, w.plan, Decimal(str(w.invoice.total or 0)))
-                    for w in done
-                    if w.plan is not None
-                ]
-                if payable:
-                    self._schedule_payments(payable)
+                self._schedule_payments(
+                    [(w.ledger, Decimal(str(w.invoice.total or 0))) for w in done if w.plan]
+                )
             else:
                 for w in done:
                     # An unpaid scheduled payment follows the invoice's new total.
@@ -1317,16 +1357,18 @@ class _Engine(AccountingSteps):
                     ).update(amount=Decimal(str(w.invoice.total or 0)))
             self._resolve_entries([w.ledger.pk for w in group if w.ledger.state == State.SYNCED])
             self._flush_logs()
-        if method == "create_invoices":
-            for w in group:
-                if w.credit_lines and w.ledger.state == State.SYNCED:
-                    self._credit(
+        for w in group:
+            if w.credit_lines and w.ledger.state == State.SYNCED:
+                if "credit_notes" in self.paused:
+                    self._log(
                         w.ledger,
-                        w.invoice,
-                        reason=CreditNoteEntry.Reason.NEGATIVE_LINES,
-                        lines=list(w.credit_lines),
-                        news=f"negative:{w.ledger.xero_invoice_id}:{w.hash}",
+                        w.ledger.salesforce_id,
+                        Outcome.ATTENTION,
+                        f"The negative lines of {w.opportunity.name!r} were not credited: credit "
+                        "notes are on hold until the configuration is fixed. Credit them in Xero.",
                     )
+                    continue
+                self._credit_negative_lines(w.ledger, w.invoice, list(w.credit_lines))
 
     def _set_state(self, group: list[_Work], state: str) -> None:
         for w in group:

@@ -62,6 +62,11 @@ class LedgerEntry(models.Model):
         max_length=16, choices=Withdrawal.choices, default=Withdrawal.NONE, blank=True
     )
     withdrawn_at = models.DateTimeField(null=True, blank=True)
+    generation = models.PositiveIntegerField(
+        default=0,
+        help_text="How many times the opportunity was invoiced anew after a void or credit: "
+        "part of the Idempotency-Key, so a new invoice is not answered with the old one.",
+    )
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True)
     last_sent_at = models.DateTimeField(null=True, blank=True)
@@ -219,6 +224,7 @@ class PaymentEntry(models.Model):
     """
 
     class State(models.TextChoices):
+        PLANNED = "planned", "Waiting for its invoice"
         SCHEDULED = "scheduled", "Scheduled"
         SENDING = "sending", "Being sent"
         UNKNOWN = "unknown", "Outcome unknown; being checked"
@@ -229,7 +235,7 @@ class PaymentEntry(models.Model):
     integration = models.ForeignKey(
         "integrations.Integration", on_delete=models.CASCADE, related_name="payments"
     )
-    ledger = models.OneToOneField(LedgerEntry, on_delete=models.CASCADE, related_name="payment")
+    ledger = models.ForeignKey(LedgerEntry, on_delete=models.CASCADE, related_name="payments")
     method = models.CharField(max_length=255)
     account_code = models.CharField(max_length=10)
     currency = models.CharField(max_length=3)
@@ -245,6 +251,14 @@ class PaymentEntry(models.Model):
 
     class Meta:
         indexes: ClassVar = [models.Index(fields=("integration", "state", "pay_on"))]
+        constraints: ClassVar = [
+            # At most one payment under way per invoice; paid, failed and cancelled are history.
+            models.UniqueConstraint(
+                fields=("ledger",),
+                condition=models.Q(state__in=("planned", "scheduled", "sending", "unknown")),
+                name="sync_one_open_payment",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.currency} {self.amount} on {self.pay_on} ({self.state})"
@@ -280,6 +294,11 @@ class CreditNoteEntry(models.Model):
     xero_credit_note_number = models.CharField(max_length=255, blank=True)
     idempotency_key = models.CharField(max_length=128, blank=True)
     last_error = models.TextField(blank=True)
+    lines = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="What was credited per (account, tracking): [[account, tracking, amount]].",
+    )
     superseded = models.BooleanField(
         default=False, help_text="The opportunity was won again and invoiced anew since."
     )

@@ -1,0 +1,153 @@
+"""Each Salesforce org's objects (Opportunity and Account fields), read from describe and cached
+per connection.
+
+``salesforce_metadata(connection)`` answers from the cache while it is younger than
+``SALESFORCE_METADATA_MAX_AGE`` and otherwise describes Opportunity and Account (two calls).
+A failed read keeps serving the last good copy (and records why): fields change rarely, and a
+configuration panel working from an hour-old field list beats one that cannot open.
+
+Which stages are won: describe's picklist entries for ``StageName`` carry only ``value``,
+``label``, ``active``, ``defaultValue`` and ``validFor`` — ``IsWon`` lives on the
+``OpportunityStage`` object, which would need a third call (and the simulator does not serve
+it). So a stage counts as won when its value has the word "Won" in it ("Closed Won" in every new
+org). The flag only guides what the panel offers; the sync itself reads ``IsWon`` per record.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any, Final
+
+from django.conf import settings
+from django.utils import timezone
+
+from integrations.models import Connection
+from integrations.providers import ProviderError
+from integrations.salesforce.client import SalesforceClient, salesforce_client
+from integrations.salesforce.metadata_types import FieldInfo, ObjectInfo, SalesforceMetadata
+from integrations.salesforce.models import OrgMetadata
+
+logger = logging.getLogger(__name__)
+
+OBJECTS: Final = ("Opportunity", "Account")
+READ_CALLS: Final = len(OBJECTS)
+_ERROR_MAX = 2000
+_WON = re.compile(r"\bwon\b", re.IGNORECASE)
+
+
+def salesforce_metadata(
+    connection: Connection, *, max_age: float | None = None, refresh: bool = False
+) -> SalesforceMetadata:
+    """The org's Opportunity and Account fields: the cached copy when younger than ``max_age``
+    seconds (default ``SALESFORCE_METADATA_MAX_AGE``) and ``refresh`` is off, else a fresh read.
+
+    A read that fails while a cached copy exists returns that copy (however old), records the
+    error on it and logs a warning; without a copy, the client's error is raised
+    (:class:`~integrations.salesforce.client.SalesforceApiError`,
+    :class:`~integrations.providers.ReauthorizationRequired`...).
+    """
+    _require_salesforce(connection)
+    limit = float(settings.SALESFORCE_METADATA_MAX_AGE if max_age is None else max_age)
+    cached = OrgMetadata.objects.filter(connection=connection).first()
+    started = timezone.now()
+    if (
+        not refresh
+        and cached is not None
+        and cached.data
+        and cached.fetched_at is not None
+        and (started - cached.fetched_at).total_seconds() < limit
+    ):
+        return SalesforceMetadata.from_json(cached.data)
+    try:
+        with salesforce_client(connection) as client:
+            fresh = _read(client)
+    except ProviderError as exc:
+        if cached is None or not cached.data:
+            raise
+        OrgMetadata.objects.filter(pk=cached.pk).update(
+            last_error=str(exc)[:_ERROR_MAX], last_error_at=started
+        )
+        logger.warning(
+            "salesforce metadata: connection %s: refresh failed, using the copy of %s: %s",
+            connection.pk,
+            cached.fetched_at.isoformat() if cached.fetched_at else "unknown time",
+            exc,
+        )
+        return SalesforceMetadata.from_json(cached.data)
+    # The read's start, not its end: a change made during the read is not in this copy.
+    OrgMetadata.objects.update_or_create(
+        connection=connection,
+        defaults={
+            "data": fresh.to_json(),
+            "fetched_at": started,
+            "last_error": "",
+            "last_error_at": None,
+        },
+    )
+    return fresh
+
+
+def salesforce_metadata_invalidate(connection: Connection) -> None:
+    """Makes the next ``salesforce_metadata`` read Salesforce. The copy stays as the fallback."""
+    OrgMetadata.objects.filter(connection=connection).update(fetched_at=None)
+
+
+# --- Reading -----------------------------------------------------------------------------------
+
+
+def _read(client: SalesforceClient) -> SalesforceMetadata:
+    opportunity = _object(client.describe("Opportunity"), "Opportunity")
+    account = _object(client.describe("Account"), "Account")
+    stage = opportunity.field("StageName")
+    stages = tuple(
+        (value, is_won_stage(value)) for value in (stage.picklist_values if stage else ())
+    )
+    return SalesforceMetadata(
+        opportunity=opportunity,
+        account=account,
+        # CurrencyIsoCode exists only in multi-currency orgs (ARCHITECTURE §5).
+        multi_currency=opportunity.field("CurrencyIsoCode") is not None,
+        stages=stages,
+    )
+
+
+def is_won_stage(value: str) -> bool:
+    """Describe does not say which stages are won (see the module's docstring): a guess."""
+    return bool(_WON.search(value))
+
+
+def _object(described: Mapping[str, Any], name: str) -> ObjectInfo:
+    fields: dict[str, FieldInfo] = {}
+    for raw in described.get("fields") or []:
+        if not isinstance(raw, Mapping) or not raw.get("name"):
+            continue
+        field_name = str(raw["name"])
+        fields[field_name] = FieldInfo(
+            name=field_name,
+            label=str(raw.get("label") or field_name),
+            type=str(raw.get("type") or ""),
+            custom=bool(raw.get("custom")),
+            picklist_values=_active_values(raw.get("picklistValues") or []),
+        )
+    return ObjectInfo(name=str(described.get("name") or name), fields=fields)
+
+
+def _active_values(entries: Iterable[Any]) -> tuple[str, ...]:
+    """Active picklist values in Salesforce's order: inactive ones can no longer be chosen."""
+    values: list[str] = []
+    for entry in entries:
+        if isinstance(entry, Mapping) and entry.get("active", True) and entry.get("value"):
+            value = str(entry["value"])
+            if value not in values:
+                values.append(value)
+    return tuple(values)
+
+
+def _require_salesforce(connection: Connection) -> None:
+    if connection.provider != "salesforce":
+        raise ValueError(f"Connection {connection.pk} is a {connection.provider} connection.")
+
+
+__all__ = ["is_won_stage", "salesforce_metadata", "salesforce_metadata_invalidate"]

@@ -1,0 +1,210 @@
+"""The configuration check as a service, against both simulators over HTTP: it stores what it
+finds, tells owners and admins once per episode, and knows nothing (changes nothing) when a
+provider cannot be read."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+from django.core import mail
+from django.utils import timezone
+
+from accounts.models import Role
+from integrations import tasks
+from integrations.demo import configure_demo_rules
+from integrations.models import Connection, Integration
+from integrations.salesforce.models import OrgMetadata
+from integrations.setup.validation import (
+    integration_check_configuration,
+    paused_behaviours,
+)
+from integrations.sync.config import SyncConfig
+from integrations.xero.models import OrganisationSettings
+from sandbox.salesforce import seed as salesforce_seed
+from sandbox.salesforce import services as sf_sandbox
+from sandbox.xero import seed as xero_seed
+from sandbox.xero import services as xero_sandbox
+from sandbox.xero.models import XeroOrganisation
+from tests.factories import AccountFactory, MembershipFactory, UserFactory
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def integration(sandbox_url: str, settings: Any) -> Integration:
+    """The demo integration (demo rules) wired to both simulators, with three members."""
+    base = f"{sandbox_url}/sandbox/xero"
+    settings.XERO_TOKEN_URL = f"{base}/identity/connect/token"
+    settings.XERO_API_URL = f"{base}/api.xro/2.0"
+    settings.SALESFORCE_LOGIN_URL = sandbox_url
+    settings.SITE_URL = "https://app.example"
+    salesforce_seed.reset(seed="demo")
+    xero_seed.reset(seed="demo")
+    account = AccountFactory.create()
+    for role, email in (
+        (Role.OWNER, "owner@example.com"),
+        (Role.ADMIN, "admin@example.com"),
+        (Role.SUPPORT, "support@example.com"),
+    ):
+        MembershipFactory.create(account=account, role=role, user=UserFactory.create(email=email))
+    expires = (timezone.now() + dt.timedelta(hours=1)).isoformat()
+    sf_token = sf_sandbox.issue_token(org_name=salesforce_seed.DEMO_ORG)
+    salesforce = Connection.objects.create(
+        account=account,
+        provider="salesforce",
+        external_id="00D-demo",
+        display_name="Demo",
+        credentials={**sf_token, "login_url": sandbox_url, "expires_at": expires},
+    )
+    xero_token = xero_sandbox.issue_token(org_name=xero_seed.MAIN_ORG)
+    xero = Connection.objects.create(
+        account=account,
+        provider="xero",
+        external_id=xero_token["tenant_id"],
+        display_name=xero_seed.MAIN_ORG,
+        credentials={
+            "access_token": xero_token["access_token"],
+            "refresh_token": xero_token["refresh_token"],
+            "expires_at": expires,
+        },
+    )
+    integration = Integration.objects.create(
+        account=account,
+        name="Main",
+        salesforce_connection=salesforce,
+        xero_connection=xero,
+        is_enabled=True,
+        config=SyncConfig(default_currency="USD").to_json(),
+    )
+    configure_demo_rules(integration_id=integration.pk)
+    integration.refresh_from_db()
+    return integration
+
+
+def _set(integration: Integration, **config: Any) -> None:
+    integration.config = {**integration.config, **config}
+    integration.save(update_fields=["config"])
+
+
+def _break_xero() -> None:
+    XeroOrganisation.objects.filter(name=xero_seed.MAIN_ORG).update(
+        faults={"error_every": 1, "error_status": 503}
+    )
+
+
+def test_the_demo_configuration_checks_clean(integration):
+    assert integration_check_configuration(integration_id=integration.pk) == []
+    integration.refresh_from_db()
+    assert integration.config_problems == []
+    assert integration.config_checked_at is not None
+    assert integration.config_problems_notified_at is None
+    assert mail.outbox == []
+    # Both caches were filled: the panel opens without calling either provider.
+    assert OrganisationSettings.objects.filter(connection=integration.xero_connection).exists()
+    assert OrgMetadata.objects.filter(connection=integration.salesforce_connection).exists()
+
+
+def test_problems_are_stored_and_told_once_until_they_clear(integration):
+    _set(integration, sales_account_code="299", stage="Closed - Paid")
+    problems = integration_check_configuration(integration_id=integration.pk)
+    assert {(p.field, p.behaviour) for p in problems} == {
+        ("sales_account_code", "invoices"),
+        ("sales_account_code", "credit_notes"),
+        ("stage", "matching"),
+    }
+    integration.refresh_from_db()
+    assert [p["field"] for p in integration.config_problems] == [p.field for p in problems]
+    assert integration.config_problems_notified_at is not None
+    assert paused_behaviours(integration) == {"invoices", "credit_notes"}
+
+    (email,) = mail.outbox
+    assert sorted(email.to) == ["admin@example.com", "owner@example.com"]
+    assert "Check the settings of Main" in email.subject
+    assert "Sales account 299 does not exist in Demo Widgets Ltd" in email.body
+    assert "Invoices:" in email.body
+    assert "holds back: credit notes, invoices" in email.body
+    account_slug = integration.account.slug
+    assert f"https://app.example/a/{account_slug}/integrations/{integration.pk}/" in email.body
+
+    # Still wrong: checked again, not told again.
+    integration_check_configuration(integration_id=integration.pk, refresh=True)
+    assert len(mail.outbox) == 1
+
+    # Fixed: cleared, and the next episode is told again.
+    _set(integration, sales_account_code="200", stage="")
+    assert integration_check_configuration(integration_id=integration.pk) == []
+    integration.refresh_from_db()
+    assert integration.config_problems == []
+    assert integration.config_problems_notified_at is None
+    assert paused_behaviours(integration) == frozenset()
+
+    _set(integration, default_currency="JPY")
+    (problem,) = integration_check_configuration(integration_id=integration.pk)
+    assert (problem.field, problem.behaviour) == ("default_currency", "currencies")
+    assert len(mail.outbox) == 2
+    assert "JPY is not enabled" in mail.outbox[1].body
+
+
+def test_a_change_made_in_xero_is_found_on_refresh(integration):
+    """The check reads Xero afresh when asked: a rate deleted there is a problem here."""
+    assert integration_check_configuration(integration_id=integration.pk) == []
+    from sandbox.xero.models import TaxRate
+
+    TaxRate.objects.filter(organisation__name=xero_seed.MAIN_ORG, tax_type="TAX003").update(
+        status="DELETED"
+    )
+    assert integration_check_configuration(integration_id=integration.pk) == []  # cached
+    (problem,) = integration_check_configuration(integration_id=integration.pk, refresh=True)
+    assert (problem.field, problem.behaviour) == ("tax_rules:US/TX", "tax")
+    assert "TAX003" in problem.message
+
+
+def test_an_unreachable_xero_leaves_the_stored_problems(integration):
+    _set(integration, sales_account_code="299")
+    stored = [p.to_json() for p in integration_check_configuration(integration_id=integration.pk)]
+    integration.refresh_from_db()
+    checked_at = integration.config_checked_at
+    assert len(mail.outbox) == 1
+
+    # Fixed meanwhile, but Xero cannot be read and there is no copy to fall back on.
+    _set(integration, sales_account_code="200")
+    OrganisationSettings.objects.all().delete()
+    _break_xero()
+    assert integration_check_configuration(integration_id=integration.pk, refresh=True) == []
+    integration.refresh_from_db()
+    assert integration.config_problems == stored
+    assert integration.config_checked_at == checked_at
+    assert integration.config_problems_notified_at is not None
+
+
+def test_a_connection_needing_reauthorisation_is_not_a_configuration_problem(integration):
+    Connection.objects.filter(pk=integration.salesforce_connection_id).update(
+        status=Connection.Status.NEEDS_REAUTH
+    )
+    assert integration_check_configuration(integration_id=integration.pk) == []
+    integration.refresh_from_db()
+    assert integration.config_checked_at is None
+    assert mail.outbox == []
+
+
+def test_beat_checks_each_running_integration(integration, monkeypatch):
+    queued: list[int] = []
+    monkeypatch.setattr(tasks.check_configuration_task, "delay", queued.append)
+    paused = Integration.objects.create(
+        account=integration.account,
+        name="Paused",
+        salesforce_connection=integration.salesforce_connection,
+        xero_connection=integration.xero_connection,
+        is_enabled=True,
+        paused_reason="Billing: the free trial ended.",
+    )
+    Integration.objects.create(account=integration.account, name="Unconnected", is_enabled=True)
+    assert tasks.check_configurations() == 1
+    assert queued == [integration.pk]
+    assert paused.pk not in queued
+
+    _set(integration, sales_account_code="299")
+    assert tasks.check_configuration_task(integration.pk) == 2
+    assert tasks.check_configuration_task(10**9) == 0  # deleted since
