@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 
 from integrations import views
 
@@ -48,4 +48,5 @@ urlpatterns = [
         views.connection_disconnect,
         name="disconnect",
     ),
+    path("", include("integrations.setup.urls")),
 ]

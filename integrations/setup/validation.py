@@ -702,7 +702,9 @@ def integration_check_configuration(
         problems = check_configuration(row, xero=xero, salesforce=salesforce)
         row.config_problems = [p.to_json() for p in problems]
         row.config_checked_at = now
-        notify = bool(problems) and row.config_problems_notified_at is None
+        # Only a switched-on integration whose settings stopped matching is news for the
+        # owners; during setup the person fixing it is looking at the same problems.
+        notify = bool(problems) and row.is_enabled and row.config_problems_notified_at is None
         if notify:
             row.config_problems_notified_at = now
         elif not problems:
