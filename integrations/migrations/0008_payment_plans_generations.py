@@ -19,7 +19,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='ledgerentry',
             name='generation',
-            field=models.PositiveIntegerField(default=0, help_text='How many times the opportunity was invoiced anew after a void or credit: part of the Idempotency-Key, so a new invoice is not answered with the old one.'),
+            field=models.PositiveIntegerField(default=0, help_text='Bumped when the opportunity is invoiced anew after a void or credit, or retried by a person: part of the Idempotency-Key, so Xero does not replay an old answer.'),
         ),
         migrations.AlterField(
             model_name='paymententry',

@@ -117,6 +117,10 @@ class AccountingSteps:
         from integrations.rules.payments import payment_date
 
         ledgers = [w.ledger for w in work]
+        # A plan from an earlier attempt (refused, or under another payment method) is
+        # replaced by this attempt's.
+        PaymentEntry.objects.filter(ledger__in=ledgers, state=PaymentEntry.State.PLANNED).delete()
+        work = [w for w in work if w.plan is not None]
         open_states = (
             PaymentEntry.State.PLANNED,
             PaymentEntry.State.SCHEDULED,
@@ -382,14 +386,13 @@ class AccountingSteps:
 
         Returns the rows that still need a person (the rest are settled here).
         """
-        # ``page`` makes Xero include the line items (a credit note repeats them).
-        invoices = {
-            str(inv.invoice_id): inv
-            for inv in self._call(
-                "get_invoices", i_ds=[r.xero_invoice_id for r in rows], unitdp=4, page=1
-            ).invoices
-            or []
-        }
+        # ``page`` makes Xero include the line items (a credit note repeats them); a page holds
+        # at most 100 invoices, so the ids go 50 at a time.
+        invoices: dict[str, Any] = {}
+        ids = [r.xero_invoice_id for r in rows]
+        for start in range(0, len(ids), 50):
+            answer = self._call("get_invoices", i_ds=ids[start : start + 50], unitdp=4, page=1)
+            invoices.update({str(inv.invoice_id): inv for inv in answer.invoices or []})
         voids: list[tuple[LedgerEntry, str]] = []
         credits: list[tuple[LedgerEntry, Any, Decimal]] = []
         left: list[LedgerEntry] = []

@@ -48,7 +48,7 @@ from integrations.models import (
 )
 from integrations.providers import ProviderError, ReauthorizationRequired
 from integrations.ratelimit import Priority
-from integrations.rules.payments import payment_method_for
+from integrations.rules.payments import payment_account_for, payment_method_for
 from integrations.rules.problems import RuleProblem
 from integrations.rules.specs import PaymentMethodSpec, RuleSet, fields_needed
 from integrations.rules.tax import tax_type_for
@@ -201,7 +201,13 @@ def ledger_retry(*, entry_id: int) -> None:
     """
     LedgerEntry.objects.filter(pk=entry_id).exclude(
         state__in=(State.SENDING, State.UNKNOWN)
-    ).update(state=State.PENDING, content_hash="", updated_at=timezone.now())
+    ).update(
+        state=State.PENDING,
+        content_hash="",
+        # A new key: Xero would replay its stored refusal of the same content under the old one.
+        generation=models.F("generation") + 1,
+        updated_at=timezone.now(),
+    )
     # A person retries after fixing something, often in Xero (a currency, a tax rate): the
     # next run reads the organisation's settings afresh rather than trusting the cache.
     ledger = LedgerEntry.objects.select_related("integration__xero_connection").get(pk=entry_id)
@@ -1180,7 +1186,7 @@ class _Engine(AccountingSteps):
                     "system_modstamp",
                 ],
             )
-            self._plan_payments([w for w in ready if not w.ledger.xero_invoice_id and w.plan])
+            self._plan_payments([w for w in ready if not w.ledger.xero_invoice_id])
         creates = [w for w in ready if not w.ledger.xero_invoice_id]
         changes = [w for w in ready if w.ledger.xero_invoice_id]
         for method, group in (("create_invoices", creates), ("update_or_create_invoices", changes)):
@@ -1478,6 +1484,9 @@ def decide(
             f"{metadata.name}: add {currency} in Xero (Settings → Currencies), or let "
             "CarryTheOne enable missing currencies. The opportunity waits until then.",
         )
+    if method is not None and method.apply_payment:
+        # A payment that could not be recorded is caught now, while the opportunity can wait.
+        payment_account_for(method, currency, metadata)
     currency_rate = None
     if config.use_salesforce_rates and currency != metadata.base_currency:
         currency_rate = rate(opportunity, currency)

@@ -64,8 +64,8 @@ class LedgerEntry(models.Model):
     withdrawn_at = models.DateTimeField(null=True, blank=True)
     generation = models.PositiveIntegerField(
         default=0,
-        help_text="How many times the opportunity was invoiced anew after a void or credit: "
-        "part of the Idempotency-Key, so a new invoice is not answered with the old one.",
+        help_text="Bumped when the opportunity is invoiced anew after a void or credit, or "
+        "retried by a person: part of the Idempotency-Key, so Xero does not replay an old answer.",
     )
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True)
