@@ -219,3 +219,32 @@ def configure_demo_rules(*, integration_id: int) -> None:
         category_name="Sales Rep",
         defaults={"source": "fixed", "fixed_option": "Alice Smith"},
     )
+
+
+def add_demo_return(*, salesforce_org_pk: int) -> str:
+    """A won demo deal gets a returned unit (a negative line), so the demo's first sync raises a
+    credit note for it (the demo's ``negative_lines`` is "credit_note"). Returns its name."""
+    from sandbox.salesforce import services as sandbox_salesforce
+    from sandbox.salesforce.models import Opportunity
+
+    deal = (
+        Opportunity.objects.filter(
+            org_id=salesforce_org_pk, is_won=True, is_deleted=False, payment_method="Bank Transfer"
+        )
+        .exclude(opportunitylineitem=None)
+        .order_by("close_date", "pk")
+        .first()
+    )
+    if deal is None:
+        return ""
+    line = deal.opportunitylineitem_set.filter(is_deleted=False).order_by("sort_order").first()
+    if line is None or line.product is None:
+        return ""
+    sandbox_salesforce.line_item_add(
+        opportunity=deal,
+        product=line.product,
+        quantity=-1,
+        unit_price=line.unit_price,
+        description=f"Returned: {line.product.name}",
+    )
+    return deal.name

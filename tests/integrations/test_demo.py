@@ -51,3 +51,35 @@ def test_the_demo_account_is_connected_through_oauth_and_only_once(sandbox):
     call_command("seed_demo", "--connect-sandbox", stdout=out)
     assert "already has an integration" in out.getvalue()
     assert Integration.objects.count() == 1
+
+
+def test_the_demo_sync_exercises_the_accounting_rules(sandbox):
+    """`make run`'s first poll: invoices, payments, a credit note, tax by place, tracking."""
+    from integrations.models import LedgerEntry, PaymentEntry
+    from integrations.sync.engine import sync_integration
+    from sandbox.xero.models import CreditNote, Invoice, Payment
+
+    out = io.StringIO()
+    call_command("seed_demo", "--connect-sandbox", stdout=out)
+    assert "expect a credit note" in out.getvalue()
+    integration = Integration.objects.get()
+    run = sync_integration(integration_id=integration.pk)
+    assert run is not None
+    assert run.status == "succeeded", run.error
+    states = set(LedgerEntry.objects.values_list("state", flat=True))
+    assert states == {"synced", "not_invoiced"}  # checks are not invoiced in the demo
+    assert PaymentEntry.objects.filter(state="paid").exists()
+    demo = Invoice.objects.filter(organisation__name="Demo Widgets Ltd").exclude(
+        reference__startswith="Demo order"
+    )
+    assert Payment.objects.filter(invoice__in=demo).exists()
+    assert CreditNote.objects.filter(organisation__name="Demo Widgets Ltd").count() == 1
+    taxes = {line.get("TaxType") for invoice in demo for line in invoice.lines}
+    # US state sales tax by the customer's state, exports exempt.
+    assert "NONE" in taxes
+    assert taxes & {"TAX001", "TAX002", "TAX003", "TAX004", "TAX005"}
+    regions = {
+        t["Option"] for invoice in demo for line in invoice.lines for t in line.get("Tracking", [])
+    }
+    assert {"Alice Smith"} <= regions
+    assert {invoice.currency_code for invoice in demo} >= {"USD", "EUR"}

@@ -58,7 +58,11 @@ class Command(BaseCommand):
     def _connect_sandbox(self, *, account: Account, email: str, password: str) -> None:
         from django.conf import settings
 
-        from integrations.demo import configure_demo_rules, connect_sandbox_integration
+        from integrations.demo import (
+            add_demo_return,
+            configure_demo_rules,
+            connect_sandbox_integration,
+        )
         from integrations.models import Integration
         from sandbox.salesforce.models import SalesforceOrg
         from sandbox.xero.models import XeroOrganisation
@@ -83,5 +87,8 @@ class Command(BaseCommand):
         # credit notes, tax by place, currencies and tracking.
         integration = Integration.objects.get(account=account)
         configure_demo_rules(integration_id=integration.pk)
+        returned = add_demo_return(salesforce_org_pk=salesforce_org.pk)
+        if returned:
+            self.stdout.write(f"Demo deal {returned!r} has a returned unit: expect a credit note.")
         Integration.objects.filter(pk=integration.pk).update(is_enabled=True)
         self.stdout.write(self.style.SUCCESS(f"Demo integration connected and on: {path}"))
