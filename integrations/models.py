@@ -119,6 +119,25 @@ class Integration(models.Model):
     def is_running(self) -> bool:
         return self.is_enabled and not self.paused_reason
 
+    @property
+    def config_required_summary(self) -> str:
+        """One line for the "Configuration required" badge: what the stored configuration
+        problems hold back; ``""`` when nothing is (no problem, or only advisory ones).
+
+        Reads the problems as loaded (no query), so it is cheap in a list of integrations.
+        """
+        # Imported here: the validation module imports this one.
+        from integrations.setup.validation import BEHAVIOUR_LABELS, BEHAVIOURS, paused_behaviours
+
+        held = paused_behaviours(self)
+        names = [BEHAVIOUR_LABELS[b].lower() for b in BEHAVIOURS if b in held]
+        if not names:
+            return ""
+        listed = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+        if self.is_enabled:
+            return f"Holding back {listed} until the settings match Xero and Salesforce again."
+        return f"Settings for {listed} to fix before syncing can be switched on."
+
 
 # The sync's models live in integrations/sync/models.py, the accounting rules' in
 # integrations/rules/models.py, the configuration audit in integrations/setup/models.py;

@@ -92,7 +92,7 @@ def test_owner_sets_up_an_integration(live_server, page, shot, settings):
     assert not example.is_visible()
     page.get_by_text("More about Start date").locator("xpath=..").click()
     assert example.is_visible()
-    shot("setup-opportunities")
+    shot("wizard-opportunities")
 
     page.get_by_role("link", name=re.compile("Payment methods")).click()
     page.wait_for_url(re.compile(r"/setup/payments/$"))
@@ -114,7 +114,7 @@ def test_owner_sets_up_an_integration(live_server, page, shot, settings):
     page.get_by_text("Saved Credit Card.").wait_for()
     assert page.evaluate("window.__samePage") is True
     assert PaymentMethod.objects.get(integration=integration).bank_account_code == "090"
-    shot("setup-payment-methods")
+    shot("wizard-payment-methods")
 
     page.get_by_role("button", name="Refresh from Xero").click()
     page.get_by_text("Lists read from Xero just now").wait_for()
@@ -123,7 +123,7 @@ def test_owner_sets_up_an_integration(live_server, page, shot, settings):
     # The review finds the payment methods without a row; switching on is refused.
     page.get_by_role("link", name=re.compile("Review and switch on")).click()
     _wait_text(page, "will wait: add a payment method for each")
-    shot("setup-review-problems")
+    shot("wizard-review-problems")
     page.get_by_role("button", name="Switch on").click()
     page.get_by_text("Not switched on: 1 thing to fix first").wait_for()
     integration.refresh_from_db()
@@ -146,7 +146,7 @@ def test_owner_sets_up_an_integration(live_server, page, shot, settings):
 
     page.get_by_role("link", name=re.compile("Review and switch on")).click()
     _wait_text(page, "Everything checks out")
-    shot("setup-review")
+    shot("wizard-review")
 
     page.get_by_role("link", name="Preview an opportunity").click()
     page.evaluate("window.__samePage = true")
@@ -155,7 +155,7 @@ def test_owner_sets_up_an_integration(live_server, page, shot, settings):
     page.get_by_role("heading", name="Invoice").wait_for()
     assert page.get_by_text("Subtotal").is_visible()
     assert page.evaluate("window.__samePage") is True
-    shot("setup-preview")
+    shot("wizard-preview")
 
     page.goto(f"{base}/a/{integration.account.slug}/integrations/{integration.pk}/setup/review/")
     page.get_by_role("button", name="Switch on").click()
