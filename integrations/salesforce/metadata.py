@@ -15,25 +15,20 @@ org). The flag only guides what the panel offers; the sync itself reads ``IsWon`
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
 from django.conf import settings
-from django.utils import timezone
 
+from integrations.metadata_cache import invalidate, read_through
 from integrations.models import Connection
-from integrations.providers import ProviderError
 from integrations.salesforce.client import SalesforceClient, salesforce_client
 from integrations.salesforce.metadata_types import FieldInfo, ObjectInfo, SalesforceMetadata
 from integrations.salesforce.models import OrgMetadata
 
-logger = logging.getLogger(__name__)
-
 OBJECTS: Final = ("Opportunity", "Account")
 READ_CALLS: Final = len(OBJECTS)
-_ERROR_MAX = 2000
 _WON = re.compile(r"\bwon\b", re.IGNORECASE)
 
 
@@ -49,49 +44,25 @@ def salesforce_metadata(
     :class:`~integrations.providers.ReauthorizationRequired`...).
     """
     _require_salesforce(connection)
-    limit = float(settings.SALESFORCE_METADATA_MAX_AGE if max_age is None else max_age)
-    cached = OrgMetadata.objects.filter(connection=connection).first()
-    started = timezone.now()
-    if (
-        not refresh
-        and cached is not None
-        and cached.data
-        and cached.fetched_at is not None
-        and (started - cached.fetched_at).total_seconds() < limit
-    ):
-        return SalesforceMetadata.from_json(cached.data)
-    try:
+
+    def read() -> SalesforceMetadata:
         with salesforce_client(connection) as client:
-            fresh = _read(client)
-    except ProviderError as exc:
-        if cached is None or not cached.data:
-            raise
-        OrgMetadata.objects.filter(pk=cached.pk).update(
-            last_error=str(exc)[:_ERROR_MAX], last_error_at=started
-        )
-        logger.warning(
-            "salesforce metadata: connection %s: refresh failed, using the copy of %s: %s",
-            connection.pk,
-            cached.fetched_at.isoformat() if cached.fetched_at else "unknown time",
-            exc,
-        )
-        return SalesforceMetadata.from_json(cached.data)
-    # The read's start, not its end: a change made during the read is not in this copy.
-    OrgMetadata.objects.update_or_create(
-        connection=connection,
-        defaults={
-            "data": fresh.to_json(),
-            "fetched_at": started,
-            "last_error": "",
-            "last_error_at": None,
-        },
+            return _read(client)
+
+    return read_through(
+        OrgMetadata,
+        connection,
+        max_age=float(settings.SALESFORCE_METADATA_MAX_AGE if max_age is None else max_age),
+        refresh=refresh,
+        read=read,
+        from_json=SalesforceMetadata.from_json,
+        label="salesforce metadata",
     )
-    return fresh
 
 
 def salesforce_metadata_invalidate(connection: Connection) -> None:
     """Makes the next ``salesforce_metadata`` read Salesforce. The copy stays as the fallback."""
-    OrgMetadata.objects.filter(connection=connection).update(fetched_at=None)
+    invalidate(OrgMetadata, connection)
 
 
 # --- Reading -----------------------------------------------------------------------------------

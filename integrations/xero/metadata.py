@@ -13,18 +13,16 @@ change Xero and then the cached copy, so the next rule sees them without a re-re
 from __future__ import annotations
 
 import hashlib
-import logging
 from collections.abc import Callable, Iterable
 from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.utils import timezone
 from xero_python.accounting import Currency, CurrencyCode, TrackingOption
 
+from integrations.metadata_cache import invalidate, read_through
 from integrations.models import Connection
-from integrations.providers import ProviderError
 from integrations.xero.client import XeroClient, XeroValidationError, xero_client
 from integrations.xero.metadata_types import (
     AccountInfo,
@@ -35,10 +33,7 @@ from integrations.xero.metadata_types import (
 )
 from integrations.xero.models import OrganisationSettings
 
-logger = logging.getLogger(__name__)
-
 TRACKING_OPTION_NAME_MAX = 100
-_ERROR_MAX = 2000
 
 
 def organisation_metadata(
@@ -53,48 +48,20 @@ def organisation_metadata(
     :class:`~integrations.providers.ReauthorizationRequired`...).
     """
     _require_xero(connection)
-    limit = float(settings.XERO_METADATA_MAX_AGE if max_age is None else max_age)
-    cached = OrganisationSettings.objects.filter(connection=connection).first()
-    started = timezone.now()
-    if (
-        not refresh
-        and cached is not None
-        and cached.data
-        and cached.fetched_at is not None
-        and (started - cached.fetched_at).total_seconds() < limit
-    ):
-        return OrganisationMetadata.from_json(cached.data)
-    try:
-        fresh = _read(xero_client(connection))
-    except ProviderError as exc:
-        if cached is None or not cached.data:
-            raise
-        OrganisationSettings.objects.filter(pk=cached.pk).update(
-            last_error=str(exc)[:_ERROR_MAX], last_error_at=started
-        )
-        logger.warning(
-            "xero metadata: connection %s: refresh failed, using the copy of %s: %s",
-            connection.pk,
-            cached.fetched_at.isoformat() if cached.fetched_at else "unknown time",
-            exc,
-        )
-        return OrganisationMetadata.from_json(cached.data)
-    # The read's start, not its end: a change made during the read is not in this copy.
-    OrganisationSettings.objects.update_or_create(
-        connection=connection,
-        defaults={
-            "data": fresh.to_json(),
-            "fetched_at": started,
-            "last_error": "",
-            "last_error_at": None,
-        },
+    return read_through(
+        OrganisationSettings,
+        connection,
+        max_age=float(settings.XERO_METADATA_MAX_AGE if max_age is None else max_age),
+        refresh=refresh,
+        read=lambda: _read(xero_client(connection)),
+        from_json=OrganisationMetadata.from_json,
+        label="xero metadata",
     )
-    return fresh
 
 
 def metadata_invalidate(connection: Connection) -> None:
     """Makes the next ``organisation_metadata`` read Xero. The copy stays as the fallback."""
-    OrganisationSettings.objects.filter(connection=connection).update(fetched_at=None)
+    invalidate(OrganisationSettings, connection)
 
 
 def currency_enable(connection: Connection, code: str) -> None:

@@ -4,52 +4,21 @@ the integration is switched on. No console error (the page runs under a strict C
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 
 import pytest
 from django.test import Client
-from django.utils import timezone
 
 from accounts.models import Role
-from integrations.models import Connection, Integration, PaymentMethod
-from sandbox.salesforce import seed as salesforce_seed
-from sandbox.salesforce import services as sf_sandbox
-from sandbox.xero import seed as xero_seed
-from sandbox.xero import services as xero_sandbox
+from integrations.models import Integration, PaymentMethod
 from tests.factories import AccountFactory, MembershipFactory, UserFactory
+from tests.sandbox_wiring import sandbox_integration
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser]
 
 
 def _integration(base: str) -> Integration:
-    salesforce_seed.reset(seed="demo")
-    xero_seed.reset(seed="demo")
-    account = AccountFactory.create(name="Northwind Traders")
-    expires = (timezone.now() + dt.timedelta(hours=1)).isoformat()
-    sf_token = sf_sandbox.issue_token(org_name=salesforce_seed.DEMO_ORG)
-    salesforce = Connection.objects.create(
-        account=account,
-        provider="salesforce",
-        external_id="00D-demo",
-        display_name="Demo",
-        credentials={**sf_token, "login_url": base, "expires_at": expires},
-    )
-    xero_token = xero_sandbox.issue_token(org_name=xero_seed.MAIN_ORG)
-    xero = Connection.objects.create(
-        account=account,
-        provider="xero",
-        external_id=xero_token["tenant_id"],
-        display_name=xero_seed.MAIN_ORG,
-        credentials={
-            "access_token": xero_token["access_token"],
-            "refresh_token": xero_token["refresh_token"],
-            "expires_at": expires,
-        },
-    )
-    return Integration.objects.create(
-        account=account, name="Main", salesforce_connection=salesforce, xero_connection=xero
-    )
+    return sandbox_integration(base, account=AccountFactory.create(name="Northwind Traders"))
 
 
 def _wait_text(page, text: str) -> None:

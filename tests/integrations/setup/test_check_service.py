@@ -4,12 +4,10 @@ provider cannot be read."""
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 import pytest
 from django.core import mail
-from django.utils import timezone
 
 from accounts.models import Role
 from integrations import tasks
@@ -22,12 +20,10 @@ from integrations.setup.validation import (
 )
 from integrations.sync.config import SyncConfig
 from integrations.xero.models import OrganisationSettings
-from sandbox.salesforce import seed as salesforce_seed
-from sandbox.salesforce import services as sf_sandbox
 from sandbox.xero import seed as xero_seed
-from sandbox.xero import services as xero_sandbox
 from sandbox.xero.models import XeroOrganisation
 from tests.factories import AccountFactory, MembershipFactory, UserFactory
+from tests.sandbox_wiring import point_at_sandbox, sandbox_integration
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -35,13 +31,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture
 def integration(sandbox_url: str, settings: Any) -> Integration:
     """The demo integration (demo rules) wired to both simulators, with three members."""
-    base = f"{sandbox_url}/sandbox/xero"
-    settings.XERO_TOKEN_URL = f"{base}/identity/connect/token"
-    settings.XERO_API_URL = f"{base}/api.xro/2.0"
-    settings.SALESFORCE_LOGIN_URL = sandbox_url
+    point_at_sandbox(settings, sandbox_url)
     settings.SITE_URL = "https://app.example"
-    salesforce_seed.reset(seed="demo")
-    xero_seed.reset(seed="demo")
     account = AccountFactory.create()
     for role, email in (
         (Role.OWNER, "owner@example.com"),
@@ -49,32 +40,9 @@ def integration(sandbox_url: str, settings: Any) -> Integration:
         (Role.SUPPORT, "support@example.com"),
     ):
         MembershipFactory.create(account=account, role=role, user=UserFactory.create(email=email))
-    expires = (timezone.now() + dt.timedelta(hours=1)).isoformat()
-    sf_token = sf_sandbox.issue_token(org_name=salesforce_seed.DEMO_ORG)
-    salesforce = Connection.objects.create(
+    integration = sandbox_integration(
+        sandbox_url,
         account=account,
-        provider="salesforce",
-        external_id="00D-demo",
-        display_name="Demo",
-        credentials={**sf_token, "login_url": sandbox_url, "expires_at": expires},
-    )
-    xero_token = xero_sandbox.issue_token(org_name=xero_seed.MAIN_ORG)
-    xero = Connection.objects.create(
-        account=account,
-        provider="xero",
-        external_id=xero_token["tenant_id"],
-        display_name=xero_seed.MAIN_ORG,
-        credentials={
-            "access_token": xero_token["access_token"],
-            "refresh_token": xero_token["refresh_token"],
-            "expires_at": expires,
-        },
-    )
-    integration = Integration.objects.create(
-        account=account,
-        name="Main",
-        salesforce_connection=salesforce,
-        xero_connection=xero,
         is_enabled=True,
         config=SyncConfig(default_currency="USD").to_json(),
     )

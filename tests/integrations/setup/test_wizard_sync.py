@@ -13,21 +13,19 @@ from typing import Any
 import pytest
 from django.test import Client
 from django.urls import reverse
-from django.utils import timezone
 
 from accounts.models import Role
-from integrations.models import Connection, Integration, LedgerEntry, SyncRun
+from integrations.models import Integration, LedgerEntry, SyncRun
 from integrations.setup import steps
 from integrations.sync.config import SyncConfig
 from integrations.sync.engine import sync_integration
 from sandbox.salesforce import seed as salesforce_seed
-from sandbox.salesforce import services as sf_sandbox
 from sandbox.salesforce.models import Opportunity as SandboxOpportunity
 from sandbox.xero import seed as xero_seed
-from sandbox.xero import services as xero_sandbox
 from sandbox.xero.models import Invoice as XeroInvoice
 from sandbox.xero.models import XeroOrganisation
-from tests.factories import AccountFactory, MembershipFactory, UserFactory
+from tests.factories import MembershipFactory, UserFactory
+from tests.sandbox_wiring import point_at_sandbox, sandbox_integration
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -35,38 +33,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture
 def integration(sandbox_url: str, settings: Any) -> Integration:
     """A new integration (off, default settings) connected to both simulators."""
-    base = f"{sandbox_url}/sandbox/xero"
-    settings.XERO_TOKEN_URL = f"{base}/identity/connect/token"
-    settings.XERO_API_URL = f"{base}/api.xro/2.0"
-    settings.SALESFORCE_LOGIN_URL = sandbox_url
-    settings.SYNC_UNKNOWN_SETTLE_AFTER = 0
-    salesforce_seed.reset(seed="demo")
-    xero_seed.reset(seed="demo")
-    account = AccountFactory.create()
-    expires = (timezone.now() + dt.timedelta(hours=1)).isoformat()
-    sf_token = sf_sandbox.issue_token(org_name=salesforce_seed.DEMO_ORG)
-    salesforce = Connection.objects.create(
-        account=account,
-        provider="salesforce",
-        external_id="00D-demo",
-        display_name="Demo",
-        credentials={**sf_token, "login_url": sandbox_url, "expires_at": expires},
-    )
-    xero_token = xero_sandbox.issue_token(org_name=xero_seed.MAIN_ORG)
-    xero = Connection.objects.create(
-        account=account,
-        provider="xero",
-        external_id=xero_token["tenant_id"],
-        display_name=xero_seed.MAIN_ORG,
-        credentials={
-            "access_token": xero_token["access_token"],
-            "refresh_token": xero_token["refresh_token"],
-            "expires_at": expires,
-        },
-    )
-    return Integration.objects.create(
-        account=account, name="Main", salesforce_connection=salesforce, xero_connection=xero
-    )
+    point_at_sandbox(settings, sandbox_url)
+    return sandbox_integration(sandbox_url)
 
 
 @pytest.fixture
