@@ -13,7 +13,7 @@ field falls back to a text box so the form still works.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -59,6 +59,23 @@ class HelpMixin:
     fields: dict[str, forms.Field]
     help_prefix: ClassVar[str] = ""
     fallback_notes: dict[str, str]
+    # Provided by Django's forms.
+    is_bound: bool
+    data: Any
+    _errors: ErrorDict | None
+    add_prefix: Callable[[str], str]
+    # Each form knows where its values are stored (the config, or the rule row).
+    saved: Callable[[str], str]
+
+    def current(self, name: str) -> str:
+        """The field's value: as posted when bound, else as stored."""
+        if self.is_bound:
+            return str(self.data.get(self.add_prefix(name)) or "").strip()
+        return self.saved(name)
+
+    def silence(self) -> None:
+        """Shows posted values without validating them (a form re-drawn after a change)."""
+        self._errors = ErrorDict()
 
     def _apply_help(self, read_only: bool) -> None:
         for name, field in self.fields.items():
@@ -125,12 +142,6 @@ class StepForm(HelpMixin, PlainLabelsMixin, forms.Form):
     def build(self) -> None:
         """Adds the step's fields (choices from ``self.sources``)."""
 
-    def current(self, name: str) -> str:
-        """The field's value: as posted when bound, else as stored."""
-        if self.is_bound:
-            return str(self.data.get(self.add_prefix(name)) or "").strip()
-        return self.saved(name)
-
     def saved(self, name: str) -> str:
         """The stored value: kept selectable even when Xero or Salesforce no longer has it."""
         return str(self.stored.get(name) or "")
@@ -158,10 +169,6 @@ class StepForm(HelpMixin, PlainLabelsMixin, forms.Form):
             info = self.help_of(error.field)
             label = info.label if info else error.field
             self.add_error(None, f"{label}: {error.message}")
-
-    def silence(self) -> None:
-        """Shows posted values without validating them (a form re-drawn after a change)."""
-        self._errors = ErrorDict()
 
     def rows(self) -> list[FieldHelp]:
         out = []
@@ -531,12 +538,6 @@ class RuleForm(HelpMixin, PlainLabelsMixin, forms.ModelForm):  # type: ignore[ty
     def build(self) -> None:
         """Replaces the model's fields by ones fed from Xero and Salesforce."""
 
-    def current(self, name: str) -> str:
-        """The field's value: as posted when bound, else as saved."""
-        if self.is_bound:
-            return str(self.data.get(self.add_prefix(name)) or "").strip()
-        return self.saved(name)
-
     def saved(self, name: str) -> str:
         """The saved row's value: kept selectable even when no longer in Xero or Salesforce."""
         if self.instance.pk is None:
@@ -564,9 +565,6 @@ class RuleForm(HelpMixin, PlainLabelsMixin, forms.ModelForm):  # type: ignore[ty
         except ValidationError as exc:
             self.add_error(None, exc)
         return not self.errors
-
-    def silence(self) -> None:
-        self._errors = ErrorDict()
 
     def simple_rows(self) -> list[FieldHelp]:
         out = []

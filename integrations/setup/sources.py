@@ -11,11 +11,12 @@ from a list stays selectable, marked "not found in Xero" (or Salesforce).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Final
+from typing import Any, Final, TypeVar
 
+from django.db import models
 from django.utils import timezone
 from django.utils.timesince import timesince
 
@@ -101,48 +102,42 @@ def load_sources(integration: Integration, *, refresh: Iterable[str] = ()) -> So
 def _load_xero(
     connection: Connection | None, *, refresh: bool
 ) -> tuple[OrganisationMetadata | None, ReadState]:
-    if connection is None:
-        return None, ReadState(XERO, connected=False)
-    metadata: OrganisationMetadata | None
-    raised = ""
-    try:
-        metadata = organisation_metadata(connection, refresh=refresh)
-    except ProviderError as exc:
-        metadata, raised = None, exc.message
-    row = OrganisationSettings.objects.filter(connection=connection).first()
-    fetched, stored_error = _cache_state(
-        row.fetched_at if row else None,
-        row.last_error if row else "",
-        row.last_error_at if row else None,
-    )
-    return metadata, ReadState(
-        XERO,
-        connected=True,
-        fetched_at=fetched if metadata is not None else None,
-        error=raised or stored_error,
-        refreshed=refresh,
-    )
+    return _load(XERO, connection, refresh, organisation_metadata, OrganisationSettings)
 
 
 def _load_salesforce(
     connection: Connection | None, *, refresh: bool
 ) -> tuple[SalesforceMetadata | None, ReadState]:
+    return _load(SALESFORCE, connection, refresh, salesforce_metadata, OrgMetadata)
+
+
+M = TypeVar("M")
+
+
+def _load(
+    kind: str,
+    connection: Connection | None,
+    refresh: bool,
+    read: Callable[..., M],
+    cache: type[models.Model],
+) -> tuple[M | None, ReadState]:
+    """The provider's settings (cached, or read afresh) and how that went, for the page."""
     if connection is None:
-        return None, ReadState(SALESFORCE, connected=False)
-    metadata: SalesforceMetadata | None
+        return None, ReadState(kind, connected=False)
+    metadata: M | None
     raised = ""
     try:
-        metadata = salesforce_metadata(connection, refresh=refresh)
+        metadata = read(connection, refresh=refresh)
     except ProviderError as exc:
         metadata, raised = None, exc.message
-    row = OrgMetadata.objects.filter(connection=connection).first()
+    row: Any = cache._default_manager.filter(connection=connection).first()
     fetched, stored_error = _cache_state(
         row.fetched_at if row else None,
         row.last_error if row else "",
         row.last_error_at if row else None,
     )
     return metadata, ReadState(
-        SALESFORCE,
+        kind,
         connected=True,
         fetched_at=fetched if metadata is not None else None,
         error=raised or stored_error,

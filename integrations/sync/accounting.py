@@ -18,7 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -30,6 +30,10 @@ from integrations.models import CreditNoteEntry, LedgerEntry, PaymentEntry, Sync
 from integrations.rules.problems import RuleProblem
 from integrations.rules.specs import PaymentMethodSpec, RuleSet
 from integrations.sync.translate import InvoiceLineDraft, round2
+from integrations.sync.xero_values import batch_key as _key
+from integrations.sync.xero_values import decimal as _decimal
+from integrations.sync.xero_values import ms_date as _ms_date
+from integrations.sync.xero_values import text as _value
 from integrations.xero.client import XeroUnavailable
 
 if TYPE_CHECKING:
@@ -51,25 +55,6 @@ UNPAID_VOIDABLE = {"DRAFT": "DELETED", "SUBMITTED": "DELETED", "AUTHORISED": "VO
 def today() -> dt.date:
     """The day payments are due against (a function, so tests can move the calendar)."""
     return timezone.localdate()
-
-
-def _value(obj: Any) -> str:
-    raw = getattr(obj, "value", obj)
-    return "" if raw is None else str(raw)
-
-
-def _decimal(value: Any) -> Decimal:
-    return Decimal(str(value)) if value is not None else ZERO
-
-
-def _ms_date(day: dt.date) -> str:
-    midnight = dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
-    return f"/Date({int(midnight.timestamp() * 1000)}+0000)/"
-
-
-def _key(integration_id: int, kind: str, parts: Iterable[str]) -> str:
-    digest = hashlib.sha256("\n".join(parts).encode()).hexdigest()
-    return f"cto:{integration_id}:{kind}:{digest}"
 
 
 def _errors(element: Any) -> str:
@@ -96,15 +81,10 @@ class AccountingSteps:
     metadata: OrganisationMetadata
     had_failures: bool
 
-    # Provided by the engine.
-    def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
-        raise NotImplementedError
-
-    def _log(self, ledger: LedgerEntry | None, sf_id: str, outcome: str, message: str) -> None:
-        raise NotImplementedError
-
-    def _flush_logs(self) -> None:
-        raise NotImplementedError
+    # Provided by the engine (see engine._Engine).
+    _call: Callable[..., Any]
+    _log: Callable[[LedgerEntry | None, str, str, str], None]
+    _flush_logs: Callable[[], None]
 
     # --- payments ------------------------------------------------------------------------------
 

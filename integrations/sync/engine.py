@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import hashlib
 import logging
 import os
 import socket
@@ -85,6 +84,9 @@ from integrations.sync.translate import (
     invoice_for,
     item_for,
 )
+from integrations.sync.xero_values import batch_key as _batch_key
+from integrations.sync.xero_values import ms_date
+from integrations.sync.xero_values import text as _value
 from integrations.xero.client import (
     XeroClient,
     XeroRateLimited,
@@ -269,12 +271,6 @@ class _Decision:
     """(category, option) pairs to create in Xero before the invoice."""
 
 
-def _value(obj: Any) -> str:
-    """An SDK field as text (enums give their code, None gives "")."""
-    raw = getattr(obj, "value", obj)
-    return "" if raw is None else str(raw)
-
-
 def _quote(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
@@ -282,12 +278,6 @@ def _quote(text: str) -> str:
 def _where_groups(field: str, values: Iterable[str]) -> Iterator[str]:
     """``field=="a" OR field=="b"``..., split so that no filter grows past MAX_WHERE_CHARS."""
     return _join_terms([f"{field}=={_quote(value)}" for value in sorted(set(values))])
-
-
-def _batch_key(integration_id: int, kind: str, parts: Iterable[str]) -> str:
-    """One Idempotency-Key for a batch call: the same batch content gives the same key."""
-    digest = hashlib.sha256("\n".join(parts).encode()).hexdigest()
-    return f"cto:{integration_id}:{kind}:{digest}"
 
 
 def _money(amount: Any, currency: str) -> str:
@@ -1306,7 +1296,7 @@ class _Engine(AccountingSteps):
             # back: send dates as ``/Date(ms+0000)/`` (as the SDK itself does).
             for field in ("Date", "DueDate"):
                 if field in body:
-                    body[field] = _ms_date(body[field])
+                    body[field] = ms_date(dt.date.fromisoformat(body[field]))
             bodies.append(body)
         key = _batch_key(self.integration.pk, method, [w.ledger.idempotency_key for w in group])
         try:
@@ -1422,11 +1412,6 @@ class _Engine(AccountingSteps):
             ledger.save()
         self.run_row.failed_count += 1
         self._log(ledger, ledger.salesforce_id, Outcome.FAILED, message)
-
-
-def _ms_date(iso: str) -> str:
-    day = dt.datetime.combine(dt.date.fromisoformat(iso), dt.time(), tzinfo=dt.UTC)
-    return f"/Date({int(day.timestamp() * 1000)}+0000)/"
 
 
 def _join_terms(terms: list[str]) -> Iterator[str]:
