@@ -5,8 +5,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
+# `make run` listens on PORT; SITE_URL (links in emails, the sandbox's own address) follows it.
+PORT ?= 8000
 # Development defaults for `make run` only; any of them can be overridden from the environment.
-RUN_ENV := DEBUG=$${DEBUG:-1} SANDBOX_ENABLED=$${SANDBOX_ENABLED:-1} \
+RUN_ENV := PORT=$(PORT) SITE_URL=$${SITE_URL:-http://127.0.0.1:$(PORT)} \
+	DEBUG=$${DEBUG:-1} SANDBOX_ENABLED=$${SANDBOX_ENABLED:-1} \
 	ACCOUNT_EMAIL_VERIFICATION=$${ACCOUNT_EMAIL_VERIFICATION:-optional}
 
 .PHONY: install run test lint format bench clean
@@ -21,11 +24,11 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 run: install
-	$(RUN_ENV) $(BIN)/python manage.py migrate --noinput
+	$(RUN_ENV) $(BIN)/python manage.py migrate_all
 	$(RUN_ENV) $(BIN)/python manage.py sandbox_reset --seed demo --if-empty
 	$(RUN_ENV) $(BIN)/python manage.py seed_demo --connect-sandbox
-	@echo "Starting web, worker and beat on http://127.0.0.1:8000 (Ctrl-C stops everything)"
-	$(RUN_ENV) $(BIN)/honcho --procfile Procfile start
+	@$(RUN_ENV) sh -c 'echo "Starting web, worker and beat on $$SITE_URL (Ctrl-C stops everything)"'
+	$(RUN_ENV) $(BIN)/honcho --procfile Procfile start --port $(PORT)
 
 test: install
 	$(BIN)/pytest

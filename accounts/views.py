@@ -72,7 +72,9 @@ def dashboard(request: AccountRequest) -> HttpResponse:
         "member_count": request.account.memberships.count(),
         "pending_invitations": selectors.account_invitations(account=request.account).count(),
         "role_help": ROLE_HELP[request.membership.role_enum],
-        "integrations": Integration.objects.filter(account=request.account),
+        "integrations": Integration.objects.filter(account=request.account).select_related(
+            "account", "xero_connection", "salesforce_connection"
+        ),
     }
     return render(request, "accounts/dashboard.html", context)
 

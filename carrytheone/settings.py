@@ -27,6 +27,9 @@ VAR_DIR = Path(env.str("VAR_DIR", default=str(BASE_DIR / "var")))
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 
 DEBUG: bool = env.bool("DEBUG", default=False)
+# The simulated Salesforce and Xero (sandbox/): their apps, tables, URLs and database exist only
+# when this is on (`make run`, tests, benchmarks); never in production.
+SANDBOX_ENABLED: bool = env.bool("SANDBOX_ENABLED", default=False)
 
 _secret_key: str | None = env.str("SECRET_KEY", default=None)
 if not _secret_key:
@@ -62,10 +65,10 @@ INSTALLED_APPS = [
     "integrations",
     "integrations.xero.apps.XeroConfig",
     "integrations.salesforce.apps.SalesforceIntegrationConfig",
-    "sandbox",
-    "sandbox.xero",
-    "sandbox.salesforce",
 ]
+SANDBOX_APPS = ["sandbox", "sandbox.xero", "sandbox.salesforce"]
+if SANDBOX_ENABLED:
+    INSTALLED_APPS += SANDBOX_APPS
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
@@ -103,12 +106,46 @@ TEMPLATES = [
 ]
 
 # --- Database ---------------------------------------------------------------------------------
+_SQLITE = "django.db.backends.sqlite3"
+
+
+def _database(url_var: str, default: str) -> dict[str, Any]:
+    database: dict[str, Any] = env.db(url_var, default=default)
+    if database["ENGINE"] == _SQLITE:
+        # Several processes share the file under `make run` (web, worker, beat). WAL lets
+        # readers run beside the one writer; IMMEDIATE takes the write lock when a transaction
+        # starts, so two writers queue (up to the busy timeout) instead of one failing with
+        # "database is locked" when it upgrades a read lock.
+        database["OPTIONS"] = {
+            "timeout": env.float("SQLITE_BUSY_TIMEOUT", default=20.0),
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL",
+            **database.get("OPTIONS", {}),
+        }
+    else:
+        database["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
+        database["CONN_HEALTH_CHECKS"] = True
+    return database
+
+
 DATABASES: dict[str, dict[str, Any]] = {
-    "default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}"),
+    "default": _database("DATABASE_URL", f"sqlite:///{VAR_DIR / 'db.sqlite3'}"),
 }
-if DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3":
-    DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
-    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+if SANDBOX_ENABLED:
+    # The simulators are other parties: they get a database of their own, so that their token
+    # endpoint never waits on a lock the product holds (one SQLite file would serialise them).
+    # With PostgreSQL they may share the product's database (row locks do not collide).
+    _sandbox_url = env.str(
+        "SANDBOX_DATABASE_URL",
+        default=(
+            f"sqlite:///{VAR_DIR / 'sandbox.sqlite3'}"
+            if DATABASES["default"]["ENGINE"] == _SQLITE
+            else ""
+        ),
+    )
+    if _sandbox_url:
+        DATABASES["sandbox"] = _database("SANDBOX_DATABASE_URL", _sandbox_url)
+DATABASE_ROUTERS = ["carrytheone.dbrouter.SandboxRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache (rate limits, heartbeats, short-lived locks) ---------------------------------------
@@ -232,6 +269,8 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "data_folder_out": str(_broker_dir),
         "processed_folder": str(VAR_DIR / "celery" / "processed"),
         "store_processed": False,
+        # Broadcast exchanges (worker control, pidbox); kombu's default is ./control.
+        "control_folder": str(VAR_DIR / "celery" / "control"),
     }
 else:
     # Longer than the longest task, so a slow task is not redelivered to a second worker.
@@ -275,7 +314,15 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
 CONFIG_CHECK_INTERVAL: float = env.float("CONFIG_CHECK_INTERVAL", default=3600.0)
 # Seconds between polls of each integration, and how long a sync's claim lives unextended.
 SYNC_POLL_INTERVAL: float = env.float("SYNC_POLL_INTERVAL", default=60.0)
-SYNC_CLAIM_TTL: int = env.int("SYNC_CLAIM_TTL", default=600)
+# A claim renewed every SYNC_CLAIM_HEARTBEAT seconds while its run goes on, so a dead
+# worker's claim expires within SYNC_CLAIM_TTL and the next poll proceeds.
+SYNC_CLAIM_TTL: int = env.int("SYNC_CLAIM_TTL", default=30)
+SYNC_CLAIM_HEARTBEAT: float = env.float("SYNC_CLAIM_HEARTBEAT", default=5.0)
+# Owners and admins are emailed once when every run has failed for this many seconds (and
+# once when syncing recovers); /healthz counts integrations failing for longer.
+SYNC_FAILURE_ALERT_AFTER: float = env.float("SYNC_FAILURE_ALERT_AFTER", default=600.0)
+# An integration that is on but has not completed a run for this long is shown as stalled.
+SYNC_STALLED_AFTER: float = env.float("SYNC_STALLED_AFTER", default=900.0)
 # A write whose answer was lost is looked up in Xero only after this many seconds, so a request
 # Xero is still processing is not sent a second time.
 SYNC_UNKNOWN_SETTLE_AFTER: float = env.float("SYNC_UNKNOWN_SETTLE_AFTER", default=120.0)
@@ -290,8 +337,9 @@ FIELD_ENCRYPTION_KEYS: list[str] = env.list("FIELD_ENCRYPTION_KEYS", default=[])
 # The product reaches Xero and Salesforce only through these URLs. With SANDBOX_ENABLED they
 # default to the simulators served by this same site (SANDBOX_BASE_URL); otherwise to the real
 # services. Setting any of them explicitly wins either way.
-SANDBOX_ENABLED: bool = env.bool("SANDBOX_ENABLED", default=False)
 SANDBOX_BASE_URL: str = env.str("SANDBOX_BASE_URL", default=SITE_URL).rstrip("/")
+# The simulated Xero's access-token lifetime (Xero's is 30 minutes); shorter to see refreshes.
+SANDBOX_XERO_TOKEN_SECONDS: float | None = env.float("SANDBOX_XERO_TOKEN_SECONDS", default=None)
 _sx = f"{SANDBOX_BASE_URL}/sandbox/xero"
 XERO_API_URL: str = env.str(
     "XERO_API_URL",

@@ -8,6 +8,7 @@ from carrytheone import views
 urlpatterns: list[URLPattern | URLResolver] = [
     path("", account_views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
+    path("healthz/detail", views.healthz_detail, name="healthz_detail"),
     path("admin/", admin.site.urls),
     path("", include("accounts.urls")),
     path("", include("integrations.urls")),

@@ -60,6 +60,10 @@ def read_through(
     try:
         fresh = read()
     except ProviderError as exc:
+        Connection.objects.filter(pk=connection.pk, failing_since__isnull=True).update(
+            failing_since=started
+        )
+        Connection.objects.filter(pk=connection.pk).update(last_error=str(exc)[:_ERROR_MAX])
         if cached is None or not cached.data:
             raise
         manager.filter(pk=cached.pk).update(last_error=str(exc)[:_ERROR_MAX], last_error_at=started)
@@ -71,6 +75,10 @@ def read_through(
             exc,
         )
         return from_json(cached.data)
+    # A read that worked proves the connection works (the configuration review relies on it).
+    Connection.objects.filter(pk=connection.pk).update(
+        checked_at=started, failing_since=None, last_error=""
+    )
     # The read's start, not its end: a change made during the read is not in this copy.
     manager.update_or_create(
         connection=connection,

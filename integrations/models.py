@@ -39,6 +39,21 @@ class Connection(models.Model):
         null=True, blank=True, help_text="When owners were told it needs re-authorisation."
     )
     credentials = EncryptedJSONField(default=dict)
+    failing_since = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="Since when reaching the provider keeps failing (a token refresh, a check); "
+        "``last_error`` says why. Cleared by the next success.",
+    )
+    checked_at = models.DateTimeField(
+        null=True, blank=True, help_text="When a live call last proved the connection works."
+    )
+    refresh_claimed_by = models.CharField(max_length=32, blank=True)
+    refresh_claimed_until = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="One token refresh at a time: the claim of the worker refreshing now.",
+    )
 
     class Meta:
         constraints: ClassVar = [
@@ -91,6 +106,20 @@ class Integration(models.Model):
     )
     sync_claimed_until = models.DateTimeField(null=True, blank=True)
     sync_claimed_by = models.CharField(max_length=100, blank=True)
+    last_success_at = models.DateTimeField(
+        null=True, blank=True, help_text="When a sync run last completed."
+    )
+    failing_since = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="Since when every sync run has failed; empty while syncing works.",
+    )
+    last_failure = models.TextField(blank=True, help_text="Why the last failed run failed.")
+    failure_notified_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When owners were told that syncing is failing; cleared when it recovers.",
+    )
     config_problems = models.JSONField(
         default=list,
         blank=True,

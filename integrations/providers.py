@@ -11,10 +11,13 @@ import datetime as dt
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from functools import cache
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from django.utils import timezone
 from django.utils.module_loading import import_string
+
+if TYPE_CHECKING:
+    from integrations.models import Connection
 
 PROVIDERS: dict[str, str] = {
     "xero": "integrations.xero.provider.XeroProvider",
@@ -99,6 +102,11 @@ class Provider(ABC):
         Raises :class:`ReauthorizationRequired` when the grant is gone (``invalid_grant``) and
         :class:`ProviderError` for anything else.
         """
+
+    @abstractmethod
+    def check(self, *, connection: Connection) -> None:
+        """One cheap live call proving the connection works now; raises :class:`ProviderError`
+        (or :class:`ReauthorizationRequired`) saying why not."""
 
     @abstractmethod
     def revoke(self, *, credentials: dict[str, Any], external_id: str) -> None:

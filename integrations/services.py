@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
+import uuid
 from typing import Any
 
 from django.conf import settings
@@ -15,7 +17,7 @@ from django.utils import timezone
 
 from accounts.models import Account, Membership, Role, User
 from integrations.models import Backfill, Connection, Integration, SyncRun
-from integrations.providers import ReauthorizationRequired, TokenSet, get_provider
+from integrations.providers import ProviderError, ReauthorizationRequired, TokenSet, get_provider
 
 logger = logging.getLogger(__name__)
 
@@ -26,51 +28,127 @@ def _expiring(credentials: dict[str, Any]) -> bool:
     return expires_at is None or expires_at <= timezone.now() + margin
 
 
+def _needs_refresh(credentials: dict[str, Any], rejected_access_token: str) -> bool:
+    stale = bool(rejected_access_token) and (
+        credentials.get("access_token") == rejected_access_token
+    )
+    return stale or _expiring(credentials)
+
+
+def _refresh_lease() -> dt.timedelta:
+    # Longer than the slowest possible token call (connect + read timeouts), so a claim
+    # expires only when its worker died, never while its request is still in flight.
+    return dt.timedelta(seconds=2 * float(settings.EXTERNAL_HTTP_TIMEOUT) + 15)
+
+
 def connection_credentials(
     *, connection_id: int, rejected_access_token: str = ""
 ) -> dict[str, Any]:
     """Usable credentials for a connection, refreshing its tokens when needed.
 
     Refresh tokens rotate (Xero): two workers refreshing at once would leave one holding a
-    dead token. So the refresh runs under a row lock, and the stored token is re-read after
-    taking it — a worker that waited finds the fresh tokens and makes no call. A caller whose
+    dead token. So one worker at a time refreshes a connection, by a claim on its row (a
+    conditional UPDATE, committed at once), and the stored tokens are re-read after taking it:
+    a worker that waited finds the fresh tokens and makes no call. No transaction is open
+    during the call to the token endpoint — the endpoint may itself need a database lock (the
+    sandbox's does) — and the rotated tokens are saved the moment it answers. A caller whose
     access token was just refused (401) passes it as ``rejected_access_token`` to force a
     refresh unless someone already replaced it.
     """
     connection = Connection.objects.get(pk=connection_id)
     _ensure_active(connection)
     _touch(connection_id)
-    stale = (
-        rejected_access_token
-        and connection.credentials.get("access_token") == rejected_access_token
-    )
-    if not stale and not _expiring(connection.credentials):
+    if not _needs_refresh(connection.credentials, rejected_access_token):
         return dict(connection.credentials)
-
-    reauth: ReauthorizationRequired | None = None
-    with transaction.atomic():
-        connection = Connection.objects.select_for_update().get(pk=connection_id)
+    claim = _claim_refresh(connection_id, rejected_access_token)
+    if claim is None:
+        # Another worker refreshed while this one waited.
+        return dict(Connection.objects.get(pk=connection_id).credentials)
+    try:
+        connection = Connection.objects.get(pk=connection_id)
         _ensure_active(connection)
-        current = connection.credentials
-        stale = rejected_access_token and current.get("access_token") == rejected_access_token
-        if not stale and not _expiring(current):
-            return dict(current)
+        current = dict(connection.credentials)
+        if not _needs_refresh(current, rejected_access_token):
+            return current
         provider = get_provider(connection.provider)
         try:
             tokens = provider.refresh(credentials=current)
         except ReauthorizationRequired as exc:
-            # Recorded in this transaction; raised after it commits.
-            _mark_needs_reauth(connection, exc.message)
-            reauth = exc
-        else:
-            # The rotated refresh token is saved before anything else can fail.
-            connection.credentials = {**current, **tokens.to_credentials()}
-            connection.last_error = ""
-            connection.save(update_fields=["credentials", "last_error"])
-            logger.info("connection %s: tokens refreshed", connection.pk)
-            return dict(connection.credentials)
-    assert reauth is not None
-    raise reauth
+            connection_mark_needs_reauth(connection_id=connection_id, reason=exc.message)
+            raise
+        except ProviderError as exc:
+            _record_refresh_failure(connection_id, exc.message)
+            raise
+        return _store_refreshed(connection_id, claim, used=current, tokens=tokens)
+    finally:
+        Connection.objects.filter(pk=connection_id, refresh_claimed_by=claim).update(
+            refresh_claimed_by="", refresh_claimed_until=None
+        )
+
+
+def _claim_refresh(connection_id: int, rejected_access_token: str) -> str | None:
+    """Takes the connection's refresh claim; None if another worker refreshed meanwhile.
+
+    Waits (polling the row) while another worker holds the claim, at most as long as a claim
+    can live; a claim left by a dead worker expires and is taken over.
+    """
+    lease = _refresh_lease()
+    claim = uuid.uuid4().hex
+    deadline = time.monotonic() + lease.total_seconds() + 5
+    delay = 0.05
+    while True:
+        now = timezone.now()
+        taken = (
+            Connection.objects.filter(pk=connection_id)
+            .filter(Q(refresh_claimed_until__isnull=True) | Q(refresh_claimed_until__lte=now))
+            .update(refresh_claimed_by=claim, refresh_claimed_until=now + lease)
+        )
+        if taken:
+            return claim
+        time.sleep(delay)
+        delay = min(delay * 2, 0.5)
+        connection = Connection.objects.get(pk=connection_id)
+        _ensure_active(connection)
+        if not _needs_refresh(connection.credentials, rejected_access_token):
+            return None
+        if time.monotonic() > deadline:
+            raise ProviderError(
+                f"{connection.get_provider_display_name()}: another worker's token refresh did "
+                "not finish in time; will retry."
+            )
+
+
+def _store_refreshed(
+    connection_id: int, claim: str, *, used: dict[str, Any], tokens: TokenSet
+) -> dict[str, Any]:
+    """Saves freshly rotated tokens in a short transaction of their own.
+
+    If this worker lost its claim while the call was in flight (it froze past the lease) and
+    another worker stored other tokens meanwhile, theirs stand: they were refreshed later.
+    """
+    with transaction.atomic():
+        connection = Connection.objects.select_for_update().get(pk=connection_id)
+        stored = connection.credentials
+        if connection.refresh_claimed_by != claim and stored.get("refresh_token") != used.get(
+            "refresh_token"
+        ):
+            logger.warning("connection %s: a later refresh won; its tokens kept", connection_id)
+            return dict(stored)
+        connection.credentials = {**stored, **tokens.to_credentials()}
+        connection.last_error = ""
+        connection.failing_since = None
+        connection.save(update_fields=["credentials", "last_error", "failing_since"])
+    logger.info("connection %s: tokens refreshed", connection_id)
+    return dict(connection.credentials)
+
+
+def _record_refresh_failure(connection_id: int, message: str) -> None:
+    """A refresh that failed for a reason that may pass: shown on the connection as failing."""
+    Connection.objects.filter(pk=connection_id, failing_since__isnull=True).update(
+        failing_since=timezone.now()
+    )
+    Connection.objects.filter(pk=connection_id).update(last_error=message[:2000])
+    logger.warning("connection %s: token refresh failed: %s", connection_id, message)
 
 
 def _touch(connection_id: int) -> None:
@@ -174,6 +252,7 @@ def connection_store(
             connection.connected_at = timezone.now()
             connection.status = Connection.Status.ACTIVE
             connection.last_error = ""
+            connection.failing_since = None
             connection.reauth_notified_at = None
             connection.save()
             if was_broken:

@@ -12,6 +12,7 @@ from django.utils import timezone
 from integrations.models import Connection, Integration
 from integrations.providers import ProviderError
 from integrations.setup.validation import integration_check_configuration
+from integrations.sync.claim import close_dead_runs
 from integrations.sync.engine import sync_integration
 
 
@@ -22,6 +23,8 @@ def poll_integrations() -> int:
     A second beat doubling this is harmless: the sync's database claim lets one run at a time.
     """
     _apply_billing()
+    # Runs whose worker died: closed as failed with the reason, whoever polls first.
+    close_dead_runs()
     ids = list(
         Integration.objects.filter(
             is_enabled=True,

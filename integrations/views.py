@@ -22,7 +22,7 @@ from integrations.sync.models import OPEN_OUTCOMES
 @account_view(Role.SUPPORT)
 def integration_list(request: AccountRequest) -> HttpResponse:
     integrations = Integration.objects.filter(account=request.account).select_related(
-        "xero_connection", "salesforce_connection"
+        "account", "xero_connection", "salesforce_connection"
     )
     return render(request, "integrations/list.html", {"integrations": integrations})
 
@@ -46,7 +46,7 @@ def integration_create(request: AccountRequest) -> HttpResponse:
 def integration_detail(request: AccountRequest, integration_id: int) -> HttpResponse:
     integration = get_for_account(
         Integration.objects.select_related(
-            "xero_connection__connected_by", "salesforce_connection__connected_by"
+            "account", "xero_connection__connected_by", "salesforce_connection__connected_by"
         ),
         request.account,
         pk=integration_id,
@@ -137,7 +137,11 @@ LOG_FILTERS = {"open": "Needs attention", "all": "Everything"}
 @account_view(Role.SUPPORT)
 def sync_log(request: AccountRequest, integration_id: int) -> HttpResponse:
     """Runs and per-record outcomes; failures stay listed until fixed or dismissed."""
-    integration = get_for_account(Integration, request.account, pk=integration_id)
+    integration = get_for_account(
+        Integration.objects.select_related("account", "xero_connection", "salesforce_connection"),
+        request.account,
+        pk=integration_id,
+    )
     show = request.GET.get("show", "open")
     if show not in LOG_FILTERS:
         show = "open"

@@ -13,6 +13,9 @@ os.environ.setdefault("SANDBOX_ENABLED", "1")
 # Nothing listens here: a test that forgets to point a URL at its live server fails fast
 # instead of talking to a `make run` on port 8000.
 os.environ.setdefault("SANDBOX_BASE_URL", "http://127.0.0.1:9")
+# The simulators share the test database (one test transaction covers both); the subprocess
+# tests that reproduce `make run` give them their own file, as `make run` does.
+os.environ.setdefault("SANDBOX_DATABASE_URL", "")
 # A fixed test key (never used anywhere else).
 os.environ.setdefault("FIELD_ENCRYPTION_KEYS", "dGVzdC1vbmx5LWtleS1kby1ub3QtdXNlLTMyYnl0ZXM=")
 # Production's Xero limits would make suites of many calls wait; limiter tests set their own.

@@ -28,6 +28,8 @@ NOT_TENANT_NAMES = {
     "xero:callback",
     "salesforce:callback",
     "healthz",
+    # Staff only (404 for everyone else), tested in tests/carrytheone/test_healthz.py.
+    "healthz_detail",
     "accounts:account_list",
     "accounts:account_create",
     "accounts:invitation_accept",

@@ -304,6 +304,13 @@ class SalesforceClient:
         """The page at a root-relative ``nextRecordsUrl`` (of a query or of a child subquery)."""
         return self._call(functools.partial(_query_more, url=next_records_url, headers={}))
 
+    def limits(self) -> dict[str, Any]:
+        """``/limits``: the org's allowances; the cheapest call that proves the session works."""
+        result = self._call(lambda sf: sf.limits())
+        if not isinstance(result, dict):
+            raise SalesforceApiError("Salesforce answered no limits.")
+        return result
+
     def describe(self, sobject: str) -> dict[str, Any]:
         """``/sobjects/<sobject>/describe``: fields with types and picklist values."""
         if not _SOBJECT.match(sobject):

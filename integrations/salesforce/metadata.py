@@ -1,20 +1,21 @@
-"""Each Salesforce org's objects (Opportunity and Account fields), read from describe and cached
-per connection.
+"""Each Salesforce org's objects (Opportunity and Account fields) and its stages, read from
+describe and ``OpportunityStage`` and cached per connection.
 
 ``salesforce_metadata(connection)`` answers from the cache while it is younger than
-``SALESFORCE_METADATA_MAX_AGE`` and otherwise describes Opportunity and Account (two calls).
-A failed read keeps serving the last good copy (and records why): fields change rarely, and a
-configuration panel working from an hour-old field list beats one that cannot open.
+``SALESFORCE_METADATA_MAX_AGE`` and otherwise describes Opportunity and Account and queries the
+stages (three calls). A failed read keeps serving the last good copy (and records why): fields
+change rarely, and a configuration panel working from an hour-old field list beats one that
+cannot open.
 
-Which stages are won: describe's picklist entries for ``StageName`` carry only ``value``,
-``label``, ``active``, ``defaultValue`` and ``validFor`` — ``IsWon`` lives on the
-``OpportunityStage`` object, which would need a third call (and the simulator does not serve
-it). So a stage counts as won when its value has the word "Won" in it ("Closed Won" in every new
-org). The flag only guides what the panel offers; the sync itself reads ``IsWon`` per record.
+Which stages are won or lost: describe's picklist entries for ``StageName`` carry only
+``value``, ``label``, ``active``, ``defaultValue`` and ``validFor``; ``IsWon`` and ``IsClosed``
+live on ``OpportunityStage``. Should that query be refused, a stage counts as won when its
+value has the word "Won" in it and as lost when it has "Lost" (a guess, said so in the panel).
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
@@ -23,13 +24,25 @@ from django.conf import settings
 
 from integrations.metadata_cache import invalidate, read_through
 from integrations.models import Connection
-from integrations.salesforce.client import SalesforceClient, salesforce_client
-from integrations.salesforce.metadata_types import FieldInfo, ObjectInfo, SalesforceMetadata
+from integrations.salesforce.client import SalesforceApiError, SalesforceClient, salesforce_client
+from integrations.salesforce.metadata_types import (
+    FieldInfo,
+    ObjectInfo,
+    SalesforceMetadata,
+    StageInfo,
+)
 from integrations.salesforce.models import OrgMetadata
 
 OBJECTS: Final = ("Opportunity", "Account")
-READ_CALLS: Final = len(OBJECTS)
+logger = logging.getLogger(__name__)
+
+READ_CALLS: Final = len(OBJECTS) + 1
 _WON = re.compile(r"\bwon\b", re.IGNORECASE)
+_LOST = re.compile(r"\blost\b", re.IGNORECASE)
+STAGES_SOQL: Final = (
+    "SELECT ApiName, MasterLabel, IsClosed, IsWon FROM OpportunityStage "
+    "WHERE IsActive = true ORDER BY SortOrder"
+)
 
 
 def salesforce_metadata(
@@ -72,9 +85,8 @@ def _read(client: SalesforceClient) -> SalesforceMetadata:
     opportunity = _object(client.describe("Opportunity"), "Opportunity")
     account = _object(client.describe("Account"), "Account")
     stage = opportunity.field("StageName")
-    stages = tuple(
-        (value, is_won_stage(value)) for value in (stage.picklist_values if stage else ())
-    )
+    picklist = stage.picklist_values if stage else ()
+    stages = _stages(client, picklist)
     return SalesforceMetadata(
         opportunity=opportunity,
         account=account,
@@ -87,6 +99,28 @@ def _read(client: SalesforceClient) -> SalesforceMetadata:
 def is_won_stage(value: str) -> bool:
     """Describe does not say which stages are won (see the module's docstring): a guess."""
     return bool(_WON.search(value))
+
+
+def _stages(client: SalesforceClient, picklist: tuple[str, ...]) -> tuple[StageInfo, ...]:
+    """The active stages with Salesforce's won and closed flags, in the picklist's order."""
+    try:
+        rows = [r for page in client.query_pages(STAGES_SOQL) for r in page.get("records", [])]
+    except SalesforceApiError as exc:
+        logger.info("OpportunityStage not readable (%s); guessing from the names", exc)
+        return tuple(
+            StageInfo(v, is_won_stage(v), is_won_stage(v) or bool(_LOST.search(v)))
+            for v in picklist
+        )
+    found = {
+        str(r.get("ApiName") or r.get("MasterLabel")): StageInfo(
+            str(r.get("ApiName") or r.get("MasterLabel")),
+            bool(r.get("IsWon")),
+            bool(r.get("IsClosed")),
+        )
+        for r in rows
+    }
+    ordered = [found.pop(v) for v in picklist if v in found]
+    return (*ordered, *found.values())
 
 
 def _object(described: Mapping[str, Any], name: str) -> ObjectInfo:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 # Field types whose values read as text a person can map (picklists, text, ids...).
 TEXT_TYPES = frozenset(
@@ -48,14 +48,30 @@ class ObjectInfo:
         return self.fields.get(name)
 
 
+class StageInfo(NamedTuple):
+    """One Opportunity stage and what Salesforce says of it (``OpportunityStage``)."""
+
+    name: str
+    won: bool
+    closed: bool
+
+    @property
+    def lost(self) -> bool:
+        return self.closed and not self.won
+
+
 @dataclass(frozen=True)
 class SalesforceMetadata:
     opportunity: ObjectInfo
     account: ObjectInfo
     multi_currency: bool = False
     """The org has ``CurrencyIsoCode`` (multi-currency)."""
-    stages: tuple[tuple[str, bool], ...] = ()
-    """Opportunity stages as (name, is won), from the StageName picklist."""
+    stages: tuple[StageInfo, ...] = ()
+    """The Opportunity stages in Salesforce's order, each marked won and closed."""
+
+    def stage(self, name: str) -> StageInfo | None:
+        folded = name.casefold()
+        return next((s for s in self.stages if s.name.casefold() == folded), None)
 
     def resolve(self, path: str) -> FieldInfo | None:
         """``Field__c`` on Opportunity, or ``Account.Field__c``; ``Owner.Name`` is known."""
@@ -85,7 +101,7 @@ class SalesforceMetadata:
             "opportunity": obj(self.opportunity),
             "account": obj(self.account),
             "multi_currency": self.multi_currency,
-            "stages": [[name, won] for name, won in self.stages],
+            "stages": [[s.name, s.won, s.closed] for s in self.stages],
         }
 
     @classmethod
@@ -109,5 +125,9 @@ class SalesforceMetadata:
             opportunity=obj(data.get("opportunity", {})),
             account=obj(data.get("account", {})),
             multi_currency=bool(data.get("multi_currency")),
-            stages=tuple((str(s[0]), bool(s[1])) for s in data.get("stages", [])),
+            stages=tuple(
+                # Copies cached before the closed flag was read: a won stage is closed.
+                StageInfo(str(s[0]), bool(s[1]), bool(s[2]) if len(s) > 2 else bool(s[1]))
+                for s in data.get("stages", [])
+            ),
         )

@@ -1,13 +1,16 @@
 from __future__ import annotations
 
 import logging
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import requests
 from django.conf import settings
 
 from integrations.oauth import refresh_tokens
 from integrations.providers import Provider, TokenSet
+
+if TYPE_CHECKING:
+    from integrations.models import Connection
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +40,12 @@ class SalesforceProvider(Provider):
         return TokenSet(
             tokens.access_token, tokens.refresh_token, tokens.expires_at, tokens.scopes, extra
         )
+
+    def check(self, *, connection: Connection) -> None:
+        from integrations.salesforce.client import salesforce_client
+
+        with salesforce_client(connection) as client:
+            client.limits()
 
     def revoke(self, *, credentials: dict[str, Any], external_id: str) -> None:
         try:

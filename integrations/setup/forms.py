@@ -200,7 +200,7 @@ def _switch() -> forms.BooleanField:
 
 
 class OpportunitiesForm(StepForm):
-    keys = ("stage", "start_date")
+    keys = ("stage", "stage_confirmed", "start_date")
 
     def build(self) -> None:
         sf = self.sources.salesforce
@@ -211,11 +211,41 @@ class OpportunitiesForm(StepForm):
             provider=SALESFORCE,
             blank="Any won stage (Salesforce's Won flag)",
         )
+        self.fields["stage_confirmed"] = _switch()
+        # Stored as the stage confirmed: a confirmation of another stage is not one of this.
+        confirmed = self.saved("stage_confirmed")
+        self.initial["stage_confirmed"] = bool(confirmed) and (
+            confirmed.casefold() == self.saved("stage").casefold()
+        )
         self.fields["start_date"] = forms.DateField(
             required=False,
             widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
             error_messages={"invalid": "Enter the date as YYYY-MM-DD."},
         )
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        stage = str(cleaned.get("stage") or "")
+        sf = self.sources.salesforce
+        info = sf.stage(stage) if sf and stage else None
+        if info is not None and info.lost:
+            self.add_error(
+                "stage",
+                f"Salesforce marks {stage!r} as closed and not won (lost): deals that were lost "
+                "would be invoiced. Choose a won stage.",
+            )
+        elif info is not None and not info.won and not cleaned.get("stage_confirmed"):
+            self.add_error(
+                "stage_confirmed",
+                f"Salesforce does not mark {stage!r} as won, so deals would be invoiced while "
+                "still open. Tick this to confirm that is what you want, or choose a won stage.",
+            )
+        return cleaned
+
+    def config_data(self) -> dict[str, Any]:
+        data = super().config_data()
+        data["stage_confirmed"] = data["stage"] if data.get("stage_confirmed") else ""
+        return data
 
 
 class CustomersForm(StepForm):

@@ -160,6 +160,15 @@ SALESFORCE_OPTIONS: Final[Mapping[str, Help]] = {
         "again from the start date.",
         'Only "Closed Won - Signed", not "Closed Won - Verbal".',
     ),
+    "stage_confirmed": Help(
+        "Invoice at a stage not marked won",
+        "Needed only for a stage Salesforce does not mark as won: tick to confirm.",
+        "Salesforce says of each stage whether it is won, lost or still open. Invoicing at an "
+        "open stage (a signed quote, say) bills customers before the deal is closed, so it "
+        "must be confirmed here; a lost stage is never accepted. The confirmation holds for "
+        "the stage chosen: choosing another stage asks again.",
+        '"Negotiation/Review" when a signed order is your point of invoicing.',
+    ),
     "start_date": Help(
         "Start date",
         "Only opportunities closing on or after this date are invoiced.",

@@ -23,7 +23,12 @@ from django.utils.timesince import timesince
 from integrations.models import Connection, Integration
 from integrations.providers import ProviderError
 from integrations.salesforce.metadata import salesforce_metadata
-from integrations.salesforce.metadata_types import FieldInfo, ObjectInfo, SalesforceMetadata
+from integrations.salesforce.metadata_types import (
+    FieldInfo,
+    ObjectInfo,
+    SalesforceMetadata,
+    StageInfo,
+)
 from integrations.salesforce.models import OrgMetadata
 from integrations.xero.metadata import organisation_metadata
 from integrations.xero.metadata_types import OrganisationMetadata
@@ -251,7 +256,14 @@ def _fields(obj: ObjectInfo, *, picklist: bool = False) -> list[FieldInfo]:
 
 
 def stages(metadata: SalesforceMetadata) -> list[Choice]:
-    return [(name, f"{name} (won)" if won else name) for name, won in metadata.stages]
+    def label(stage: StageInfo) -> str:
+        if stage.won:
+            return f"{stage.name} (won)"
+        if stage.lost:
+            return f"{stage.name} (lost: never invoiced)"
+        return f"{stage.name} (open: not marked won)"
+
+    return [(s.name, label(s)) for s in metadata.stages]
 
 
 def reference_fields(metadata: SalesforceMetadata) -> list[Choice]:

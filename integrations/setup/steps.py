@@ -59,7 +59,7 @@ STEPS: Final = (
         "opportunities",
         "Which opportunities",
         "Which won opportunities become invoices, and from when.",
-        keys=("stage", "start_date"),
+        keys=("stage", "stage_confirmed", "start_date"),
     ),
     Step(
         "customers",

@@ -97,6 +97,7 @@ CONFIG_LABELS: Final = {
     "create_missing_items": "Create missing items",
     "contact_name_collision": "Contacts with the same name",
     "stage": "Stage",
+    "stage_confirmed": "Invoice at a stage not marked won",
     "start_date": "Start date",
     "payment_method_field": "Payment method field",
     "default_payment_method": "Default payment method",
@@ -231,17 +232,41 @@ class _Checker:
                 "choose another, or none.",
                 "invoices",
             )
+        self.check_stage(config)
+
+    def check_stage(self, config: SyncConfig) -> None:
+        """The stage that counts must exist and must not be lost; one not marked won only once
+        a person confirmed it (invoices for deals that are still open are rarely meant)."""
         stage = config.stage
-        names = [name for name, _won in self.salesforce.stages]
-        if stage and names and stage.casefold() not in {n.casefold() for n in names}:
-            won = [name for name, is_won in self.salesforce.stages if is_won]
-            hint = f"choose one of the won stages ({_listed(won)})" if won else "choose a stage"
+        stages = self.salesforce.stages
+        if not stage or not stages:
+            return
+        info = self.salesforce.stage(stage)
+        won = [s.name for s in stages if s.won]
+        hint = f"choose one of the won stages ({_listed(won)})" if won else "choose a stage"
+        if info is None:
             self.add(
                 "stage",
                 f"The stage {stage!r} is not a value of Opportunity.StageName in Salesforce, so "
                 f"no opportunity will be invoiced: {hint}, or leave it empty for every won "
                 "stage.",
-                "matching",
+                "invoices",
+            )
+        elif info.lost:
+            self.add(
+                "stage",
+                f"Salesforce marks the stage {stage!r} as closed and not won (lost): invoicing "
+                f"deals that were lost would bill customers who did not buy. {hint.capitalize()}, "
+                "or leave it empty for every won stage.",
+                "invoices",
+            )
+        elif not info.won and config.stage_confirmed.casefold() != stage.casefold():
+            self.add(
+                "stage",
+                f"Salesforce does not mark the stage {stage!r} as won: opportunities would be "
+                "invoiced while the deal is still open. Confirm it on this step if that is what "
+                f"you want, or {hint}.",
+                "invoices",
             )
 
     def sales_account_trouble(self, code: str) -> str:

@@ -26,6 +26,7 @@ from django.utils import timezone
 
 from accounts.access import AccountRequest, account_view, get_for_account
 from accounts.models import Role
+from integrations.health import connection_check
 from integrations.models import ConfigChange, Integration
 from integrations.providers import ProviderError
 from integrations.rules.models import MAX_TRACKING_RULES
@@ -627,7 +628,11 @@ def _summary(
 
 
 def blocking_reasons(integration: Integration, sources: Sources) -> list[str]:
-    """Why the integration cannot be switched on, besides configuration problems."""
+    """Why the integration cannot be switched on, besides configuration problems.
+
+    Each connection is proved to work right now by a live call (at most one a minute): cached
+    settings alone would say "everything checks out" while a token refresh keeps failing.
+    """
     reasons = []
     for state, connection in (
         (sources.xero_state, integration.xero_connection),
@@ -640,6 +645,8 @@ def blocking_reasons(integration: Integration, sources: Sources) -> list[str]:
                 f"The {state.name} connection needs reconnecting: "
                 f"{connection.last_error or connection.get_status_display()}"
             )
+        elif error := connection_check(connection=connection):
+            reasons.append(f"{state.name} could not be reached just now: {error}")
     if not reasons:
         if sources.xero is None:
             reasons.append(

@@ -123,6 +123,9 @@ class SyncConfig:
     """See :data:`NAME_COLLISION_RULES`."""
     stage: str = ""
     """A StageName that counts as won; empty: ``IsWon = true`` (every won stage)."""
+    stage_confirmed: str = ""
+    """The stage a person confirmed though Salesforce does not mark it won (see the setup
+    check); a confirmation of another stage does not count."""
     start_date: dt.date | None = None
     """Only opportunities closing on or after this date; older ones need an explicit back-fill."""
     payment_method_field: str = ""
@@ -223,6 +226,9 @@ class SyncConfig:
         stage = text("stage")
         if len(stage) > 255:
             raise ConfigError("stage", "must be a Salesforce stage name (at most 255 characters).")
+        stage_confirmed = text("stage_confirmed")
+        if len(stage_confirmed) > 255:
+            raise ConfigError("stage_confirmed", "must be a Salesforce stage name.")
         raw_start = data.get("start_date")
         start: dt.date | None = None
         if raw_start not in (None, ""):
@@ -283,6 +289,7 @@ class SyncConfig:
             create_missing_items=create_items,
             contact_name_collision=choice("contact_name_collision", NAME_COLLISION_RULES),
             stage=stage,
+            stage_confirmed=stage_confirmed,
             start_date=start,
             payment_method_field=payment_method_field,
             default_payment_method=default_payment_method,
@@ -314,6 +321,7 @@ class SyncConfig:
             "create_missing_items": self.create_missing_items,
             "contact_name_collision": self.contact_name_collision,
             "stage": self.stage,
+            "stage_confirmed": self.stage_confirmed,
             "start_date": self.start_date.isoformat() if self.start_date else "",
             "payment_method_field": self.payment_method_field,
             "default_payment_method": self.default_payment_method,

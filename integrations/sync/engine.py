@@ -36,6 +36,7 @@ from django.conf import settings
 from django.db import models, transaction
 from django.utils import timezone
 
+from integrations.health import integration_record_run
 from integrations.models import (
     Backfill,
     CreditNoteEntry,
@@ -55,7 +56,14 @@ from integrations.rules.tracking import tracking_for
 from integrations.salesforce.client import SalesforceApiError, SalesforceClient, salesforce_client
 from integrations.setup.validation import paused_behaviours
 from integrations.sync.accounting import AccountingSteps, PaymentPlan, _line_from_xero, today
-from integrations.sync.claim import integration_claim, integration_extend_claim, integration_release
+from integrations.sync.claim import (
+    ClaimHeartbeat,
+    claim_ttl,
+    close_dead_runs,
+    integration_claim,
+    integration_extend_claim,
+    integration_release,
+)
 from integrations.sync.config import ConfigError, SyncConfig
 from integrations.sync.models import OPEN_OUTCOMES
 from integrations.sync.reader import (
@@ -135,11 +143,14 @@ class _Stop(Exception):
         *,
         transient: ProviderError | None = None,
         retry_after: float | None = None,
+        unavailable: bool = False,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.transient = transient
         self.retry_after = retry_after
+        self.unavailable = unavailable
+        """Stopped because Xero did not answer: counts as a failure for the health shown."""
 
 
 def sync_integration(*, integration_id: int, trigger: str = "poll") -> SyncRun | None:
@@ -148,44 +159,52 @@ def sync_integration(*, integration_id: int, trigger: str = "poll") -> SyncRun |
     Transient provider errors are recorded on the run and then re-raised, so the Celery task can
     retry with backoff; a rate limit or an unknown outcome just stops the run (the next poll
     continues), and a connection that needs re-authorisation fails the run with its reason.
+    Every run's outcome feeds the integration's health (``integrations.health``).
     """
     worker = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-    ttl = dt.timedelta(seconds=int(getattr(settings, "SYNC_CLAIM_TTL", 600)))
+    ttl = claim_ttl()
     if not integration_claim(integration_id=integration_id, worker=worker, ttl=ttl):
         return None
     try:
+        # Holding the claim, every other run of this integration still "running" is dead.
+        close_dead_runs(integration_id=integration_id)
         integration = Integration.objects.select_related(
             "salesforce_connection", "xero_connection"
         ).get(pk=integration_id)
-        run = SyncRun.objects.create(integration=integration, trigger=trigger)
-        engine = _Engine(integration, run, worker=worker, ttl=ttl)
-        reraise: ProviderError | None = None
-        wait: float | None = None
-        try:
-            engine.run()
-        except _Stop as stop:
-            run.error = stop.message
-            reraise = stop.transient
-            wait = stop.retry_after
-        except ReauthorizationRequired as exc:
-            run.status = SyncRun.Status.FAILED
-            run.error = exc.message
-        except ConfigError as exc:
-            run.status = SyncRun.Status.FAILED
-            run.error = f"The configuration cannot be used: {exc}"
-        except ProviderError as exc:
-            run.status = SyncRun.Status.FAILED
-            run.error = exc.message
-            if not exc.permanent and exc.retry_after:
-                # The provider named a time (a used-up daily allowance): retrying sooner with
-                # backoff would only spend calls; polling resumes then.
-                wait = exc.retry_after
-            else:
-                reraise = None if exc.permanent else exc
-        if wait:
-            run.retry_after = timezone.now() + dt.timedelta(seconds=wait)
-            Integration.objects.filter(pk=integration_id).update(sync_resume_at=run.retry_after)
-        engine.finish()
+        run = SyncRun.objects.create(integration=integration, trigger=trigger, worker=worker)
+        with ClaimHeartbeat(integration_id=integration_id, worker=worker, ttl=ttl) as heartbeat:
+            engine = _Engine(integration, run, worker=worker, ttl=ttl, heartbeat=heartbeat)
+            reraise: ProviderError | None = None
+            wait: float | None = None
+            failed = False
+            try:
+                engine.run()
+            except _Stop as stop:
+                run.status = SyncRun.Status.STOPPED
+                run.error = stop.message
+                reraise = stop.transient
+                wait = stop.retry_after
+                failed = stop.unavailable
+            except ReauthorizationRequired as exc:
+                run.status = SyncRun.Status.FAILED
+                run.error = exc.message
+            except ConfigError as exc:
+                run.status = SyncRun.Status.FAILED
+                run.error = f"The configuration cannot be used: {exc}"
+            except ProviderError as exc:
+                run.status = SyncRun.Status.FAILED
+                run.error = exc.message
+                if not exc.permanent and exc.retry_after:
+                    # The provider named a time (a used-up daily allowance): retrying sooner
+                    # with backoff would only spend calls; polling resumes then.
+                    wait = exc.retry_after
+                else:
+                    reraise = None if exc.permanent else exc
+            if wait:
+                run.retry_after = timezone.now() + dt.timedelta(seconds=wait)
+                Integration.objects.filter(pk=integration_id).update(sync_resume_at=run.retry_after)
+            engine.finish()
+        integration_record_run(run=run, failed=failed or run.status == SyncRun.Status.FAILED)
         if reraise is not None:
             raise reraise
         return run
@@ -298,12 +317,19 @@ def _chunks(records: Iterable[Opportunity], size: int) -> Iterator[list[Opportun
 
 class _Engine(AccountingSteps):
     def __init__(
-        self, integration: Integration, run: SyncRun, *, worker: str, ttl: dt.timedelta
+        self,
+        integration: Integration,
+        run: SyncRun,
+        *,
+        worker: str,
+        ttl: dt.timedelta,
+        heartbeat: ClaimHeartbeat,
     ) -> None:
         self.integration = integration
         self.run_row = run
         self.worker = worker
         self.ttl = ttl
+        self.heartbeat = heartbeat
         self.had_failures = False
         # Per-run caches: a contact or item found once is not looked up again in this run.
         self.contacts: dict[str, tuple[str, str]] = {}
@@ -362,7 +388,7 @@ class _Engine(AccountingSteps):
             self._pay_due()
 
     def _keep_claim(self) -> None:
-        if not integration_extend_claim(
+        if self.heartbeat.lost.is_set() or not integration_extend_claim(
             integration_id=self.integration.pk, worker=self.worker, ttl=self.ttl
         ):
             # Another worker took the integration over (this one stalled past the claim's TTL):
@@ -563,7 +589,7 @@ class _Engine(AccountingSteps):
         self._flush_logs()
         run = self.run_row
         if run.status == SyncRun.Status.RUNNING:
-            if run.error or self.had_failures or run.failed_count:
+            if self.had_failures or run.failed_count or run.attention_count:
                 run.status = SyncRun.Status.PARTIAL
             else:
                 run.status = SyncRun.Status.SUCCEEDED
@@ -587,6 +613,8 @@ class _Engine(AccountingSteps):
 
     def _log(self, ledger: LedgerEntry | None, sf_id: str, outcome: str, message: str) -> None:
         # Buffered and written in bulk at the end of each chunk: one INSERT, not one per record.
+        if outcome == Outcome.ATTENTION:
+            self.run_row.attention_count += 1
         self.logs.append(
             SyncLogEntry(
                 run=self.run_row,
@@ -1315,7 +1343,9 @@ class _Engine(AccountingSteps):
         except XeroUnavailable as exc:
             # A timeout or 5xx after sending: Xero may have created them. Resolved by lookup.
             self._set_state(group, State.UNKNOWN)
-            raise _Stop(f"Xero's answer was lost ({exc.message}); checked next run.") from exc
+            raise _Stop(
+                f"Xero's answer was lost ({exc.message}); checked next run.", unavailable=True
+            ) from exc
         except ProviderError:
             self._set_state(group, State.UNKNOWN)
             raise

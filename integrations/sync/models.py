@@ -96,7 +96,8 @@ class SyncRun(models.Model):
     class Status(models.TextChoices):
         RUNNING = "running", "Running"
         SUCCEEDED = "succeeded", "Succeeded"
-        PARTIAL = "partial", "Some records failed"
+        PARTIAL = "partial", "Completed; some records have problems"
+        STOPPED = "stopped", "Stopped early; continues next run"
         FAILED = "failed", "Failed"
 
     integration = models.ForeignKey(
@@ -111,6 +112,12 @@ class SyncRun(models.Model):
     updated_count = models.PositiveIntegerField(default=0)
     skipped_count = models.PositiveIntegerField(default=0)
     failed_count = models.PositiveIntegerField(default=0)
+    attention_count = models.PositiveIntegerField(
+        default=0, help_text="Records that wait for a person (not failures of the run)."
+    )
+    worker = models.CharField(
+        max_length=100, blank=True, help_text="The worker holding the claim while it ran."
+    )
     xero_calls = models.PositiveIntegerField(default=0)
     salesforce_calls = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True, help_text="Why the whole run failed, if it did.")

@@ -1,12 +1,15 @@
 from __future__ import annotations
 
 import logging
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from django.conf import settings
 
 from integrations.oauth import refresh_tokens
 from integrations.providers import Provider, TokenSet
+
+if TYPE_CHECKING:
+    from integrations.models import Connection
 
 logger = logging.getLogger(__name__)
 
@@ -25,6 +28,11 @@ class XeroProvider(Provider):
             auth_method="client_secret_basic",
             refresh_token=credentials["refresh_token"],
         )
+
+    def check(self, *, connection: Connection) -> None:
+        from integrations.xero.client import fetch_organisation
+
+        fetch_organisation(connection)
 
     def revoke(self, *, credentials: dict[str, Any], external_id: str) -> None:
         # Imported here: oauth_flow imports the URLconf helpers, the registry must stay light.

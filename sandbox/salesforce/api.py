@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from functools import wraps
 from typing import Any
 
-from django.db import transaction
 from django.db.models import F
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
+from sandbox.db import atomic
 from sandbox.faults import Faults
 from sandbox.salesforce import jsonout
 from sandbox.salesforce.describe import describe_object, get_object, global_entry, objects_of
@@ -78,7 +78,7 @@ def bearer_token(request: HttpRequest) -> str:
 def _count_request(org: SalesforceOrg) -> SalesforceOrg:
     """Count one call on the org's daily usage (reset at UTC midnight) and its fault counter."""
     today = timezone.now().date()
-    with transaction.atomic():
+    with atomic():
         SalesforceOrg.objects.filter(pk=org.pk).exclude(api_usage_day=today).update(
             api_usage=0, api_usage_day=today
         )

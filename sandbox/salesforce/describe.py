@@ -508,6 +508,39 @@ _register(
 )
 
 
+# The Stage picklist's values with their won and closed flags (a setup object: no IsDeleted,
+# read-only through the API).
+_register(
+    ObjectDef(
+        "OpportunityStage",
+        "Opportunity Stage",
+        "Opportunity Stages",
+        models.OpportunityStage,
+        (
+            _id(),
+            FieldDef("ApiName", "Api Name", "string", "api_name", length=255, nillable=False),
+            FieldDef(
+                "MasterLabel", "Master Label", "string", "master_label", length=255, nillable=False
+            ),
+            FieldDef("IsActive", "Active", "boolean", "is_active", nillable=False),
+            FieldDef("IsClosed", "Closed", "boolean", "is_closed", nillable=False),
+            FieldDef("IsWon", "Won", "boolean", "is_won", nillable=False),
+            FieldDef(
+                "DefaultProbability",
+                "Probability (%)",
+                "percent",
+                "default_probability",
+                precision=3,
+                scale=0,
+            ),
+            FieldDef("SortOrder", "Sort Order", "int", "sort_order"),
+            *_system(multi_currency_picklist=False)[1:],
+        ),
+        setup=True,
+    )
+)
+
+
 # Setup objects of multi-currency orgs. Both are read-only to the product; neither has
 # IsDeleted or CurrencyIsoCode (see the field reference).
 _CURRENCY_CODE = "IsoCode"

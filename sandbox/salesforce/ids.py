@@ -21,6 +21,7 @@ KEY_PREFIXES = {
     "Pricebook2": "01s",
     "PricebookEntry": "01u",
     "CurrencyType": "02c",
+    "OpportunityStage": "01J",
     "DatedConversionRate": "04w",
     "User": "005",
     "Organization": "00D",

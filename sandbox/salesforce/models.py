@@ -266,6 +266,25 @@ class OpportunityContactRole(SObject):
     is_primary = models.BooleanField(default=False)
 
 
+class OpportunityStage(SObject):
+    """A value of the org's Stage picklist with what Salesforce knows of it (won, closed):
+    describe's picklist entries do not say which stages are won; this setup object does."""
+
+    api_name = models.CharField(max_length=255)
+    master_label = models.CharField(max_length=255)
+    is_active = models.BooleanField(default=True)
+    is_closed = models.BooleanField(default=False)
+    is_won = models.BooleanField(default=False)
+    default_probability = models.DecimalField(max_digits=5, decimal_places=2, default=0)
+    sort_order = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["org", "api_name"], name="sf_stage_unique")]
+
+    def __str__(self) -> str:
+        return self.master_label
+
+
 class CurrencyType(SObject):
     """A currency of a multi-currency org, with its static rate against the corporate one."""
 

@@ -15,9 +15,10 @@ from xml.sax.saxutils import escape
 
 import requests
 from django.conf import settings
-from django.db import close_old_connections, transaction
+from django.db import close_old_connections
 from django.utils import timezone
 
+from sandbox.db import on_commit
 from sandbox.salesforce.ids import make_id, random_id
 from sandbox.salesforce.models import OutboundDelivery
 
@@ -94,7 +95,7 @@ def notify(opportunity: Opportunity) -> OutboundDelivery | None:
         record_id=opportunity.sf_id,
         body=build_message(opportunity, notification_id),
     )
-    transaction.on_commit(lambda: _start(delivery.pk))
+    on_commit(lambda: _start(delivery.pk))
     return delivery
 
 

@@ -12,9 +12,9 @@ import random
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from django.db import transaction
 from django.utils import timezone
 
+from sandbox.db import atomic
 from sandbox.salesforce import services
 from sandbox.salesforce.describe import CONTACT_ROLES, PAYMENT_METHODS, STAGES
 from sandbox.salesforce.models import (
@@ -560,7 +560,7 @@ def is_empty() -> bool:
 
 
 def reset(*, seed: str | None) -> None:
-    with transaction.atomic():
+    with atomic():
         # Children first: line items RESTRICT their product and price book entry.
         for model in (
             OutboundDelivery,

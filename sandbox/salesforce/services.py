@@ -18,10 +18,10 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import transaction
 from django.db.models import F, Sum
 from django.utils import timezone
 
+from sandbox.db import atomic
 from sandbox.salesforce import outbound
 from sandbox.salesforce.describe import STAGES
 from sandbox.salesforce.ids import KEY_PREFIXES, base62, make_id
@@ -33,6 +33,7 @@ from sandbox.salesforce.models import (
     Opportunity,
     OpportunityContactRole,
     OpportunityLineItem,
+    OpportunityStage,
     Pricebook2,
     PricebookEntry,
     Product2,
@@ -81,11 +82,35 @@ def org_create(
         **fields,
     )
     pricebook_ensure_standard(org=org)
+    stages_seed(org=org)
     return org
 
 
+def stages_seed(*, org: SalesforceOrg) -> None:
+    """The org's OpportunityStage rows, as in a new org (ids outside the org's sequence, so
+    records created later keep the ids they always had)."""
+    stamp = org.created_at
+    OpportunityStage.objects.bulk_create(
+        OpportunityStage(
+            org=org,
+            sf_id=make_id(KEY_PREFIXES["OpportunityStage"], org.pod, index),
+            api_name=name,
+            master_label=name,
+            is_active=True,
+            is_closed=closed,
+            is_won=won,
+            default_probability=probability,
+            sort_order=index,
+            created_date=stamp,
+            last_modified_date=stamp,
+            system_modstamp=stamp,
+        )
+        for index, (name, probability, closed, won) in enumerate(STAGES, start=1)
+    )
+
+
 def allocate_ids(*, org: SalesforceOrg, sobject: str, count: int = 1) -> list[str]:
-    with transaction.atomic():
+    with atomic():
         SalesforceOrg.objects.filter(pk=org.pk).update(id_sequence=F("id_sequence") + count)
         last = SalesforceOrg.objects.values_list("id_sequence", flat=True).get(pk=org.pk)
     prefix = KEY_PREFIXES[sobject]
@@ -212,7 +237,7 @@ def opportunity_save(
 ) -> Opportunity:
     """Create (``opportunity`` None) or update an opportunity; derives IsWon/IsClosed."""
     stage = fields.pop("stage_name", None)
-    with transaction.atomic():
+    with atomic():
         if opportunity is None:
             opportunity = Opportunity(org=org, **fields)
             apply_stage(
@@ -266,7 +291,7 @@ def _bump(opportunity: Opportunity) -> None:
 
 def opportunity_delete(*, opportunity: Opportunity) -> None:
     """To the recycle bin, with its line items and contact roles, as Salesforce cascades."""
-    with transaction.atomic():
+    with atomic():
         stamp = now_ms()
         for model in (OpportunityLineItem, OpportunityContactRole):
             model.objects.filter(opportunity=opportunity, is_deleted=False).update(
@@ -279,7 +304,7 @@ def opportunity_delete(*, opportunity: Opportunity) -> None:
 
 
 def opportunity_undelete(*, opportunity: Opportunity) -> None:
-    with transaction.atomic():
+    with atomic():
         stamp = now_ms()
         for model in (OpportunityLineItem, OpportunityContactRole):
             model.objects.filter(
@@ -320,7 +345,7 @@ def line_items_add(
     """Add line items in bulk: each dict has ``product`` (or ``pricebook_entry``), ``quantity``
     and optionally ``unit_price``, ``discount``, ``description``, ``service_date``."""
     org = opportunity.org
-    with transaction.atomic():
+    with atomic():
         ids = allocate_ids(org=org, sobject="OpportunityLineItem", count=len(items))
         stamp = now_ms()
         start = opportunity.opportunitylineitem_set.count()
@@ -363,7 +388,7 @@ def line_item_add(*, opportunity: Opportunity, **item: Any) -> OpportunityLineIt
 
 
 def line_item_update(*, line_item: OpportunityLineItem, **fields: Any) -> OpportunityLineItem:
-    with transaction.atomic():
+    with atomic():
         for key, value in fields.items():
             setattr(line_item, key, value)
         line_item.total_price = line_total(
@@ -375,7 +400,7 @@ def line_item_update(*, line_item: OpportunityLineItem, **fields: Any) -> Opport
 
 
 def line_item_delete(*, line_item: OpportunityLineItem) -> None:
-    with transaction.atomic():
+    with atomic():
         line_item.is_deleted = True
         line_item.deleted_date = now_ms()
         _update(line_item, {})
@@ -385,7 +410,7 @@ def line_item_delete(*, line_item: OpportunityLineItem) -> None:
 def contact_role_add(
     *, opportunity: Opportunity, contact: Contact, role: str = "", is_primary: bool = False
 ) -> OpportunityContactRole:
-    with transaction.atomic():
+    with atomic():
         if is_primary:
             OpportunityContactRole.objects.filter(opportunity=opportunity, is_primary=True).update(
                 is_primary=False, system_modstamp=now_ms()
@@ -403,7 +428,7 @@ def contact_role_add(
 
 
 def contact_role_delete(*, contact_role: OpportunityContactRole) -> None:
-    with transaction.atomic():
+    with atomic():
         contact_role.is_deleted = True
         contact_role.deleted_date = now_ms()
         _update(contact_role, {})

@@ -15,10 +15,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError
 from django.db.models import Case, DecimalField, F, Model, Q, QuerySet, Value, When
 from django.http import HttpRequest, HttpResponse
 
+from sandbox.db import atomic
 from sandbox.faults import Faults
 from sandbox.xero import filters, limits, oauth, serialize, validation, webhooks, writes, xjson
 from sandbox.xero.filters import Field, FilterError
@@ -161,7 +162,7 @@ def serve(request: HttpRequest, subpath: str) -> HttpResponse:
 
 
 def _consume_forced_429(org: XeroOrganisation) -> None:
-    with transaction.atomic():
+    with atomic():
         locked = XeroOrganisation.objects.select_for_update().get(pk=org.pk)
         faults = dict(locked.faults)
         faults["force_429"] = max(int(faults.get("force_429", 0)) - 1, 0)
@@ -278,7 +279,7 @@ def _run(
     status: int
     raw: bytes
     try:
-        with transaction.atomic():
+        with atomic():
             result = handler(call)
             status = result.status
             raw = xjson.dumps(_envelope(call, result.body) if status == 200 else result.body)
@@ -680,7 +681,7 @@ def _batch(
     for element in _elements(call, key):
         mark = len(call.ctx.events)
         try:
-            with transaction.atomic():
+            with atomic():
                 obj = write(element)
                 # Serialise inside the savepoint: the element's own reads see its writes.
                 data = ser(obj)

@@ -16,9 +16,10 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import transaction
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
+from sandbox.db import atomic
 from sandbox.xero import clock
 from sandbox.xero.models import (
     AccessToken,
@@ -136,9 +137,15 @@ def _pkce_ok(code: AuthorizationCode, verifier: str) -> bool:
     return hmac.compare_digest(computed, code.code_challenge)
 
 
+def access_token_ttl() -> dt.timedelta:
+    """Xero's 30 minutes; shorter with ``SANDBOX_XERO_TOKEN_SECONDS`` (tests of expiry)."""
+    seconds = getattr(settings, "SANDBOX_XERO_TOKEN_SECONDS", None)
+    return dt.timedelta(seconds=float(seconds)) if seconds else ACCESS_TOKEN_TTL
+
+
 def token_pair(grant: Grant, now: dt.datetime) -> tuple[AccessToken, RefreshToken | None]:
     access = AccessToken.objects.create(
-        token=_new_token(), grant=grant, expires_at=now + ACCESS_TOKEN_TTL
+        token=_new_token(), grant=grant, expires_at=now + access_token_ttl()
     )
     refresh = None
     if "offline_access" in grant.scope.split():
@@ -163,7 +170,7 @@ def token_response(access: AccessToken, refresh: RefreshToken | None) -> dict[st
 
 def exchange_code(app: XeroApp, form: dict[str, str]) -> dict[str, Any]:
     now = clock.now()
-    with transaction.atomic():
+    with atomic():
         code = (
             AuthorizationCode.objects.select_for_update()
             .filter(code=form.get("code", ""), app=app)
@@ -186,7 +193,7 @@ def exchange_code(app: XeroApp, form: dict[str, str]) -> dict[str, Any]:
 
 def refresh(app: XeroApp, token: str) -> dict[str, Any]:
     now = clock.now()
-    with transaction.atomic():
+    with atomic():
         current = (
             RefreshToken.objects.select_for_update(of=("self",))
             .select_related("grant", "replaced_by__access_token__grant")

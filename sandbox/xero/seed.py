@@ -11,8 +11,7 @@ import random
 import uuid
 from typing import Any
 
-from django.db import transaction
-
+from sandbox.db import atomic
 from sandbox.xero import writes
 from sandbox.xero.models import (
     AccessToken,
@@ -159,7 +158,7 @@ def is_empty() -> bool:
     return not XeroOrganisation.objects.exists() and not XeroApp.objects.exists()
 
 
-@transaction.atomic
+@atomic()
 def reset(*, seed: str | None) -> None:
     """Wipe every sandbox Xero row; with ``seed="demo"`` load the demo data."""
     for model in MODELS_IN_DELETE_ORDER:

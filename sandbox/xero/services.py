@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db import transaction
-
+from sandbox.db import atomic
 from sandbox.xero import clock, oauth
 from sandbox.xero.models import Connection, Grant, XeroApp, XeroOrganisation
 
@@ -26,7 +25,7 @@ def demo_app() -> XeroApp:
     return app
 
 
-@transaction.atomic
+@atomic()
 def issue_token(*, org_name: str | None) -> dict[str, Any]:
     """Connect the demo app to ``org_name`` (or the first organisation) and return a token.
 

@@ -21,9 +21,9 @@ from typing import TYPE_CHECKING, Any
 
 import requests
 from django.conf import settings
-from django.db import transaction
 from django.db.models import F
 
+from sandbox.db import on_commit
 from sandbox.xero import clock, xjson
 from sandbox.xero.models import WebhookDelivery, XeroOrganisation
 
@@ -96,7 +96,7 @@ def queue_events(org: XeroOrganisation, events: Sequence[Event]) -> None:
             args = (org.webhook_url, body, sign(body, org.webhook_key))
             threading.Thread(target=post, args=args, daemon=True).start()
 
-    transaction.on_commit(send)
+    on_commit(send)
 
 
 def post(url: str, body: bytes, signature: str) -> tuple[int | None, str]:

@@ -22,3 +22,9 @@ def test_seed_demo_is_idempotent_and_the_printed_login_works(client, capsys):
     response = client.get("/", follow=True)
     assert b"Demo Widgets Ltd" in response.content
     assert b"Free trial" in response.content
+
+
+def test_the_printed_login_address_follows_site_url(capsys, settings):
+    settings.SITE_URL = "http://127.0.0.1:8123"
+    call_command("seed_demo")
+    assert "Demo login ready at http://127.0.0.1:8123/login/" in capsys.readouterr().out

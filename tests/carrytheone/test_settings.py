@@ -21,7 +21,11 @@ KEYS = [
 
 def _run_django(code: str, tmp_path: Path, **env: str) -> str:
     """Runs ``code`` after django.setup() in a fresh process; returns its last output line."""
-    clean = {k: v for k, v in os.environ.items() if k not in {*KEYS, "SANDBOX_ENABLED"}}
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {*KEYS, "SANDBOX_ENABLED", "SANDBOX_DATABASE_URL"}
+    }
     result = subprocess.run(
         [sys.executable, "-c", f"import django; django.setup()\n{code}"],
         cwd=ROOT,
@@ -80,3 +84,56 @@ def test_sandbox_routes_exist_only_when_enabled(tmp_path):
     )
     assert _run_django(code, tmp_path, SANDBOX_ENABLED="1") == "mounted"
     assert _run_django(code, tmp_path, SANDBOX_ENABLED="0") == "absent"
+
+
+def test_the_sandbox_exists_only_when_enabled(tmp_path):
+    """Its apps (so its tables), its URLs and its database are there only with it on."""
+    code = (
+        "import json; from django.apps import apps; from django.conf import settings; "
+        "from django.urls import resolve, Resolver404\n"
+        "try:\n    resolve('/sandbox/'); routed = True\n"
+        "except Resolver404:\n    routed = False\n"
+        "print(json.dumps([apps.is_installed('sandbox.xero'), "
+        "apps.is_installed('sandbox.salesforce'), 'sandbox' in settings.DATABASES, routed]))"
+    )
+    assert json.loads(_run_django(code, tmp_path, SANDBOX_ENABLED="0")) == [
+        False,
+        False,
+        False,
+        False,
+    ]
+    sqlite = f"sqlite:///{tmp_path / 'db.sqlite3'}"
+    # On, with SQLite: the simulators get a database file of their own...
+    on = _run_django(code, tmp_path, SANDBOX_ENABLED="1", DATABASE_URL=sqlite)
+    assert json.loads(on) == [True, True, True, True]
+    # ... unless told to share the product's (the test suite does).
+    shared = _run_django(
+        code, tmp_path, SANDBOX_ENABLED="1", DATABASE_URL=sqlite, SANDBOX_DATABASE_URL=""
+    )
+    assert json.loads(shared) == [True, True, False, True]
+
+
+def test_sqlite_waits_for_the_write_lock_instead_of_failing(tmp_path):
+    code = (
+        "import json; from django.conf import settings\n"
+        "o = settings.DATABASES['default']['OPTIONS']\n"
+        "print(json.dumps([o['transaction_mode'], o['timeout'], 'journal_mode=WAL' in "
+        "o['init_command']]))"
+    )
+    clean_db = {"DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}"}
+    assert json.loads(_run_django(code, tmp_path, **clean_db)) == ["IMMEDIATE", 20.0, True]
+
+
+def test_make_run_listens_on_port_and_site_url_follows(tmp_path):
+    out = subprocess.run(
+        ["make", "-n", "run", "PORT=8123"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+        env={k: v for k, v in os.environ.items() if k not in {"SITE_URL", "PORT"}},
+    ).stdout
+    assert "PORT=8123 SITE_URL=${SITE_URL:-http://127.0.0.1:8123}" in out
+    assert "honcho --procfile Procfile start --port 8123" in out
+    assert "127.0.0.1:$PORT" in (ROOT / "Procfile").read_text()

@@ -219,3 +219,113 @@ def test_an_unavailable_token_endpoint_is_transient_and_changes_nothing(
     conn.refresh_from_db()
     assert conn.status == Connection.Status.ACTIVE
     assert conn.credentials == before
+    # The connection shows the truth: failing since now, and why.
+    assert conn.failing_since is not None
+    assert "token endpoint unavailable" in conn.last_error
+    assert (conn.refresh_claimed_by, conn.refresh_claimed_until) == ("", None)
+
+
+def test_a_refresh_that_works_again_clears_the_failing_state(sandbox, settings):
+    conn = _xero_connection()
+    Connection.objects.filter(pk=conn.pk).update(
+        failing_since=timezone.now(), last_error="Xero token endpoint unavailable; will retry."
+    )
+    connection_credentials(connection_id=conn.pk)
+    conn.refresh_from_db()
+    assert (conn.failing_since, conn.last_error) == (None, "")
+
+
+def test_the_token_call_runs_outside_any_transaction(sandbox, monkeypatch):
+    """The token endpoint may need a lock the product would hold (the simulator's did)."""
+    provider = get_provider("xero")
+    original = type(provider).refresh
+    seen: list[bool] = []
+
+    def watching(self: Any, *, credentials: dict[str, Any]) -> Any:
+        seen.append(db_connection.in_atomic_block)
+        return original(self, credentials=credentials)
+
+    monkeypatch.setattr(type(provider), "refresh", watching)
+    conn = _xero_connection()
+    connection_credentials(connection_id=conn.pk)
+    assert seen == [False]
+
+
+@pytest.mark.postgres
+def test_the_connection_row_is_not_locked_while_the_token_endpoint_answers(sandbox, monkeypatch):
+    """Another writer of the connection's row (the panel, a heartbeat) is never made to wait."""
+    provider = get_provider("xero")
+    original = type(provider).refresh
+    waited: list[float] = []
+    conn = _xero_connection()
+
+    def writer() -> None:
+        import time
+
+        try:
+            with db_connection.cursor() as cursor:
+                cursor.execute("SET lock_timeout = '2s'")
+            started = time.monotonic()
+            Connection.objects.filter(pk=conn.pk).update(display_name="Renamed meanwhile")
+            waited.append(time.monotonic() - started)
+        finally:
+            db_connection.close()
+
+    def slow(self: Any, *, credentials: dict[str, Any]) -> Any:
+        thread = threading.Thread(target=writer)
+        thread.start()
+        thread.join(timeout=10)
+        return original(self, credentials=credentials)
+
+    monkeypatch.setattr(type(provider), "refresh", slow)
+    connection_credentials(connection_id=conn.pk)
+    assert len(waited) == 1
+    assert waited[0] < 1.0
+    conn.refresh_from_db()
+    assert conn.display_name == "Renamed meanwhile"  # not overwritten by the token save
+
+
+def test_a_refresh_claim_left_by_a_dead_worker_is_taken_over(sandbox, refresh_calls):
+    conn = _xero_connection()
+    Connection.objects.filter(pk=conn.pk).update(
+        refresh_claimed_by="dead-worker", refresh_claimed_until=timezone.now()
+    )
+    fresh = connection_credentials(connection_id=conn.pk)
+    assert len(refresh_calls) == 1
+    conn.refresh_from_db()
+    assert conn.credentials["access_token"] == fresh["access_token"]
+    assert (conn.refresh_claimed_by, conn.refresh_claimed_until) == ("", None)
+
+
+def test_a_waiter_takes_the_tokens_another_worker_refreshed(sandbox, refresh_calls):
+    """While another worker holds the claim, a caller waits and then uses its tokens."""
+    conn = _xero_connection()
+    Connection.objects.filter(pk=conn.pk).update(
+        refresh_claimed_by="other-worker",
+        refresh_claimed_until=timezone.now() + dt.timedelta(minutes=1),
+    )
+    fresh = {
+        **conn.credentials,
+        "access_token": "refreshed-elsewhere",
+        "expires_at": (timezone.now() + dt.timedelta(hours=1)).isoformat(),
+    }
+
+    def other_worker_finishes() -> None:
+        import time
+
+        try:
+            time.sleep(0.3)
+            row = Connection.objects.get(pk=conn.pk)
+            row.credentials = fresh
+            row.refresh_claimed_by = ""
+            row.refresh_claimed_until = None
+            row.save(update_fields=["credentials", "refresh_claimed_by", "refresh_claimed_until"])
+        finally:
+            db_connection.close()
+
+    thread = threading.Thread(target=other_worker_finishes)
+    thread.start()
+    credentials = connection_credentials(connection_id=conn.pk)
+    thread.join(timeout=10)
+    assert credentials["access_token"] == "refreshed-elsewhere"
+    assert refresh_calls == []

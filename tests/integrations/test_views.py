@@ -80,7 +80,9 @@ def test_detail_offers_reconnect_when_a_connection_needs_it(account, admin_clien
     dashboard = admin_client_.get(
         reverse("accounts:dashboard", kwargs={"account_slug": account.slug})
     )
-    assert b"Paused" in dashboard.content
+    # The dashboard names the one thing that helps: reconnecting, with Xero's reason.
+    assert b"Reconnect Xero" in dashboard.content
+    assert b"invalid_grant" in dashboard.content
 
 
 def test_support_reads_the_log_and_dismisses_a_failure(account, support_client):
@@ -156,3 +158,26 @@ def test_support_retries_a_failed_record(
     assert ledger.state == LedgerEntry.State.PENDING
     assert ledger.content_hash == ""
     assert failure.dismissed_at is not None
+
+
+def test_the_log_shows_each_outcome_with_its_own_count(account, support_client):
+    from integrations.models import SyncRun
+
+    integration = _integration(account)
+    SyncRun.objects.create(
+        integration=integration,
+        status=SyncRun.Status.PARTIAL,
+        created_count=7,
+        failed_count=0,
+        attention_count=3,
+    )
+    html = support_client.get(
+        reverse(
+            "integrations:log",
+            kwargs={"account_slug": account.slug, "integration_id": integration.pk},
+        )
+    ).content.decode()
+    assert "Need a person" in html
+    assert "<td>0</td><td>3</td>" in html  # failed, then needing a person
+    assert "Some records failed" not in html
+    assert "Completed; some records have problems" in html

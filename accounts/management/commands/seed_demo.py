@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from allauth.account.models import EmailAddress
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
@@ -50,14 +51,12 @@ class Command(BaseCommand):
             self._connect_sandbox(account=account, email=email, password=password)
         self.stdout.write(
             self.style.SUCCESS(
-                "Demo login ready at http://127.0.0.1:8000/login/\n"
+                f"Demo login ready at {settings.SITE_URL}/login/\n"
                 f"  email:    {email}\n  password: {password}"
             )
         )
 
     def _connect_sandbox(self, *, account: Account, email: str, password: str) -> None:
-        from django.conf import settings
-
         from integrations.demo import (
             add_demo_return,
             configure_demo_rules,

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
-from django.db import transaction
 
+from sandbox.db import atomic
 from sandbox.salesforce import seed as salesforce_seed
 from sandbox.xero import seed as xero_seed
 
@@ -26,7 +26,7 @@ class Command(BaseCommand):
         if options["if_empty"] and not (xero_seed.is_empty() and salesforce_seed.is_empty()):
             self.stdout.write("Sandbox already seeded; keeping its data.")
             return
-        with transaction.atomic():
+        with atomic():
             xero_seed.reset(seed=options["seed"])
             salesforce_seed.reset(seed=options["seed"])
         self.stdout.write(self.style.SUCCESS(f"Sandbox reset (seed: {options['seed'] or 'none'})."))

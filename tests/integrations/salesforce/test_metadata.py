@@ -78,8 +78,11 @@ def test_a_multi_currency_org_as_described(conn, describes):
     assert method.picklist_values == PAYMENT_METHODS
     assert metadata.resolve("Account.Region__c") is not None
     assert metadata.resolve("Account.NoSuch__c") is None
-    assert [name for name, _ in metadata.stages] == list(STAGE_NAMES)
-    assert [name for name, won in metadata.stages if won] == ["Closed Won"]
+    assert [s.name for s in metadata.stages] == list(STAGE_NAMES)
+    # Read from OpportunityStage, not guessed from the names.
+    assert [s.name for s in metadata.stages if s.won] == ["Closed Won"]
+    assert [s.name for s in metadata.stages if s.lost] == ["Closed Lost"]
+    assert not any(s.closed for s in metadata.stages if s.name == "Negotiation/Review")
     stored = OrgMetadata.objects.get(connection=conn)
     assert stored.fetched_at is not None
     assert stored.last_error == ""

@@ -80,7 +80,8 @@ def test_problems_are_stored_and_told_once_until_they_clear(integration):
     assert {(p.field, p.behaviour) for p in problems} == {
         ("sales_account_code", "invoices"),
         ("sales_account_code", "credit_notes"),
-        ("stage", "matching"),
+        # A stage Salesforce does not have: nothing would ever be invoiced, an error.
+        ("stage", "invoices"),
     }
     integration.refresh_from_db()
     assert [p["field"] for p in integration.config_problems] == [p.field for p in problems]

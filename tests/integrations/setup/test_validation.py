@@ -10,7 +10,12 @@ import pytest
 
 from integrations.models import Integration
 from integrations.rules.specs import PaymentMethodSpec, RuleSet, TaxRuleSpec, TrackingRuleSpec
-from integrations.salesforce.metadata_types import FieldInfo, ObjectInfo, SalesforceMetadata
+from integrations.salesforce.metadata_types import (
+    FieldInfo,
+    ObjectInfo,
+    SalesforceMetadata,
+    StageInfo,
+)
 from integrations.setup.validation import (
     BEHAVIOURS,
     ConfigProblem,
@@ -103,7 +108,7 @@ SALESFORCE = SalesforceMetadata(
         {f.name: f for f in (_field("Name"), _field("Tax_Code__c", custom=True))},
     ),
     multi_currency=True,
-    stages=tuple((s, s == "Closed Won") for s in STAGES),
+    stages=tuple(StageInfo(s, s == "Closed Won", s.startswith("Closed")) for s in STAGES),
 )
 
 CONFIG: dict[str, Any] = {
@@ -268,11 +273,30 @@ def test_a_branding_theme_that_is_gone():
 
 def test_a_stage_that_is_not_a_stagename_value():
     problem = only(check(stage="Closed - Paid"))
-    assert (problem.field, problem.behaviour) == ("stage", "matching")
+    # An error, not advice: with it nothing would ever be invoiced.
+    assert (problem.field, problem.behaviour) == ("stage", "invoices")
     assert "not a value of Opportunity.StageName" in problem.message
     assert "'Closed Won'" in problem.message
     # Salesforce compares picklist values without case.
     assert check(stage="closed won") == []
+
+
+def test_a_lost_stage_is_an_error_and_holds_invoices_back():
+    problem = only(check(stage="Closed Lost"))
+    assert (problem.field, problem.behaviour) == ("stage", "invoices")
+    assert "closed and not won (lost)" in problem.message
+    # A confirmation does not make a lost stage acceptable.
+    problem = only(check(stage="Closed Lost", stage_confirmed="Closed Lost"))
+    assert "lost" in problem.message
+
+
+def test_an_open_stage_must_be_confirmed_for_that_stage():
+    problem = only(check(stage="Negotiation/Review"))
+    assert (problem.field, problem.behaviour) == ("stage", "invoices")
+    assert "does not mark the stage 'Negotiation/Review' as won" in problem.message
+    assert check(stage="Negotiation/Review", stage_confirmed="Negotiation/Review") == []
+    # Confirming one open stage is not confirming another.
+    assert only(check(stage="Prospecting", stage_confirmed="Negotiation/Review"))
 
 
 # --- tax ------------------------------------------------------------------------------------

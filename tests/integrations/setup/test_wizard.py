@@ -134,6 +134,8 @@ VALID: dict[str, tuple[dict[str, str], dict[str, Any]]] = {
 # Invalid answers: (posted, field the message is at, part of the message).
 INVALID: list[tuple[str, dict[str, str], str, str]] = [
     ("opportunities", {"stage": "Closed Paid"}, "stage", "Select a valid choice"),
+    ("opportunities", {"stage": "Closed Lost"}, "stage", "as closed and not won (lost)"),
+    ("opportunities", {"stage": "Negotiation/Review"}, "stage_confirmed", "Tick this to confirm"),
     ("opportunities", {"start_date": "31/02/2026"}, "start_date", "Enter the date as YYYY-MM-DD"),
     ("customers", {"contact_name_collision": "merge"}, "contact_name_collision", "valid choice"),
     (
@@ -310,7 +312,8 @@ def test_lists_come_from_xero_and_salesforce(integration, owner_client):
         owner_client.get(_step_url(integration, "opportunities")).content.decode(), "stage"
     )
     assert "Closed Won (won)" in stages
-    assert "Prospecting" in stages
+    assert "Closed Lost (lost: never invoiced)" in stages
+    assert "Prospecting (open: not marked won)" in stages
 
     currencies = owner_client.get(_step_url(integration, "currencies")).content.decode()
     assert "USD (base currency)" in _field_block(currencies, "default_currency")
@@ -658,6 +661,14 @@ def _refused(client: Client, integration: Integration) -> str:
     return html
 
 
+@pytest.fixture
+def reachable(monkeypatch) -> None:
+    """Both connections answer a live check (this module has no network; the sandbox tests
+    cover a check that fails)."""
+    monkeypatch.setattr("integrations.setup.views.connection_check", lambda **kwargs: "")
+
+
+@pytest.mark.usefixtures("reachable")
 def test_switching_on_is_refused_while_problems_remain_then_allowed(integration, owner_client):
     integration.config = {**SyncConfig().to_json(), "sales_account_code": "299"}
     integration.save()
@@ -721,7 +732,10 @@ def test_switching_on_needs_both_connections(account, owner_client):
 def test_switching_on_needs_settings_to_check_against(account, owner_client):
     integration = connected_integration(account, cached=False)
     html = _refused(owner_client, integration)
-    assert "Xero could not be read, so the settings cannot be checked" in html
+    # The live check finds nothing listening: no "everything checks out" from old copies.
+    assert "Xero could not be reached just now" in html
+    assert "Salesforce could not be reached just now" in html
+    assert "Everything checks out" not in html
 
 
 # --- history and the integration's page --------------------------------------------------------
@@ -801,3 +815,19 @@ def test_choosing_a_tracking_field_lists_its_picklist_values_to_map(integration,
     owner_client.post(_url(integration, "setup_rules"), data)
     rule = TrackingRule.objects.get()
     assert rule.mapping == {"North America": "North", "EMEA": "East"}
+
+
+def test_an_open_stage_is_saved_once_confirmed_and_asks_again_for_another(
+    integration, owner_client
+):
+    url = _step_url(integration, "opportunities")
+    response = owner_client.post(url, {"stage": "Negotiation/Review", "stage_confirmed": "on"})
+    assert response.status_code == 302
+    config = _config(integration)
+    assert (config.stage, config.stage_confirmed) == ("Negotiation/Review", "Negotiation/Review")
+    assert "checked" in _field_block(owner_client.get(url).content.decode(), "stage_confirmed")
+    # Another open stage: the old confirmation does not carry over.
+    response = owner_client.post(url, {"stage": "Prospecting", "stage_confirmed": ""})
+    assert response.status_code == 200
+    assert "Tick this to confirm" in _field_block(response.content.decode(), "stage_confirmed")
+    assert _config(integration).stage == "Negotiation/Review"

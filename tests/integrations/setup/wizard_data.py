@@ -15,7 +15,12 @@ from django.utils import timezone
 
 from accounts.models import Account
 from integrations.models import Connection, Integration
-from integrations.salesforce.metadata_types import FieldInfo, ObjectInfo, SalesforceMetadata
+from integrations.salesforce.metadata_types import (
+    FieldInfo,
+    ObjectInfo,
+    SalesforceMetadata,
+    StageInfo,
+)
 from integrations.salesforce.models import OrgMetadata
 from integrations.xero.metadata_types import (
     AccountInfo,
@@ -32,10 +37,10 @@ PROJECTS_THEME = "5b8c3a4e-0000-4000-8000-000000000002"
 PAYMENT_METHODS = ("Credit Card", "Bank Transfer", "Check", "PayPal")
 REGIONS = ("North America", "EMEA", "APAC")
 STAGES = (
-    ("Prospecting", False),
-    ("Negotiation/Review", False),
-    ("Closed Won", True),
-    ("Closed Lost", False),
+    StageInfo("Prospecting", won=False, closed=False),
+    StageInfo("Negotiation/Review", won=False, closed=False),
+    StageInfo("Closed Won", won=True, closed=True),
+    StageInfo("Closed Lost", won=False, closed=True),
 )
 
 
@@ -111,7 +116,7 @@ def salesforce_metadata() -> SalesforceMetadata:
             for f in (
                 _field("Id", "Opportunity ID", "id"),
                 _field("Name", "Name", "string"),
-                _field("StageName", "Stage", "picklist", *(s for s, _ in STAGES)),
+                _field("StageName", "Stage", "picklist", *(s.name for s in STAGES)),
                 _field("Amount", "Amount", "currency"),
                 _field("Type", "Type", "picklist", "New Customer", "Existing Customer"),
                 _field(
@@ -163,6 +168,8 @@ def connected_integration(account: Account, *, cached: bool = True, **fields: An
     )
     if cached:
         now = timezone.now()
+        # Both were read just now: the connections are known to work (no live check needed).
+        Connection.objects.filter(pk__in=[xero.pk, salesforce.pk]).update(checked_at=now)
         OrganisationSettings.objects.create(
             connection=xero, data=xero_metadata().to_json(), fetched_at=now
         )

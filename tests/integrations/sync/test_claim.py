@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+import time
 
 import pytest
 from django.db import connection as db_connection
 from django.utils import timezone
 
-from integrations.models import Integration
+from integrations.models import Integration, SyncRun
 from integrations.sync.claim import (
+    DEAD_RUN_ERROR,
+    ClaimHeartbeat,
+    close_dead_runs,
     integration_claim,
     integration_extend_claim,
     integration_release,
@@ -97,3 +101,79 @@ def test_the_ledger_holds_one_row_per_opportunity_per_integration():
     LedgerEntry.objects.create(integration=other, salesforce_id="006000000000001AAA")
     with pytest.raises(IntegrityError), transaction.atomic():
         LedgerEntry.objects.create(integration=integration, salesforce_id="006000000000001AAA")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_heartbeat_keeps_a_claim_alive_past_its_ttl(settings):
+    settings.SYNC_CLAIM_HEARTBEAT = 0.5
+    integration = _integration()
+    ttl = dt.timedelta(seconds=1.5)
+    assert integration_claim(integration_id=integration.pk, worker="a", ttl=ttl)
+    with ClaimHeartbeat(integration_id=integration.pk, worker="a", ttl=ttl) as heartbeat:
+        time.sleep(3)  # twice the TTL: without the heartbeat the claim would have expired
+        assert not integration_claim(integration_id=integration.pk, worker="b", ttl=ttl)
+        assert not heartbeat.lost.is_set()
+    # Stopped: the claim now expires on its own.
+    time.sleep(2)
+    assert integration_claim(integration_id=integration.pk, worker="b", ttl=ttl)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_heartbeat_notices_a_claim_taken_over(settings):
+    settings.SYNC_CLAIM_HEARTBEAT = 0.5
+    integration = _integration()
+    assert integration_claim(integration_id=integration.pk, worker="a", ttl=TTL)
+    with ClaimHeartbeat(integration_id=integration.pk, worker="a", ttl=TTL) as heartbeat:
+        Integration.objects.filter(pk=integration.pk).update(sync_claimed_by="b")
+        assert heartbeat.lost.wait(timeout=5)
+
+
+@pytest.mark.django_db
+def test_runs_left_running_by_a_dead_worker_are_closed_with_the_reason():
+    integration = _integration()
+    other = _integration()
+    dead = SyncRun.objects.create(integration=integration, worker="dead-worker")
+    # A live run: its worker holds its integration's claim.
+    assert integration_claim(integration_id=other.pk, worker="alive", ttl=TTL)
+    alive = SyncRun.objects.create(integration=other, worker="alive")
+    assert close_dead_runs() == 1
+    dead.refresh_from_db()
+    alive.refresh_from_db()
+    assert dead.status == SyncRun.Status.FAILED
+    assert dead.error == DEAD_RUN_ERROR
+    assert dead.finished_at is not None
+    assert alive.status == SyncRun.Status.RUNNING
+
+
+@pytest.mark.django_db
+def test_a_run_whose_claim_was_taken_over_is_dead_too():
+    integration = _integration()
+    assert integration_claim(integration_id=integration.pk, worker="frozen", ttl=TTL)
+    frozen = SyncRun.objects.create(integration=integration, worker="frozen")
+    Integration.objects.filter(pk=integration.pk).update(sync_claimed_by="new-worker")
+    assert close_dead_runs(integration_id=integration.pk) == 1
+    frozen.refresh_from_db()
+    assert frozen.status == SyncRun.Status.FAILED
+
+
+@pytest.mark.django_db
+def test_a_release_lost_to_the_database_is_tried_again(monkeypatch):
+    from django.db import OperationalError
+    from django.db.models import QuerySet
+
+    integration = _integration()
+    assert integration_claim(integration_id=integration.pk, worker="a", ttl=TTL)
+    original = QuerySet.update
+    failures = iter([True])
+
+    def flaky(self, **kwargs):
+        if next(failures, False):
+            raise OperationalError("server closed the connection unexpectedly")
+        return original(self, **kwargs)
+
+    monkeypatch.setattr(QuerySet, "update", flaky)
+    monkeypatch.setattr("integrations.sync.claim.time.sleep", lambda seconds: None)
+    integration_release(integration_id=integration.pk, worker="a")
+    monkeypatch.setattr(QuerySet, "update", original)
+    integration.refresh_from_db()
+    assert (integration.sync_claimed_by, integration.sync_claimed_until) == ("", None)

@@ -175,7 +175,9 @@ def test_429_in_the_middle_stops_politely_and_the_next_run_completes(
     monkeypatch.setattr(XeroClient, "call", limited)
     first = sync_integration(integration_id=integration.pk)
     assert first is not None
-    assert first.status == SyncRun.Status.PARTIAL
+    # Stopped early by the limit (not "some records failed": none did).
+    assert first.status == SyncRun.Status.STOPPED
+    assert first.failed_count == 0
     assert "limit was reached" in first.error
     assert "The sync resumes where it stopped." in first.error
     assert first.retry_after is not None
@@ -272,7 +274,7 @@ def test_lost_invoice_answer_is_unknown_then_settled_on_a_later_run(
     first = sync_integration(integration_id=integration.pk)
     assert first is not None
     assert state["hit"] == 1
-    assert first.status == SyncRun.Status.PARTIAL
+    assert first.status == SyncRun.Status.STOPPED
     assert "answer was lost" in first.error
     unknown = set(
         LedgerEntry.objects.filter(integration=integration, state="unknown").values_list(

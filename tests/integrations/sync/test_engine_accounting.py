@@ -265,6 +265,9 @@ def test_payment_method_decides_whether_to_invoice(integration: Integration, cal
 
     run = _sync(integration)
     assert run.status == SyncRun.Status.PARTIAL
+    # What is partial is told by its own count: records waiting for a person, none failed.
+    assert run.failed_count == 0
+    assert run.attention_count == run.entries.filter(outcome="attention").count() > 0
     assert _ledger(integration, shop).state == "not_invoiced"
     assert not _invoices().filter(reference=shop.name).exists()
     skipped = run.entries.get(salesforce_id=shop.sf_id)

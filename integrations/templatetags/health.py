@@ -1,0 +1,20 @@
+"""``{{ integration|health }}`` and ``{{ connection|connection_state }}`` for the panel's pages."""
+
+from __future__ import annotations
+
+from django import template
+
+from integrations.health import Health, connection_state, integration_health
+from integrations.models import Connection, Integration
+
+register = template.Library()
+
+
+@register.filter(name="health")
+def health(integration: Integration) -> Health:
+    return integration_health(integration)
+
+
+@register.filter(name="connection_state")
+def connection_state_filter(connection: Connection | None) -> tuple[str, str]:
+    return connection_state(connection)
