@@ -37,6 +37,7 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy .
+	$(BIN)/lint-imports
 
 # The sync engine against the sandbox, 10,000 opportunities; the last line printed is JSON.
 # Its own database: PostgreSQL carrytheone_bench if 127.0.0.1:5432 answers, else SQLite in

@@ -23,7 +23,7 @@ from accounts.forms import (
 )
 from accounts.models import ROLE_HELP, Invitation, Membership, Role, User
 from billing.models import Subscription
-from integrations.models import Integration
+from integrations.core.models import Integration
 
 
 def _user(request: HttpRequest) -> User:

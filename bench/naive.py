@@ -13,12 +13,16 @@ import dataclasses
 import datetime as dt
 from typing import Any
 
-from integrations.models import Integration
-from integrations.salesforce.client import salesforce_client
-from integrations.sync.config import SyncConfig
-from integrations.sync.reader import ReadSpec, org_has_currency, read_opportunities
+from integrations.connections.salesforce.client import salesforce_client
+from integrations.connections.salesforce.reader import (
+    ReadSpec,
+    org_has_currency,
+    read_opportunities,
+)
+from integrations.connections.xero.client import xero_client
+from integrations.core.config import SyncConfig
+from integrations.core.models import Integration
 from integrations.sync.translate import contact_for, invoice_for, item_for
-from integrations.xero.client import xero_client
 
 
 def _quote(text: str) -> str:

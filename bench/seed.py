@@ -22,8 +22,9 @@ from typing import Any
 from django.db import transaction
 
 from accounts.models import Account, Membership, Role, User
-from integrations.models import Connection, Integration
-from integrations.sync.config import SyncConfig
+from integrations.connections.models import Connection
+from integrations.core.config import SyncConfig
+from integrations.core.models import Integration
 from sandbox.salesforce import seed as salesforce_seed
 from sandbox.salesforce import services as sf_services
 from sandbox.salesforce.models import (

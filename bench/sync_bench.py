@@ -266,9 +266,9 @@ def run_worker(env: dict[str, str], args: Sequence[str]) -> dict[str, Any]:
 
 
 def _engine(integration_id: int) -> dict[str, Any]:
-    from integrations.models import SyncRun
-    from integrations.providers import ProviderError
+    from integrations.connections.providers import ProviderError
     from integrations.sync.engine import sync_integration
+    from integrations.sync.models import SyncRun
 
     runs: list[SyncRun] = []
     for attempt in range(1, MAX_RUNS + 1):

@@ -24,10 +24,6 @@ def subscription_start_trial(*, account: Account) -> Subscription:
     return subscription
 
 
-BILLING_PAUSE_PREFIX = "Billing: "
-"""Marks pauses set by billing, so that billing lifts only its own."""
-
-
 def subscription_sync_block(*, subscription: Subscription | None) -> str:
     """Why the subscription does not allow syncing, for people; empty when it does."""
     if subscription is None:
@@ -38,8 +34,8 @@ def subscription_sync_block(*, subscription: Subscription | None) -> str:
         if subscription.trial_ends_at > timezone.now():
             return ""
         ended = subscription.trial_ends_at.date().isoformat()
-        return f"{BILLING_PAUSE_PREFIX}the free trial ended on {ended}; choose a plan to resume."
+        return f"The free trial ended on {ended}; choose a plan to resume."
     return (
-        f"{BILLING_PAUSE_PREFIX}the subscription is {subscription.get_status_display().lower()}; "
+        f"The subscription is {subscription.get_status_display().lower()}; "
         "update billing to resume."
     )

@@ -63,8 +63,8 @@ INSTALLED_APPS = [
     "accounts",
     "billing",
     "integrations",
-    "integrations.xero.apps.XeroConfig",
-    "integrations.salesforce.apps.SalesforceIntegrationConfig",
+    "integrations.connections.xero.apps.XeroConfig",
+    "integrations.connections.salesforce.apps.SalesforceIntegrationConfig",
 ]
 SANDBOX_APPS = ["sandbox", "sandbox.xero", "sandbox.salesforce"]
 if SANDBOX_ENABLED:

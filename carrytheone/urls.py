@@ -11,9 +11,9 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("healthz/detail", views.healthz_detail, name="healthz_detail"),
     path("admin/", admin.site.urls),
     path("", include("accounts.urls")),
-    path("", include("integrations.urls")),
-    path("", include("integrations.xero.urls")),
-    path("", include("integrations.salesforce.urls")),
+    path("", include("integrations.web.urls")),
+    path("", include("integrations.web.connect.xero_urls")),
+    path("", include("integrations.web.connect.salesforce_urls")),
     # allauth at the root: /signup/, /login/, /logout/, /password/reset/, /confirm-email/...
     path("", include("allauth.urls")),
 ]

@@ -4,6 +4,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from carrytheone.health import check_broker, check_database, last_worker_heartbeat
+from integrations.core.health import integrations_failing
 
 
 @never_cache
@@ -15,8 +16,6 @@ def healthz(request: HttpRequest) -> JsonResponse:
     not fail the check: a load balancer should keep sending traffic to a healthy web process
     while workers restart or a customer's Xero is down. ``status`` says ``degraded`` then.
     """
-    from integrations.health import integrations_failing
-
     checks = {"database": check_database(), "broker": check_broker()}
     healthy = all(result.ok for result in checks.values())
     failing = len(integrations_failing()) if checks["database"].ok else None
@@ -37,7 +36,7 @@ def healthz(request: HttpRequest) -> JsonResponse:
 @require_GET
 def healthz_detail(request: HttpRequest) -> JsonResponse:
     """For our staff: which integrations have been failing, since when, and why."""
-    from integrations.health import integrations_failing
+    from integrations.core.health import integrations_failing
 
     if not (request.user.is_authenticated and request.user.is_staff):
         raise Http404

@@ -17,23 +17,16 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.http import HttpRequest
 
-from integrations.models import (
-    Integration,
-    LedgerEntry,
-    PaymentMethod,
-    SyncLogEntry,
-    SyncRun,
-    TaxRule,
-    TrackingRule,
-)
-from integrations.rules.models import MAX_TRACKING_RULES
-from integrations.sync.config import ConfigError, SyncConfig
+from integrations.core.config import ConfigError, SyncConfig
+from integrations.core.models import Integration, IntegrationPause
+from integrations.rules.models import MAX_TRACKING_RULES, PaymentMethod, TaxRule, TrackingRule
+from integrations.sync.models import LedgerEntry, SyncLogEntry, SyncRun
 
 
 class IntegrationForm(forms.ModelForm[Integration]):
     class Meta:
         model = Integration
-        fields = ("account", "name", "is_enabled", "paused_reason", "config", "created_by")
+        fields = ("account", "name", "is_enabled", "config", "created_by")
         help_texts = {
             "config": (
                 "The integration's settings as JSON, e.g. "
@@ -141,10 +134,19 @@ class TrackingRuleInline(admin.StackedInline[TrackingRule, Integration]):
     formfield_overrides = _JSON_WIDGET
 
 
+class PauseInline(admin.TabularInline[IntegrationPause, Integration]):
+    """Each pause cause on its own row: lifting one leaves the others in force."""
+
+    model = IntegrationPause
+    extra = 0
+    fields = ("cause", "message", "since", "until", "by")
+    readonly_fields = ("since", "by")
+
+
 @admin.register(Integration)
 class IntegrationAdmin(admin.ModelAdmin[Integration]):
     form = IntegrationForm
-    list_display = ("name", "account", "is_enabled", "paused_reason", "watermark", "created_at")
+    list_display = ("name", "account", "is_enabled", "watermark", "created_at")
     list_filter = ("is_enabled",)
     search_fields = ("name", "account__name", "account__slug")
     list_select_related = ("account",)
@@ -156,12 +158,11 @@ class IntegrationAdmin(admin.ModelAdmin[Integration]):
         "xero_connection",
         "watermark",
         "lifecycle_watermark",
-        "sync_resume_at",
         "sync_claimed_until",
         "sync_claimed_by",
         "created_at",
     )
-    inlines = (PaymentMethodInline, TaxRuleInline, TrackingRuleInline)
+    inlines = (PauseInline, PaymentMethodInline, TaxRuleInline, TrackingRuleInline)
 
 
 class _ReadOnlyAdmin(admin.ModelAdmin[Any]):

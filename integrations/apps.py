@@ -8,4 +8,4 @@ class IntegrationsConfig(AppConfig):
     verbose_name = "Integrations"
 
     def ready(self) -> None:
-        from integrations import checks  # noqa: F401  (registers the system checks)
+        from integrations.connections import checks  # noqa: F401  (registers the system checks)

@@ -22,6 +22,8 @@ from django.core.wsgi import get_wsgi_application
 from django.urls import reverse
 
 from accounts.models import Account
+from integrations.core.models import Integration
+from integrations.rules.models import PaymentMethod, TaxRule, TrackingRule
 
 logger = logging.getLogger(__name__)
 
@@ -172,8 +174,6 @@ DEMO_TAX_RULES = (
 
 def configure_demo_rules(*, integration_id: int) -> None:
     """Gives the demo integration payment methods, tax rules and tracking (idempotent)."""
-    from integrations.models import Integration, PaymentMethod, TaxRule, TrackingRule
-
     integration = Integration.objects.get(pk=integration_id)
     integration.config = {**(integration.config or {}), **DEMO_CONFIG}
     integration.save(update_fields=["config"])

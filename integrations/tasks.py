@@ -6,11 +6,11 @@ import functools
 
 from celery import shared_task
 from django.db import transaction
-from django.db.models import Q
-from django.utils import timezone
 
-from integrations.models import Connection, Integration
-from integrations.providers import ProviderError
+from billing.services import subscription_sync_block
+from integrations.connections.providers import ProviderError
+from integrations.core.models import Integration, IntegrationPause, PauseCause
+from integrations.core.pauses import integration_pause, integration_resume, runnable
 from integrations.setup.validation import integration_check_configuration
 from integrations.sync.claim import close_dead_runs
 from integrations.sync.engine import sync_integration
@@ -25,17 +25,9 @@ def poll_integrations() -> int:
     _apply_billing()
     # Runs whose worker died: closed as failed with the reason, whoever polls first.
     close_dead_runs()
-    ids = list(
-        Integration.objects.filter(
-            is_enabled=True,
-            paused_reason="",
-            salesforce_connection__isnull=False,
-            xero_connection__isnull=False,
-        )
-        # Xero or Salesforce asked us to wait (Retry-After, a used-up daily allowance).
-        .filter(Q(sync_resume_at__isnull=True) | Q(sync_resume_at__lte=timezone.now()))
-        .values_list("pk", flat=True)
-    )
+    # On, both connections usable, and no pause in force (billing, a rate limit's wait, a
+    # person...): see integrations.core.pauses.
+    ids = list(Integration.objects.filter(runnable()).values_list("pk", flat=True))
     for integration_id in ids:
         # Published only once the surrounding transaction (if any) has committed.
         transaction.on_commit(functools.partial(sync_integration_task.delay, integration_id))
@@ -64,15 +56,7 @@ def check_configurations() -> int:
 
     Connections needing re-authorisation are left out: nothing could be read through them.
     """
-    active = Connection.Status.ACTIVE
-    ids = list(
-        Integration.objects.filter(
-            is_enabled=True,
-            paused_reason="",
-            salesforce_connection__status=active,
-            xero_connection__status=active,
-        ).values_list("pk", flat=True)
-    )
+    ids = list(Integration.objects.filter(runnable()).values_list("pk", flat=True))
     for integration_id in ids:
         transaction.on_commit(functools.partial(check_configuration_task.delay, integration_id))
     return len(ids)
@@ -90,21 +74,21 @@ def check_configuration_task(integration_id: int, refresh: bool = False) -> int:
 
 def _apply_billing() -> None:
     """Pauses integrations whose subscription does not allow syncing (saying why), and lifts
-    such pauses once it does again. Pauses for other reasons are left alone."""
-    from billing.services import BILLING_PAUSE_PREFIX, subscription_sync_block
-
+    that pause once it does again. Pauses of other causes are left alone."""
     integrations = Integration.objects.filter(is_enabled=True).select_related(
         "account__subscription"
+    )
+    paused = dict(
+        IntegrationPause.objects.filter(cause=PauseCause.BILLING).values_list(
+            "integration_id", "message"
+        )
     )
     for integration in integrations:
         subscription = getattr(integration.account, "subscription", None)
         reason = subscription_sync_block(subscription=subscription)
-        current = integration.paused_reason
-        if reason and not current:
-            Integration.objects.filter(pk=integration.pk, paused_reason="").update(
-                paused_reason=reason[:300]
+        if reason and paused.get(integration.pk) != reason:
+            integration_pause(
+                integration_id=integration.pk, cause=PauseCause.BILLING, message=reason
             )
-        elif not reason and current.startswith(BILLING_PAUSE_PREFIX):
-            Integration.objects.filter(pk=integration.pk, paused_reason=current).update(
-                paused_reason=""
-            )
+        elif not reason and integration.pk in paused:
+            integration_resume(integration_id=integration.pk, cause=PauseCause.BILLING)

@@ -12,7 +12,8 @@ from typing import Any
 from django.utils import timezone
 
 from accounts.models import Account
-from integrations.models import Connection, Integration
+from integrations.connections.models import Connection
+from integrations.core.models import Integration
 from sandbox.salesforce import seed as salesforce_seed
 from sandbox.salesforce import services as sf_sandbox
 from sandbox.xero import seed as xero_seed

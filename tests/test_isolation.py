@@ -107,7 +107,8 @@ def _fill(route: Route, kwargs: dict[str, object]) -> str:
 
 def _victim_kwargs(victim) -> dict[str, object]:
     """One object of each kind in the victim account, by the URL kwarg that names it."""
-    from integrations.models import Connection, Integration
+    from integrations.connections.models import Connection
+    from integrations.core.models import Integration
 
     membership = MembershipFactory.create(account=victim, role=Role.SUPPORT)
     invitation = InvitationFactory.create(account=victim)
@@ -125,7 +126,7 @@ def _victim_kwargs(victim) -> dict[str, object]:
     integration = Integration.objects.create(
         account=victim, name="Victim integration", xero_connection=connection
     )
-    from integrations.models import SyncLogEntry, SyncRun
+    from integrations.sync.models import SyncLogEntry, SyncRun
 
     run = SyncRun.objects.create(integration=integration)
     entry = SyncLogEntry.objects.create(
@@ -172,11 +173,12 @@ def test_other_account_gets_404(route: Route, outsider_client):
     victim.refresh_from_db()
     assert victim.name.startswith("Company")
     assert victim.invitations.get().revoked_at is None
-    from integrations.models import Connection, Integration
+    from integrations.connections.models import Connection
+    from integrations.core.models import Integration
 
     assert Connection.objects.filter(account=victim).count() == 1
     assert Integration.objects.get(account=victim).name == "Victim integration"
-    from integrations.models import SyncLogEntry
+    from integrations.sync.models import SyncLogEntry
 
     assert SyncLogEntry.objects.get(integration__account=victim).dismissed_at is None
 

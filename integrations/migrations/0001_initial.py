@@ -2,7 +2,7 @@
 
 import django.db.models.deletion
 import django.utils.timezone
-import integrations.crypto
+import integrations.connections.crypto
 from django.conf import settings
 from django.db import migrations, models
 
@@ -29,7 +29,7 @@ class Migration(migrations.Migration):
                 ('last_error', models.TextField(blank=True)),
                 ('last_used_at', models.DateTimeField(blank=True, null=True)),
                 ('connected_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('credentials', integrations.crypto.EncryptedJSONField(default=dict)),
+                ('credentials', integrations.connections.crypto.EncryptedJSONField(default=dict)),
                 ('account', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='connections', to='accounts.account')),
                 ('connected_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
             ],

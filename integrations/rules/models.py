@@ -15,6 +15,7 @@ from django.core.validators import MaxValueValidator
 from django.db import models
 from django.db.models.functions import Lower
 
+from integrations.core.config import ConfigError, SyncConfig
 from integrations.rules.countries import (
     ISO_CODES,
     REGION_COUNTRIES,
@@ -167,8 +168,6 @@ class PaymentMethod(models.Model):
         if self.invoice_status:
             return self.invoice_status
         # Local import: the rules models load while integrations.models is still importing.
-        from integrations.sync.config import ConfigError, SyncConfig
-
         try:
             config = self.integration.config
         except ObjectDoesNotExist:

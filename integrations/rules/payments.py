@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import datetime as dt
 
+from integrations.connections.salesforce.records import Opportunity
+from integrations.connections.xero.metadata_types import AccountInfo, OrganisationMetadata
+from integrations.core.config import SyncConfig
 from integrations.rules.problems import RuleProblem
 from integrations.rules.specs import (
     PaymentMethodSpec,
@@ -16,9 +19,6 @@ from integrations.rules.specs import (
     describe,
     field_value,
 )
-from integrations.sync.config import SyncConfig
-from integrations.sync.records import Opportunity
-from integrations.xero.metadata_types import AccountInfo, OrganisationMetadata
 
 MAX_CLEARING_DELAY_DAYS = 365
 SETTING = "payment_methods"

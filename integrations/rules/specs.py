@@ -1,6 +1,6 @@
 """The rules of one integration as frozen values: what the pure rule functions take.
 
-:meth:`RuleSet.for_integration` loads them with one query per table, once per sync run; the
+``rules.selectors.rule_set_for`` loads them with one query per table, once per sync run; the
 functions in ``tax``, ``tracking`` and ``payments`` never touch the database.
 """
 
@@ -13,9 +13,9 @@ from dataclasses import field as dataclass_field
 from decimal import Decimal
 from typing import Any, Final
 
+from integrations.connections.salesforce.records import Opportunity
+from integrations.core.config import SyncConfig
 from integrations.rules.problems import RuleProblem
-from integrations.sync.config import SyncConfig
-from integrations.sync.records import Opportunity
 
 ACCOUNT_PREFIX: Final = "Account."
 OWNER_NAME: Final = "Owner.Name"
@@ -73,47 +73,6 @@ class RuleSet:
     payment_methods: tuple[PaymentMethodSpec, ...] = ()
     tax_rules: tuple[TaxRuleSpec, ...] = ()
     tracking_rules: tuple[TrackingRuleSpec, ...] = ()
-
-    @classmethod
-    def for_integration(cls, integration_id: int) -> RuleSet:
-        """The integration's rules, one query per table."""
-        # Imported here so that the pure modules importing RuleSet need no Django app registry.
-        from integrations.rules.models import PaymentMethod, TaxRule, TrackingRule
-
-        methods = PaymentMethod.objects.filter(integration_id=integration_id).order_by("name")
-        taxes = TaxRule.objects.filter(integration_id=integration_id).order_by("country", "region")
-        tracking = TrackingRule.objects.filter(integration_id=integration_id).order_by("id")
-        return cls(
-            payment_methods=tuple(
-                PaymentMethodSpec(
-                    name=m.name,
-                    create_invoice=m.create_invoice,
-                    apply_payment=m.apply_payment,
-                    bank_account_code=m.bank_account_code,
-                    currency_accounts={
-                        str(k).upper(): str(v) for k, v in dict(m.currency_accounts or {}).items()
-                    },
-                    clearing_delay_days=m.clearing_delay_days,
-                    invoice_status=m.invoice_status,
-                    payment_terms_days=m.payment_terms_days,
-                )
-                for m in methods
-            ),
-            tax_rules=tuple(
-                TaxRuleSpec(country=t.country, region=t.region, tax_type=t.tax_type) for t in taxes
-            ),
-            tracking_rules=tuple(
-                TrackingRuleSpec(
-                    category_name=r.category_name,
-                    source=r.source,
-                    fixed_option=r.fixed_option,
-                    field=r.field,
-                    mapping={str(k): str(v) for k, v in dict(r.mapping or {}).items()},
-                    create_missing_options=r.create_missing_options,
-                )
-                for r in tracking
-            ),
-        )
 
     def payment_method(self, name: str) -> PaymentMethodSpec | None:
         """The method of that name, as Salesforce spells it or in any other case."""

@@ -8,6 +8,9 @@ instead of a refused invoice.
 
 from __future__ import annotations
 
+from integrations.connections.salesforce.records import Opportunity
+from integrations.connections.xero.metadata_types import OrganisationMetadata, TaxRateInfo
+from integrations.core.config import SyncConfig
 from integrations.rules.countries import (
     REGION_COUNTRIES,
     normalize_country,
@@ -16,9 +19,6 @@ from integrations.rules.countries import (
 )
 from integrations.rules.problems import RuleProblem
 from integrations.rules.specs import RuleSet, as_text, describe, field_value, salesforce_label
-from integrations.sync.config import SyncConfig
-from integrations.sync.records import Opportunity
-from integrations.xero.metadata_types import OrganisationMetadata, TaxRateInfo
 
 _RULES = ("tax_rules", "in the tax rules")
 _DEFAULT = ("default_tax_type", "as the default tax type")

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
+from integrations.connections.salesforce.records import Opportunity
+from integrations.connections.xero.metadata_types import OrganisationMetadata, TrackingCategoryInfo
 from integrations.rules.problems import RuleProblem
 from integrations.rules.specs import (
     RuleSet,
@@ -19,8 +21,6 @@ from integrations.rules.specs import (
     field_value,
     salesforce_label,
 )
-from integrations.sync.records import Opportunity
-from integrations.xero.metadata_types import OrganisationMetadata, TrackingCategoryInfo
 
 MAX_CATEGORIES: Final = 2
 MAX_OPTION_NAME: Final = 100

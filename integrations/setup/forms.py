@@ -23,17 +23,18 @@ from django.db import models
 from django.forms.utils import ErrorDict
 
 from accounts.forms import PlainLabelsMixin
-from integrations.models import Integration, PaymentMethod, TaxRule, TrackingRule
-from integrations.rules.countries import ISO_CODES, country_name
-from integrations.setup import sources as src
-from integrations.setup.help import Help, help_for
-from integrations.setup.sources import SALESFORCE, XERO, Choices, Sources
-from integrations.sync.config import (
+from integrations.core.config import (
     MAX_PAYMENT_TERMS_DAYS,
     ConfigError,
     SyncConfig,
     validate_number_pattern,
 )
+from integrations.core.models import Integration
+from integrations.rules.countries import ISO_CODES, country_name
+from integrations.rules.models import PaymentMethod, TaxRule, TrackingRule
+from integrations.setup import sources as src
+from integrations.setup.help import Help, help_for
+from integrations.setup.sources import SALESFORCE, XERO, Choices, Sources
 
 MAX_MAPPING_ROWS = 200
 SWITCH = {"role": "switch"}

@@ -1,6 +1,6 @@
 """Configuration changes with their audit trail: who changed which setting, from what to what.
 
-Every write here records :class:`~integrations.setup.models.ConfigChange` rows in the same
+Every write here records :class:`~integrations.core.models.ConfigChange` rows in the same
 transaction as the change itself, so the history never misses a change nor shows one that was
 rolled back. Values are stored as short readable text; a key that looks like a credential is
 never stored at all (the configuration holds none today: this keeps it so if one is added).
@@ -18,9 +18,9 @@ from typing import Any, Final
 from django.db import transaction
 
 from accounts.models import User
-from integrations.models import ConfigChange, Integration
-from integrations.services import integration_update_config
-from integrations.sync.config import ConfigError, SyncConfig
+from integrations.core.config import ConfigError, SyncConfig
+from integrations.core.models import ConfigChange, Integration
+from integrations.core.services import integration_update_config
 
 RULE_KINDS: Final = ("payment_methods", "tax_rules", "tracking_rules")
 MAX_TEXT: Final = 500

@@ -1,8 +1,8 @@
 """What the configuration panel knows of the customer's Xero and Salesforce, and the choices it
 builds from it.
 
-:func:`load_sources` reads both through their caches (``integrations.xero.metadata``,
-``integrations.salesforce.metadata``). A read that fails never stops a page: the panel works
+:func:`load_sources` reads both through their caches (``connections.xero.metadata``,
+``connections.salesforce.metadata``). A read that fails never stops a page: the panel works
 with what is known (the last good copy, or nothing) and says why the read failed. The choice
 builders turn the metadata into ``(value, label)`` lists for the forms; a stored value missing
 from a list stays selectable, marked "not found in Xero" (or Salesforce).
@@ -14,25 +14,23 @@ import datetime as dt
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Final, TypeVar
+from typing import Final, TypeVar
 
-from django.db import models
 from django.utils import timezone
 from django.utils.timesince import timesince
 
-from integrations.models import Connection, Integration
-from integrations.providers import ProviderError
-from integrations.salesforce.metadata import salesforce_metadata
-from integrations.salesforce.metadata_types import (
+from integrations.connections.models import Connection, ProviderSettings
+from integrations.connections.providers import ProviderError
+from integrations.connections.salesforce.metadata import salesforce_metadata
+from integrations.connections.salesforce.metadata_types import (
     FieldInfo,
     ObjectInfo,
     SalesforceMetadata,
     StageInfo,
 )
-from integrations.salesforce.models import OrgMetadata
-from integrations.xero.metadata import organisation_metadata
-from integrations.xero.metadata_types import OrganisationMetadata
-from integrations.xero.models import OrganisationSettings
+from integrations.connections.xero.metadata import organisation_metadata
+from integrations.connections.xero.metadata_types import OrganisationMetadata
+from integrations.core.models import Integration
 
 XERO: Final = "xero"
 SALESFORCE: Final = "salesforce"
@@ -107,13 +105,13 @@ def load_sources(integration: Integration, *, refresh: Iterable[str] = ()) -> So
 def _load_xero(
     connection: Connection | None, *, refresh: bool
 ) -> tuple[OrganisationMetadata | None, ReadState]:
-    return _load(XERO, connection, refresh, organisation_metadata, OrganisationSettings)
+    return _load(XERO, connection, refresh, organisation_metadata)
 
 
 def _load_salesforce(
     connection: Connection | None, *, refresh: bool
 ) -> tuple[SalesforceMetadata | None, ReadState]:
-    return _load(SALESFORCE, connection, refresh, salesforce_metadata, OrgMetadata)
+    return _load(SALESFORCE, connection, refresh, salesforce_metadata)
 
 
 M = TypeVar("M")
@@ -124,7 +122,6 @@ def _load(
     connection: Connection | None,
     refresh: bool,
     read: Callable[..., M],
-    cache: type[models.Model],
 ) -> tuple[M | None, ReadState]:
     """The provider's settings (cached, or read afresh) and how that went, for the page."""
     if connection is None:
@@ -135,7 +132,7 @@ def _load(
         metadata = read(connection, refresh=refresh)
     except ProviderError as exc:
         metadata, raised = None, exc.message
-    row: Any = cache._default_manager.filter(connection=connection).first()
+    row = ProviderSettings.objects.filter(connection=connection).first()
     fetched, stored_error = _cache_state(
         row.fetched_at if row else None,
         row.last_error if row else "",

@@ -14,7 +14,8 @@ from typing import Final, Literal
 from django.db import transaction
 
 from accounts.models import User
-from integrations.models import Connection, Integration
+from integrations.connections.models import Connection
+from integrations.core.models import ConfigChange, Integration
 
 DONE_KEY: Final = "setup_done"
 """Stored configuration key: the keys of the steps someone saved (not a SyncConfig key)."""
@@ -219,8 +220,6 @@ def switch_off(*, integration: Integration, user: User | None = None) -> None:
 
 
 def _switch(*, integration: Integration, on: bool, user: User | None) -> None:
-    from integrations.models import ConfigChange
-
     with transaction.atomic():
         changed = (
             Integration.objects.filter(pk=integration.pk)

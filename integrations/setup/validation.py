@@ -23,9 +23,8 @@ Each problem names the behaviour it affects, so the sync can hold back just that
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from typing import Any, Final
+from collections.abc import Iterable
+from typing import Final
 
 from django.conf import settings
 from django.core.mail import send_mail
@@ -34,10 +33,27 @@ from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
 from accounts.models import Membership, Role
-from integrations.models import Integration
-from integrations.providers import ProviderError
+from integrations.connections.providers import ProviderError
+from integrations.connections.salesforce.metadata import salesforce_metadata
+from integrations.connections.salesforce.metadata_types import FieldInfo, SalesforceMetadata
+from integrations.connections.xero.metadata import organisation_metadata
+from integrations.connections.xero.metadata_types import (
+    AccountInfo,
+    OrganisationMetadata,
+    TrackingCategoryInfo,
+)
+from integrations.core.behaviours import (
+    BEHAVIOUR_LABELS,
+    BEHAVIOURS,
+    ConfigProblem,
+    paused_behaviours,
+    stored_problems,
+)
+from integrations.core.config import ConfigError, SyncConfig
+from integrations.core.models import Integration
 from integrations.rules.countries import place_name
 from integrations.rules.problems import RuleProblem
+from integrations.rules.selectors import rule_set_for
 from integrations.rules.specs import (
     PaymentMethodSpec,
     RuleSet,
@@ -45,38 +61,9 @@ from integrations.rules.specs import (
     salesforce_label,
 )
 from integrations.rules.tax import check_tax_type
-from integrations.salesforce.metadata import salesforce_metadata
-from integrations.salesforce.metadata_types import FieldInfo, SalesforceMetadata
-from integrations.sync.config import ConfigError, SyncConfig
-from integrations.xero.metadata import organisation_metadata
-from integrations.xero.metadata_types import (
-    AccountInfo,
-    OrganisationMetadata,
-    TrackingCategoryInfo,
-)
 
 logger = logging.getLogger(__name__)
 
-BEHAVIOURS: Final = (
-    "invoices",
-    "payments",
-    "credit_notes",
-    "tax",
-    "currencies",
-    "tracking",
-    "matching",
-)
-ADVISORY_BEHAVIOURS: Final = frozenset({"matching"})
-"""Problems of these behaviours are told to people but hold nothing back."""
-BEHAVIOUR_LABELS: Final = {
-    "invoices": "Invoices",
-    "payments": "Payments",
-    "credit_notes": "Credit notes",
-    "tax": "Tax",
-    "currencies": "Currencies",
-    "tracking": "Tracking",
-    "matching": "Matching Salesforce values",
-}
 # Xero account types whose accounts can take sales lines.
 REVENUE_TYPES: Final = frozenset({"REVENUE", "SALES", "OTHERINCOME"})
 MAX_TRACKING_CATEGORIES: Final = 2
@@ -114,44 +101,6 @@ CONFIG_LABELS: Final = {
 }
 
 
-@dataclass(frozen=True)
-class ConfigProblem:
-    """One mismatch between the configuration and Xero or Salesforce, for a business owner."""
-
-    field: str
-    """A SyncConfig key, or ``payment_methods:<name>``, ``tax_rules:<country>[/<region>]``,
-    ``tracking_rules:<category>`` (or the table, ``payment_methods``, ``tracking_rules``)."""
-    message: str
-    """What is wrong and what to do, in a sentence or two."""
-    behaviour: str
-    """One of :data:`BEHAVIOURS`: what it affects."""
-
-    def __post_init__(self) -> None:
-        if self.behaviour not in BEHAVIOURS:
-            raise ValueError(f"unknown behaviour {self.behaviour!r}")
-
-    @property
-    def advisory(self) -> bool:
-        return self.behaviour in ADVISORY_BEHAVIOURS
-
-    def to_json(self) -> dict[str, str]:
-        return {"field": self.field, "message": self.message, "behaviour": self.behaviour}
-
-    @classmethod
-    def from_json(cls, data: Any) -> ConfigProblem | None:
-        """The stored problem; None for a row this version cannot read (never an error)."""
-        if not isinstance(data, Mapping):
-            return None
-        try:
-            return cls(
-                field=str(data["field"]),
-                message=str(data["message"]),
-                behaviour=str(data["behaviour"]),
-            )
-        except (KeyError, ValueError):
-            return None
-
-
 # --- the check (pure) ----------------------------------------------------------------------------
 
 
@@ -169,7 +118,7 @@ def check_configuration(
     duplicates.
     """
     if rules is None:
-        rules = RuleSet.for_integration(integration.pk)
+        rules = rule_set_for(integration.pk)
     checker = _Checker(rules, xero, salesforce)
     try:
         config = SyncConfig.from_json(integration.config)
@@ -670,27 +619,6 @@ def _listed(values: Iterable[str]) -> str:
 # --- stored results ------------------------------------------------------------------------------
 
 
-def stored_problems(integration: Integration) -> list[ConfigProblem]:
-    """The problems the last check stored on the integration."""
-    problems: list[ConfigProblem] = []
-    for raw in integration.config_problems or []:
-        problem = ConfigProblem.from_json(raw)
-        if problem is not None:
-            problems.append(problem)
-    return problems
-
-
-def paused_behaviours(integration: Integration) -> frozenset[str]:
-    """The behaviours the sync should hold back, from the problems the last check stored.
-
-    Advisory problems (:data:`ADVISORY_BEHAVIOURS`) hold nothing back. No database query: it
-    reads the integration as loaded.
-    """
-    return frozenset(
-        p.behaviour for p in stored_problems(integration) if p.behaviour not in ADVISORY_BEHAVIOURS
-    )
-
-
 # --- the check as a service ----------------------------------------------------------------------
 
 
@@ -802,10 +730,6 @@ def _email_problems(integration_id: int) -> None:
 
 
 __all__ = [
-    "ADVISORY_BEHAVIOURS",
-    "BEHAVIOURS",
-    "BEHAVIOUR_LABELS",
-    "ConfigProblem",
     "check_configuration",
     "integration_check_configuration",
     "paused_behaviours",

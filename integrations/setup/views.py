@@ -26,9 +26,11 @@ from django.utils import timezone
 
 from accounts.access import AccountRequest, account_view, get_for_account
 from accounts.models import Role
-from integrations.health import connection_check
-from integrations.models import ConfigChange, Integration
-from integrations.providers import ProviderError
+from integrations.connections.providers import ProviderError
+from integrations.core.behaviours import BEHAVIOUR_LABELS, ConfigProblem, stored_problems
+from integrations.core.config import ConfigError, SyncConfig
+from integrations.core.health import connection_check
+from integrations.core.models import ConfigChange, Integration
 from integrations.rules.models import MAX_TRACKING_RULES
 from integrations.setup import steps
 from integrations.setup.forms import (
@@ -46,14 +48,8 @@ from integrations.setup.help import Help, help_for
 from integrations.setup.services import config_history, config_update, rule_saved
 from integrations.setup.sources import SALESFORCE, XERO, Sources, ago, load_sources
 from integrations.setup.steps import STEPS, Step
-from integrations.setup.validation import (
-    BEHAVIOUR_LABELS,
-    ConfigProblem,
-    check_configuration,
-    integration_check_configuration,
-    stored_problems,
-)
-from integrations.sync.config import ConfigError, SyncConfig
+from integrations.setup.validation import check_configuration, integration_check_configuration
+from integrations.sync import preview as preview_service
 
 HISTORY_ON_DETAIL = 10
 HISTORY_PAGE = 200
@@ -753,16 +749,11 @@ def setup_preview(request: AccountRequest, integration_id: int) -> HttpResponse:
     integration = _integration(request, integration_id)
     if request.method not in ("GET", "HEAD"):
         return HttpResponseNotAllowed(["GET"])
-    try:
-        from integrations.sync import preview as preview_service
-    except ImportError:
-        preview_service = None  # type: ignore[assignment]
     query = request.GET.get("q", "").strip()[:80]
     opportunity_id = request.GET.get("opportunity", "").strip()[:18]
     context: dict[str, Any] = {
         "integration": integration,
         "query": query,
-        "available": preview_service is not None,
         "matches": None,
         "search_error": "",
         "result": None,
@@ -773,7 +764,7 @@ def setup_preview(request: AccountRequest, integration_id: int) -> HttpResponse:
         "setup_url": reverse("integrations:setup", kwargs=_kwargs(request, integration)),
     }
     connected = integration.xero_connection is not None and integration.salesforce_connection
-    if preview_service is not None and connected:
+    if connected:
         if query:
             try:
                 context["matches"] = preview_service.preview_opportunity(

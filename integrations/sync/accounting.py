@@ -26,20 +26,21 @@ from typing import TYPE_CHECKING, Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from integrations.models import CreditNoteEntry, LedgerEntry, PaymentEntry, SyncLogEntry
+from integrations.connections.xero.client import XeroUnavailable
 from integrations.rules.problems import RuleProblem
 from integrations.rules.specs import PaymentMethodSpec, RuleSet
+from integrations.sync.models import CreditNoteEntry, LedgerEntry, PaymentEntry, SyncLogEntry
 from integrations.sync.translate import InvoiceLineDraft, round2
 from integrations.sync.xero_values import batch_key as _key
 from integrations.sync.xero_values import decimal as _decimal
 from integrations.sync.xero_values import ms_date as _ms_date
 from integrations.sync.xero_values import text as _value
-from integrations.xero.client import XeroUnavailable
 
 if TYPE_CHECKING:
-    from integrations.models import Integration, SyncRun
-    from integrations.sync.config import SyncConfig
-    from integrations.xero.metadata_types import OrganisationMetadata
+    from integrations.connections.xero.metadata_types import OrganisationMetadata
+    from integrations.core.config import SyncConfig
+    from integrations.core.models import Integration
+    from integrations.sync.models import SyncRun
 
 logger = logging.getLogger(__name__)
 

@@ -20,7 +20,9 @@ from django.db import DatabaseError, close_old_connections, connection
 from django.db.models import F, Q
 from django.utils import timezone
 
-from integrations.models import Integration, SyncRun
+from integrations.core.models import Integration
+from integrations.core.pauses import runnable
+from integrations.sync.models import SyncRun
 
 logger = logging.getLogger(__name__)
 
@@ -35,10 +37,11 @@ def claim_ttl() -> dt.timedelta:
 
 
 def integration_claim(*, integration_id: int, worker: str, ttl: dt.timedelta) -> bool:
-    """True if ``worker`` may sync the integration now (it is on, not paused, not claimed)."""
+    """True if ``worker`` may sync the integration now: it is on, its connections usable,
+    nothing pauses it, and no live claim exists."""
     now = timezone.now()
     won = (
-        Integration.objects.filter(pk=integration_id, is_enabled=True, paused_reason="")
+        Integration.objects.filter(runnable(), pk=integration_id)
         .filter(Q(sync_claimed_until__isnull=True) | Q(sync_claimed_until__lte=now))
         .update(sync_claimed_until=now + ttl, sync_claimed_by=worker[:100])
     )

@@ -36,37 +36,15 @@ from django.conf import settings
 from django.db import models, transaction
 from django.utils import timezone
 
-from integrations.health import integration_record_run
-from integrations.models import (
-    Backfill,
-    CreditNoteEntry,
-    Integration,
-    LedgerEntry,
-    PaymentEntry,
-    SyncLogEntry,
-    SyncRun,
+from integrations.connections.models import ProviderSettings
+from integrations.connections.providers import ProviderError, ReauthorizationRequired
+from integrations.connections.ratelimit import Priority
+from integrations.connections.salesforce.client import (
+    SalesforceApiError,
+    SalesforceClient,
+    salesforce_client,
 )
-from integrations.providers import ProviderError, ReauthorizationRequired
-from integrations.ratelimit import Priority
-from integrations.rules.payments import payment_account_for, payment_method_for
-from integrations.rules.problems import RuleProblem
-from integrations.rules.specs import PaymentMethodSpec, RuleSet, fields_needed
-from integrations.rules.tax import tax_type_for
-from integrations.rules.tracking import tracking_for
-from integrations.salesforce.client import SalesforceApiError, SalesforceClient, salesforce_client
-from integrations.setup.validation import paused_behaviours
-from integrations.sync.accounting import AccountingSteps, PaymentPlan, _line_from_xero, today
-from integrations.sync.claim import (
-    ClaimHeartbeat,
-    claim_ttl,
-    close_dead_runs,
-    integration_claim,
-    integration_extend_claim,
-    integration_release,
-)
-from integrations.sync.config import ConfigError, SyncConfig
-from integrations.sync.models import OPEN_OUTCOMES
-from integrations.sync.reader import (
+from integrations.connections.salesforce.reader import (
     PageSource,
     ReadSpec,
     build_count_soql,
@@ -77,7 +55,48 @@ from integrations.sync.reader import (
     read_opportunities,
     read_opportunities_by_id,
 )
-from integrations.sync.records import Opportunity
+from integrations.connections.salesforce.records import Opportunity
+from integrations.connections.xero.client import (
+    XeroClient,
+    XeroRateLimited,
+    XeroUnavailable,
+    xero_client,
+)
+from integrations.connections.xero.metadata import (
+    currency_enable,
+    organisation_metadata,
+    tracking_options_create,
+)
+from integrations.connections.xero.metadata_types import OrganisationMetadata
+from integrations.core.behaviours import paused_behaviours
+from integrations.core.config import ConfigError, SyncConfig
+from integrations.core.health import integration_record_run
+from integrations.core.models import Integration, PauseCause
+from integrations.core.pauses import integration_pause
+from integrations.rules.payments import payment_account_for, payment_method_for
+from integrations.rules.problems import RuleProblem
+from integrations.rules.selectors import rule_set_for
+from integrations.rules.specs import PaymentMethodSpec, RuleSet, fields_needed
+from integrations.rules.tax import tax_type_for
+from integrations.rules.tracking import tracking_for
+from integrations.sync.accounting import AccountingSteps, PaymentPlan, _line_from_xero, today
+from integrations.sync.claim import (
+    ClaimHeartbeat,
+    claim_ttl,
+    close_dead_runs,
+    integration_claim,
+    integration_extend_claim,
+    integration_release,
+)
+from integrations.sync.models import (
+    OPEN_OUTCOMES,
+    Backfill,
+    CreditNoteEntry,
+    LedgerEntry,
+    PaymentEntry,
+    SyncLogEntry,
+    SyncRun,
+)
 from integrations.sync.translate import (
     ContactDraft,
     InvoiceDraft,
@@ -95,20 +114,6 @@ from integrations.sync.translate import (
 from integrations.sync.xero_values import batch_key as _batch_key
 from integrations.sync.xero_values import ms_date
 from integrations.sync.xero_values import text as _value
-from integrations.xero.client import (
-    XeroClient,
-    XeroRateLimited,
-    XeroUnavailable,
-    xero_client,
-)
-from integrations.xero.metadata import (
-    currency_enable,
-    metadata_invalidate,
-    organisation_metadata,
-    tracking_options_create,
-)
-from integrations.xero.metadata_types import OrganisationMetadata
-from integrations.xero.models import OrganisationSettings
 
 logger = logging.getLogger(__name__)
 
@@ -117,7 +122,7 @@ _CONFIGURATION_REQUIRED = (
     "Configuration required: the integration's settings no longer match Xero or Salesforce "
     "(see the integration's setup page). Invoices wait until it is fixed."
 )
-# A fresh read of an organisation's settings (integrations.xero.metadata) makes this many calls.
+# A fresh read of an organisation's settings (connections.xero.metadata) makes this many calls.
 METADATA_READ_CALLS = 6
 PAGE_SIZE = 2000
 # Xero answers 414 for very long URLs; ORs of a chunk's keys are split to stay well under.
@@ -159,7 +164,7 @@ def sync_integration(*, integration_id: int, trigger: str = "poll") -> SyncRun |
     Transient provider errors are recorded on the run and then re-raised, so the Celery task can
     retry with backoff; a rate limit or an unknown outcome just stops the run (the next poll
     continues), and a connection that needs re-authorisation fails the run with its reason.
-    Every run's outcome feeds the integration's health (``integrations.health``).
+    Every run's outcome feeds the integration's health (``integrations.core.health``).
     """
     worker = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
     ttl = claim_ttl()
@@ -191,6 +196,12 @@ def sync_integration(*, integration_id: int, trigger: str = "poll") -> SyncRun |
             except ConfigError as exc:
                 run.status = SyncRun.Status.FAILED
                 run.error = f"The configuration cannot be used: {exc}"
+                # Every run would fail the same way: paused until the configuration changes.
+                integration_pause(
+                    integration_id=integration_id,
+                    cause=PauseCause.CONFIGURATION,
+                    message=f"{run.error} Fix it in the settings; syncing resumes then.",
+                )
             except ProviderError as exc:
                 run.status = SyncRun.Status.FAILED
                 run.error = exc.message
@@ -202,38 +213,25 @@ def sync_integration(*, integration_id: int, trigger: str = "poll") -> SyncRun |
                     reraise = None if exc.permanent else exc
             if wait:
                 run.retry_after = timezone.now() + dt.timedelta(seconds=wait)
-                Integration.objects.filter(pk=integration_id).update(sync_resume_at=run.retry_after)
+                integration_pause(
+                    integration_id=integration_id,
+                    cause=PauseCause.RATE_LIMIT,
+                    message=run.error or "Xero or Salesforce asked us to wait.",
+                    until=run.retry_after,
+                )
             engine.finish()
-        integration_record_run(run=run, failed=failed or run.status == SyncRun.Status.FAILED)
+        integration_record_run(
+            integration_id=integration_id,
+            failed=failed or run.status == SyncRun.Status.FAILED,
+            started_at=run.started_at,
+            finished_at=run.finished_at,
+            error=run.error,
+        )
         if reraise is not None:
             raise reraise
         return run
     finally:
         integration_release(integration_id=integration_id, worker=worker)
-
-
-def ledger_retry(*, entry_id: int) -> None:
-    """Asks for one ledger row to be sent again (a support person's "retry").
-
-    The row becomes PENDING with no content hash: the next run re-reads its opportunity by id
-    and writes it, even when nothing changed in Salesforce. A row being sent or whose last send
-    has an unknown outcome is left as it is: making it PENDING would skip the lookup that
-    settles it and could create its invoice twice; the next run re-reads it anyway.
-    """
-    LedgerEntry.objects.filter(pk=entry_id).exclude(
-        state__in=(State.SENDING, State.UNKNOWN)
-    ).update(
-        state=State.PENDING,
-        content_hash="",
-        # A new key: Xero would replay its stored refusal of the same content under the old one.
-        generation=models.F("generation") + 1,
-        updated_at=timezone.now(),
-    )
-    # A person retries after fixing something, often in Xero (a currency, a tax rate): the
-    # next run reads the organisation's settings afresh rather than trusting the cache.
-    ledger = LedgerEntry.objects.select_related("integration__xero_connection").get(pk=entry_id)
-    if ledger.integration.xero_connection is not None:
-        metadata_invalidate(ledger.integration.xero_connection)
 
 
 class _CountingSource:
@@ -356,7 +354,7 @@ class _Engine(AccountingSteps):
             state=State.UNKNOWN
         )
         self.xero = xero_client(integration.xero_connection)
-        self.rules = RuleSet.for_integration(integration.pk)
+        self.rules = rule_set_for(integration.pk)
         self.metadata = self._organisation_metadata()
         self._settle_unknown()
         with salesforce_client(integration.salesforce_connection) as salesforce:
@@ -576,7 +574,7 @@ class _Engine(AccountingSteps):
         """The organisation's tax rates, currencies, accounts and tracking (cached per hour)."""
         connection = self.integration.xero_connection
         assert connection is not None
-        before = OrganisationSettings.objects.filter(connection=connection).values_list(
+        before = ProviderSettings.objects.filter(connection=connection).values_list(
             "fetched_at", flat=True
         )
         was = before.first()

@@ -320,3 +320,34 @@ class CreditNoteEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} for {self.ledger_id} ({self.reason})"
+
+
+class RecordAction(models.Model):
+    """What a person did to a record of the sync log (sent it again, dismissed it), for its
+    history: who, when, what, and why when they said."""
+
+    class Action(models.TextChoices):
+        RETRY = "retry", "Sent again"
+        DISMISS = "dismiss", "Dismissed"
+
+    integration = models.ForeignKey(
+        "integrations.Integration", on_delete=models.CASCADE, related_name="record_actions"
+    )
+    ledger = models.ForeignKey(
+        LedgerEntry, on_delete=models.CASCADE, null=True, blank=True, related_name="actions"
+    )
+    log_entry = models.ForeignKey(
+        SyncLogEntry, on_delete=models.SET_NULL, null=True, blank=True, related_name="actions"
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    action = models.CharField(max_length=16, choices=Action.choices)
+    note = models.TextField(blank=True)
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ("-at", "-id")
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()} by {self.user_id} at {self.at:%Y-%m-%d %H:%M}"

@@ -14,21 +14,24 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from integrations.models import Integration, LedgerEntry
-from integrations.rules.payments import payment_account_for, payment_date
-from integrations.rules.problems import RuleProblem
-from integrations.rules.specs import RuleSet, fields_needed
-from integrations.salesforce.client import SalesforceClient, salesforce_client
-from integrations.sync.config import SyncConfig
-from integrations.sync.engine import RateTable, decide, load_rates, rate_between
-from integrations.sync.reader import (
+from integrations.connections.salesforce.client import SalesforceClient, salesforce_client
+from integrations.connections.salesforce.reader import (
     ReadSpec,
     org_has_currency,
     select_clause,
     soql_literal,
     to_record,
 )
-from integrations.sync.records import Opportunity
+from integrations.connections.salesforce.records import Opportunity
+from integrations.connections.xero.metadata import organisation_metadata
+from integrations.core.config import SyncConfig
+from integrations.core.models import Integration
+from integrations.rules.payments import payment_account_for, payment_date
+from integrations.rules.problems import RuleProblem
+from integrations.rules.selectors import rule_set_for
+from integrations.rules.specs import RuleSet, fields_needed
+from integrations.sync.engine import RateTable, decide, load_rates, rate_between
+from integrations.sync.models import LedgerEntry
 from integrations.sync.translate import (
     ContactDraft,
     InvoiceDraft,
@@ -41,7 +44,6 @@ from integrations.sync.translate import (
     invoice_for,
     item_for,
 )
-from integrations.xero.metadata import organisation_metadata
 
 MAX_MATCHES = 20
 
@@ -135,7 +137,7 @@ def preview_document(*, integration_id: int, salesforce_id: str) -> Preview:
     if integration.salesforce_connection is None or integration.xero_connection is None:
         raise LookupError("Connect both Salesforce and Xero first.")
     config = SyncConfig.from_json(integration.config)
-    rules = RuleSet.for_integration(integration.pk)
+    rules = rule_set_for(integration.pk)
     metadata = organisation_metadata(integration.xero_connection)
     with salesforce_client(integration.salesforce_connection) as salesforce:
         opportunity = _read_one(salesforce, config, rules, salesforce_id)

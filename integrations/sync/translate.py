@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Final
 
-from integrations.sync.config import SyncConfig
-from integrations.sync.records import Address, LineItem, Opportunity
+from integrations.connections.salesforce.records import Address, LineItem, Opportunity
+from integrations.core.config import SyncConfig
 
 CENT: Final = Decimal("0.01")
 UNIT: Final = Decimal("0.0001")

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from django import template
 
-from integrations.health import Health, connection_state, integration_health
-from integrations.models import Connection, Integration
+from integrations.connections.models import Connection
+from integrations.core.health import Health, connection_state, integration_health
+from integrations.core.models import Integration
 
 register = template.Library()
 

@@ -39,6 +39,8 @@ from sandbox.xero.models import (
     XeroApp,
     XeroOrganisation,
 )
+from sandbox.xero.responses import json_response as _json_response
+from sandbox.xero.responses import problem
 from sandbox.xero.writes import Context, ElementError
 
 logger = logging.getLogger(__name__)
@@ -78,29 +80,6 @@ class Rejected(Exception):
         super().__init__(status)
         self.status = status
         self.body = body
-
-
-def _json_response(status: int, body: dict[str, Any] | bytes) -> HttpResponse:
-    raw = body if isinstance(body, bytes) else xjson.dumps(body)
-    return HttpResponse(raw, status=status, content_type="application/json; charset=utf-8")
-
-
-def problem(status: int, title: str, detail: str) -> HttpResponse:
-    """Xero's identity-layer errors (401, 403): a problem-details object."""
-    response = _json_response(
-        status,
-        {
-            "Type": None,
-            "Title": title,
-            "Status": status,
-            "Detail": detail,
-            "Instance": str(uuid.uuid4()),
-            "Extensions": {},
-        },
-    )
-    if status == 401:
-        response["WWW-Authenticate"] = 'Bearer error="invalid_token"'
-    return response
 
 
 def _too_many(problem_name: str, retry_after: int, headers: dict[str, str]) -> HttpResponse:

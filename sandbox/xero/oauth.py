@@ -30,6 +30,7 @@ from sandbox.xero.models import (
     XeroApp,
     XeroOrganisation,
 )
+from sandbox.xero.responses import problem
 
 ACCESS_TOKEN_TTL = dt.timedelta(minutes=30)
 REFRESH_TOKEN_TTL = dt.timedelta(days=60)
@@ -229,8 +230,6 @@ def revoke(app: XeroApp, token: str) -> None:
 
 def authenticate(request: HttpRequest) -> Grant | HttpResponse:
     """The grant behind the request's bearer token, or Xero's 401."""
-    from sandbox.xero.api import problem
-
     header = request.headers.get("Authorization", "")
     if not header.lower().startswith("bearer "):
         return problem(401, "Unauthorized", "AuthenticationUnsuccessful")

@@ -6,7 +6,8 @@ import re
 
 import pytest
 
-from integrations.models import Connection, Integration
+from integrations.connections.models import Connection
+from integrations.core.models import Integration
 from sandbox.salesforce import seed as salesforce_seed
 from sandbox.xero import seed as xero_seed
 

@@ -10,7 +10,8 @@ import pytest
 from django.test import Client
 
 from accounts.models import Role
-from integrations.models import Integration, PaymentMethod
+from integrations.core.models import Integration
+from integrations.rules.models import PaymentMethod
 from tests.factories import AccountFactory, MembershipFactory, UserFactory
 from tests.sandbox_wiring import sandbox_integration
 

@@ -21,8 +21,9 @@ import pytest
 from django.core import mail
 from django.utils import timezone
 
-from integrations.models import Integration, LedgerEntry, SyncLogEntry, SyncRun
+from integrations.core.models import Integration
 from integrations.sync.engine import sync_integration
+from integrations.sync.models import LedgerEntry, SyncLogEntry, SyncRun
 from integrations.tasks import check_configuration_task
 from sandbox.salesforce import seed as salesforce_seed
 from sandbox.salesforce.models import Opportunity as SandboxOpportunity

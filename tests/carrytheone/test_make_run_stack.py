@@ -46,7 +46,7 @@ print(AccessToken.objects.update(expires_at=timezone.now()))
 
 _INVOICED = """
 import json
-from integrations.models import LedgerEntry
+from integrations.sync.models import LedgerEntry
 from sandbox.xero.models import Invoice
 row = LedgerEntry.objects.filter(salesforce_id=%r, state="synced").first()
 print(json.dumps(bool(row and Invoice.objects.filter(invoice_id=row.xero_invoice_id).exists())))
@@ -54,13 +54,15 @@ print(json.dumps(bool(row and Invoice.objects.filter(invoice_id=row.xero_invoice
 
 _SYNCED = """
 import json
-from integrations.models import LedgerEntry
+from integrations.sync.models import LedgerEntry
 print(json.dumps(LedgerEntry.objects.filter(state="synced").count()))
 """
 
 _HEALTH = """
 import json
-from integrations.models import Connection, Integration, SyncRun
+from integrations.connections.models import Connection
+from integrations.core.models import Integration
+from integrations.sync.models import SyncRun
 from sandbox.xero.models import RefreshToken
 integration = Integration.objects.get()
 print(json.dumps({

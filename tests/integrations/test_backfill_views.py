@@ -9,8 +9,10 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from integrations import services
-from integrations.models import Backfill, Connection, Integration
+from integrations.connections.models import Connection
+from integrations.core import services
+from integrations.core.models import Integration
+from integrations.sync.models import Backfill
 
 pytestmark = pytest.mark.django_db
 

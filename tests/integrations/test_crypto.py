@@ -10,8 +10,8 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
 from django.db import connection as db
 
-from integrations import crypto
-from integrations.models import Connection
+from integrations.connections import crypto
+from integrations.connections.models import Connection
 from tests.factories import AccountFactory
 
 SECRET = "xero-refresh-token-7f3a9c-never-in-plaintext"

@@ -8,7 +8,8 @@ import pytest
 from django.core.management import call_command
 
 from accounts.models import Account
-from integrations.models import Connection, Integration
+from integrations.connections.models import Connection
+from integrations.core.models import Integration
 from sandbox.salesforce import seed as salesforce_seed
 from sandbox.xero import seed as xero_seed
 
@@ -55,8 +56,8 @@ def test_the_demo_account_is_connected_through_oauth_and_only_once(sandbox):
 
 def test_the_demo_sync_exercises_the_accounting_rules(sandbox):
     """`make run`'s first poll: invoices, payments, a credit note, tax by place, tracking."""
-    from integrations.models import LedgerEntry, PaymentEntry
     from integrations.sync.engine import sync_integration
+    from integrations.sync.models import LedgerEntry, PaymentEntry
     from sandbox.xero.models import CreditNote, Invoice, Payment
 
     out = io.StringIO()

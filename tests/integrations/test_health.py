@@ -14,11 +14,14 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import Role
-from integrations.health import integration_health
-from integrations.models import Connection, Integration, SyncRun
-from integrations.providers import ProviderError
+from integrations.connections.models import Connection
+from integrations.connections.providers import ProviderError
+from integrations.core.health import integration_health
+from integrations.core.models import Integration, PauseCause
+from integrations.core.pauses import integration_pause
 from integrations.setup import steps
 from integrations.sync.engine import sync_integration
+from integrations.sync.models import SyncRun
 from sandbox.salesforce import services as sf_sandbox
 from sandbox.salesforce.models import Opportunity as SandboxOpportunity
 from tests.factories import AccountFactory, MembershipFactory, UserFactory
@@ -229,15 +232,32 @@ def test_on_but_nothing_completed_for_long_is_stalled(connected, settings):
 def test_a_wait_asked_by_xero_says_until_when(connected):
     connected.is_enabled = True
     connected.last_success_at = timezone.now()
-    connected.sync_resume_at = timezone.now() + dt.timedelta(minutes=5)
+    connected.save()
+    integration_pause(
+        integration_id=connected.pk,
+        cause=PauseCause.RATE_LIMIT,
+        message="429",
+        until=timezone.now() + dt.timedelta(minutes=5),
+    )
     assert integration_health(connected).state == "waiting"
 
 
-def test_paused_shows_why(connected):
+def test_paused_shows_each_cause(connected):
     connected.is_enabled = True
-    connected.paused_reason = "Billing: the trial ended."
+    connected.save()
+    integration_pause(
+        integration_id=connected.pk, cause=PauseCause.BILLING, message="The trial ended."
+    )
     health = integration_health(connected)
-    assert (health.state, health.message) == ("paused", "Billing: the trial ended.")
+    assert (health.state, health.label, health.message) == (
+        "paused",
+        "Paused: billing",
+        "The trial ended.",
+    )
+    integration_pause(
+        integration_id=connected.pk, cause=PauseCause.PERSON, message="Paused for the audit."
+    )
+    assert integration_health(connected).message == "The trial ended. Paused for the audit."
 
 
 # --- /healthz/detail ---------------------------------------------------------------------------

@@ -8,8 +8,11 @@ import pytest
 from django.utils import timezone
 
 from billing.models import Subscription
-from integrations.models import Connection, Integration
+from integrations.connections.models import Connection
+from integrations.core.models import Integration, IntegrationPause, PauseCause
+from integrations.core.pauses import integration_pause
 from integrations.tasks import poll_integrations
+from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -41,11 +44,16 @@ def _subscription(account) -> Subscription:
     )[0]
 
 
+def _pauses(integration: Integration) -> dict[str, str]:
+    return dict(
+        IntegrationPause.objects.filter(integration=integration).values_list("cause", "message")
+    )
+
+
 def test_trial_running_polls(integration):
     _subscription(integration.account)
     assert poll_integrations() == 1
-    integration.refresh_from_db()
-    assert integration.paused_reason == ""
+    assert _pauses(integration) == {}
 
 
 def test_trial_ended_pauses_with_the_reason_then_resumes_when_paid(integration):
@@ -53,24 +61,23 @@ def test_trial_ended_pauses_with_the_reason_then_resumes_when_paid(integration):
     subscription.trial_ends_at = timezone.now() - dt.timedelta(days=1)
     subscription.save()
     assert poll_integrations() == 0
-    integration.refresh_from_db()
-    assert "free trial ended" in integration.paused_reason
-    assert integration.paused_reason.startswith("Billing: ")
+    pauses = _pauses(integration)
+    assert list(pauses) == [PauseCause.BILLING]
+    assert "free trial ended" in pauses[PauseCause.BILLING]
 
     subscription.status = Subscription.Status.ACTIVE
     subscription.save()
     assert poll_integrations() == 1
-    integration.refresh_from_db()
-    assert integration.paused_reason == ""
+    assert _pauses(integration) == {}
 
 
 def test_billing_never_lifts_another_pause(integration):
     _subscription(integration.account)
-    integration.paused_reason = "Xero needs reconnecting."
-    integration.save()
+    integration_pause(
+        integration_id=integration.pk, cause=PauseCause.PERSON, message="Paused for the audit."
+    )
     assert poll_integrations() == 0
-    integration.refresh_from_db()
-    assert integration.paused_reason == "Xero needs reconnecting."
+    assert _pauses(integration) == {PauseCause.PERSON: "Paused for the audit."}
 
 
 def test_canceled_subscription_pauses(integration):
@@ -78,5 +85,33 @@ def test_canceled_subscription_pauses(integration):
     subscription.status = Subscription.Status.CANCELED
     subscription.save()
     assert poll_integrations() == 0
-    integration.refresh_from_db()
-    assert "canceled" in integration.paused_reason.lower()
+    assert "canceled" in _pauses(integration)[PauseCause.BILLING].lower()
+
+
+def test_reconnecting_a_connection_lifts_only_re_authorisation(integration, account):
+    """A lost grant stops syncing through the connection's status; reconnecting lifts that,
+    and a billing pause set meanwhile stays."""
+    from integrations.connections.providers import TokenSet
+    from integrations.connections.services import connection_mark_needs_reauth, connection_store
+
+    subscription = _subscription(account)
+    xero = integration.xero_connection
+    assert xero is not None
+    connection_mark_needs_reauth(connection_id=xero.pk, reason="Xero said invalid_grant.")
+    assert poll_integrations() == 0
+    subscription.trial_ends_at = timezone.now() - dt.timedelta(days=1)
+    subscription.save()
+    assert poll_integrations() == 0
+    connection_store(
+        account=account,
+        provider="xero",
+        external_id="xero",
+        display_name="Org",
+        tokens=TokenSet("a", "r", timezone.now() + dt.timedelta(hours=1)),
+        user=UserFactory.create(),
+    )
+    assert list(_pauses(integration)) == [PauseCause.BILLING]
+    assert poll_integrations() == 0
+    subscription.status = Subscription.Status.ACTIVE
+    subscription.save()
+    assert poll_integrations() == 1

@@ -21,9 +21,9 @@ from typing import Any
 import pytest
 from django.conf import settings as django_settings
 
-from integrations import ratelimit
-from integrations.checks import rate_limiter_shared
-from integrations.ratelimit import (
+from integrations.connections import ratelimit
+from integrations.connections.checks import rate_limiter_shared
+from integrations.connections.ratelimit import (
     Backend,
     Lease,
     LimiterUnavailable,
@@ -291,7 +291,7 @@ def test_threads_with_their_own_connections_never_exceed_the_limits_together(mak
 _CHILD = """
 import json, sys, time
 from pathlib import Path
-from integrations.ratelimit import LocalBackend, RedisBackend, XeroLimiter, XeroLimits
+from integrations.connections.ratelimit import LocalBackend, RedisBackend, XeroLimiter, XeroLimits
 kind, where, tenant, start, until, limits = sys.argv[1:7]
 backend = RedisBackend(where) if kind == "redis" else LocalBackend(Path(where))
 limiter = XeroLimiter(backend, XeroLimits(**json.loads(limits)))

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from integrations.models import Connection, Integration
+from integrations.connections.models import Connection
+from integrations.core.models import Integration
 
 pytestmark = pytest.mark.django_db
 
@@ -66,7 +67,7 @@ def test_detail_offers_reconnect_when_a_connection_needs_it(account, admin_clien
         status=Connection.Status.NEEDS_REAUTH,
         last_error="Xero no longer accepts this connection's authorisation (invalid_grant).",
     )
-    integration = _integration(account, xero_connection=connection, paused_reason="Reconnect Xero")
+    integration = _integration(account, xero_connection=connection)
     page = admin_client_.get(
         reverse(
             "integrations:detail",
@@ -86,7 +87,7 @@ def test_detail_offers_reconnect_when_a_connection_needs_it(account, admin_clien
 
 
 def test_support_reads_the_log_and_dismisses_a_failure(account, support_client):
-    from integrations.models import SyncLogEntry, SyncRun
+    from integrations.sync.models import SyncLogEntry, SyncRun
 
     integration = _integration(account)
     run = SyncRun.objects.create(integration=integration, status=SyncRun.Status.PARTIAL)
@@ -127,7 +128,7 @@ def test_support_reads_the_log_and_dismisses_a_failure(account, support_client):
 def test_support_retries_a_failed_record(
     account, support_client, django_capture_on_commit_callbacks
 ):
-    from integrations.models import LedgerEntry, SyncLogEntry, SyncRun
+    from integrations.sync.models import LedgerEntry, SyncLogEntry, SyncRun
 
     integration = _integration(account)
     ledger = LedgerEntry.objects.create(
@@ -161,7 +162,7 @@ def test_support_retries_a_failed_record(
 
 
 def test_the_log_shows_each_outcome_with_its_own_count(account, support_client):
-    from integrations.models import SyncRun
+    from integrations.sync.models import SyncRun
 
     integration = _integration(account)
     SyncRun.objects.create(

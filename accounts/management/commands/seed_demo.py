@@ -57,12 +57,12 @@ class Command(BaseCommand):
         )
 
     def _connect_sandbox(self, *, account: Account, email: str, password: str) -> None:
+        from integrations.core.models import Integration
         from integrations.demo import (
             add_demo_return,
             configure_demo_rules,
             connect_sandbox_integration,
         )
-        from integrations.models import Integration
         from sandbox.salesforce.models import SalesforceOrg
         from sandbox.xero.models import XeroOrganisation
 

@@ -14,7 +14,7 @@ from django.db import transaction
 from django.db.models import TextField
 from django.db.models.functions import Cast
 
-from integrations.crypto import EncryptedJSONField, needs_rotation
+from integrations.connections.crypto import EncryptedJSONField, needs_rotation
 
 
 class Command(BaseCommand):

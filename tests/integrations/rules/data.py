@@ -7,8 +7,8 @@ from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
-from integrations.sync.records import Address, Customer, LineItem, Opportunity
-from integrations.xero.metadata_types import (
+from integrations.connections.salesforce.records import Address, Customer, LineItem, Opportunity
+from integrations.connections.xero.metadata_types import (
     AccountInfo,
     OrganisationMetadata,
     TaxRateInfo,

@@ -10,16 +10,10 @@ from django.test import Client
 from django.urls import NoReverseMatch, reverse
 
 from accounts.models import User
-from integrations.models import (
-    Connection,
-    Integration,
-    LedgerEntry,
-    PaymentMethod,
-    SyncLogEntry,
-    SyncRun,
-    TaxRule,
-    TrackingRule,
-)
+from integrations.connections.models import Connection
+from integrations.core.models import Integration
+from integrations.rules.models import PaymentMethod, TaxRule, TrackingRule
+from integrations.sync.models import LedgerEntry, SyncLogEntry, SyncRun
 from tests.factories import AccountFactory
 
 pytestmark = pytest.mark.django_db
@@ -156,7 +150,8 @@ def form_data(
     data: dict[str, Any] = {
         "account": str(integration.account_id),
         "name": integration.name,
-        "paused_reason": "",
+        "pauses-TOTAL_FORMS": "0",
+        "pauses-INITIAL_FORMS": "0",
         "config": json.dumps(integration.config if config is None else config),
         "created_by": "",
     }

@@ -8,7 +8,8 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.db import models
 
-from integrations.models import Integration, PaymentMethod, TaxRule, TrackingRule
+from integrations.core.models import Integration
+from integrations.rules.models import PaymentMethod, TaxRule, TrackingRule
 from tests.factories import AccountFactory
 
 pytestmark = pytest.mark.django_db

@@ -7,10 +7,10 @@ from dataclasses import replace
 
 import pytest
 
+from integrations.core.config import SyncConfig
 from integrations.rules.payments import payment_account_for, payment_date, payment_method_for
 from integrations.rules.problems import RuleProblem
 from integrations.rules.specs import PaymentMethodSpec, RuleSet
-from integrations.sync.config import SyncConfig
 from tests.integrations.rules.data import US_METADATA, opportunity
 
 CARD = PaymentMethodSpec(

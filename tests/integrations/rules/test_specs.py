@@ -7,8 +7,11 @@ from decimal import Decimal
 
 import pytest
 
-from integrations.models import Integration, PaymentMethod, TaxRule, TrackingRule
+from integrations.core.config import SyncConfig
+from integrations.core.models import Integration
+from integrations.rules.models import PaymentMethod, TaxRule, TrackingRule
 from integrations.rules.problems import RuleProblem
+from integrations.rules.selectors import rule_set_for
 from integrations.rules.specs import (
     PaymentMethodSpec,
     RuleSet,
@@ -18,7 +21,6 @@ from integrations.rules.specs import (
     field_value,
     fields_needed,
 )
-from integrations.sync.config import SyncConfig
 from tests.factories import AccountFactory
 from tests.integrations.rules.data import customer, opportunity
 
@@ -51,7 +53,7 @@ def test_for_integration_loads_only_its_rules_in_three_queries(
     TrackingRule.objects.create(integration=ours, category_name="Channel", fixed_option="Web")
 
     with django_assert_num_queries(3):
-        rules = RuleSet.for_integration(ours.pk)
+        rules = rule_set_for(ours.pk)
 
     assert rules == RuleSet(
         payment_methods=(

@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
+from integrations.connections.salesforce.records import Opportunity
+from integrations.core.config import SyncConfig
 from integrations.rules.problems import RuleProblem
 from integrations.rules.specs import RuleSet, TaxRuleSpec
 from integrations.rules.tax import check_tax_type, tax_type_for
-from integrations.sync.config import SyncConfig
-from integrations.sync.records import Opportunity
 from tests.integrations.rules.data import US_METADATA, customer, opportunity
 
 RULES = RuleSet(

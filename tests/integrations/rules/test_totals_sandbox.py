@@ -22,12 +22,12 @@ from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from integrations.models import Connection
-from integrations.sync.config import LINE_AMOUNT_TYPES, SyncConfig
-from integrations.sync.records import LineItem
+from integrations.connections.models import Connection
+from integrations.connections.salesforce.records import LineItem
+from integrations.connections.xero.client import XeroClient, xero_client
+from integrations.connections.xero.metadata_types import OrganisationMetadata, TaxRateInfo
+from integrations.core.config import LINE_AMOUNT_TYPES, SyncConfig
 from integrations.sync.translate import InvoiceDraft, invoice_for
-from integrations.xero.client import XeroClient, xero_client
-from integrations.xero.metadata_types import OrganisationMetadata, TaxRateInfo
 from sandbox.xero import seed
 from sandbox.xero import services as xero_sandbox
 from sandbox.xero.models import TaxRate, XeroOrganisation

@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
+from integrations.connections.salesforce.records import Opportunity
 from integrations.rules.problems import RuleProblem
 from integrations.rules.specs import RuleSet, TrackingRuleSpec
 from integrations.rules.tracking import TrackingChoice, tracking_for
-from integrations.sync.records import Opportunity
 from tests.integrations.rules.data import US_METADATA, customer, opportunity
 
 

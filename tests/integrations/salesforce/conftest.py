@@ -13,7 +13,7 @@ from django.test import Client
 from django.urls import reverse
 
 from accounts.models import Account, Role, User
-from integrations.models import Integration
+from integrations.core.models import Integration
 from sandbox.salesforce import services
 from sandbox.salesforce.models import SalesforceOrg
 from tests.factories import AccountFactory, MembershipFactory, UserFactory

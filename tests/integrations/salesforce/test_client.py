@@ -13,10 +13,10 @@ import requests
 from django.urls import reverse
 from django.utils import timezone
 
-from integrations import ratelimit
-from integrations.models import Connection
-from integrations.providers import ReauthorizationRequired, get_provider
-from integrations.salesforce.client import (
+from integrations.connections import ratelimit
+from integrations.connections.models import Connection
+from integrations.connections.providers import ReauthorizationRequired, get_provider
+from integrations.connections.salesforce.client import (
     SalesforceApiError,
     SalesforceClient,
     http_session,
@@ -238,7 +238,7 @@ def _served(org: SalesforceOrg) -> int:
 def test_usage_within_the_headroom_pauses_the_org_for_every_client_then_resumes(
     conn, sf_org, fresh_limiter, monkeypatch
 ):
-    monkeypatch.setattr("integrations.salesforce.client.LIMIT_RETRY_AFTER", 0.4)
+    monkeypatch.setattr("integrations.connections.salesforce.client.LIMIT_RETRY_AFTER", 0.4)
     _usage(sf_org, used=7, allowed=10)
     with salesforce_client(conn) as client:
         list(client.query_pages("SELECT Id FROM Account"))  # Salesforce answers 8/10

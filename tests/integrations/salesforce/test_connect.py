@@ -14,9 +14,9 @@ from django.db import connection as db
 from django.test import Client
 
 from accounts.models import Role
-from integrations import authorization
-from integrations.models import Connection
-from integrations.salesforce.forms import ConnectForm
+from integrations.connections import oauth as authorization
+from integrations.connections.models import Connection
+from integrations.web.connect.salesforce_forms import ConnectForm
 from sandbox.salesforce.models import SalesforceOrg
 from tests.integrations.salesforce.conftest import Tenant, consent, set_flow_login_url
 

@@ -9,15 +9,14 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from integrations.models import Connection
-from integrations.salesforce.client import SalesforceApiError, SalesforceClient
-from integrations.salesforce.metadata import (
+from integrations.connections.models import Connection, ProviderSettings
+from integrations.connections.salesforce.client import SalesforceApiError, SalesforceClient
+from integrations.connections.salesforce.metadata import (
     _object,
     is_won_stage,
     salesforce_metadata,
     salesforce_metadata_invalidate,
 )
-from integrations.salesforce.models import OrgMetadata
 from sandbox.salesforce import services as sf_sandbox
 from sandbox.salesforce.describe import PAYMENT_METHODS, STAGE_NAMES
 from sandbox.salesforce.models import SalesforceOrg
@@ -83,7 +82,7 @@ def test_a_multi_currency_org_as_described(conn, describes):
     assert [s.name for s in metadata.stages if s.won] == ["Closed Won"]
     assert [s.name for s in metadata.stages if s.lost] == ["Closed Lost"]
     assert not any(s.closed for s in metadata.stages if s.name == "Negotiation/Review")
-    stored = OrgMetadata.objects.get(connection=conn)
+    stored = ProviderSettings.objects.get(connection=conn)
     assert stored.fetched_at is not None
     assert stored.last_error == ""
 
@@ -112,10 +111,10 @@ def test_refresh_and_invalidate_read_again(conn, describes):
 
 def test_a_failed_read_keeps_the_copy_and_says_why(conn, sf_org):
     good = salesforce_metadata(conn)
-    fetched = OrgMetadata.objects.get(connection=conn).fetched_at
+    fetched = ProviderSettings.objects.get(connection=conn).fetched_at
     _break(sf_org)
     assert salesforce_metadata(conn, refresh=True) == good
-    stored = OrgMetadata.objects.get(connection=conn)
+    stored = ProviderSettings.objects.get(connection=conn)
     assert stored.fetched_at == fetched
     assert "503" in stored.last_error
     assert stored.last_error_at is not None
@@ -125,7 +124,7 @@ def test_a_failed_read_without_a_copy_raises(conn, sf_org):
     _break(sf_org)
     with pytest.raises(SalesforceApiError):
         salesforce_metadata(conn)
-    assert not OrgMetadata.objects.filter(connection=conn).exists()
+    assert not ProviderSettings.objects.filter(connection=conn).exists()
 
 
 def test_a_single_currency_org_has_no_currency_field(sf_site):

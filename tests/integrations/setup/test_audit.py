@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 from django.db import transaction
 
-from integrations.models import ConfigChange, Integration
+from integrations.core.config import ConfigError, SyncConfig
+from integrations.core.models import ConfigChange, Integration
 from integrations.setup.services import config_history, config_update, rule_saved
-from integrations.sync.config import ConfigError, SyncConfig
 from tests.factories import AccountFactory, UserFactory
 
 pytestmark = pytest.mark.django_db

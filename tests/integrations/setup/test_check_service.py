@@ -11,15 +11,13 @@ from django.core import mail
 
 from accounts.models import Role
 from integrations import tasks
+from integrations.connections.models import Connection, ProviderSettings
+from integrations.core.behaviours import paused_behaviours
+from integrations.core.config import SyncConfig
+from integrations.core.models import Integration, PauseCause
+from integrations.core.pauses import integration_pause
 from integrations.demo import configure_demo_rules
-from integrations.models import Connection, Integration
-from integrations.salesforce.models import OrgMetadata
-from integrations.setup.validation import (
-    integration_check_configuration,
-    paused_behaviours,
-)
-from integrations.sync.config import SyncConfig
-from integrations.xero.models import OrganisationSettings
+from integrations.setup.validation import integration_check_configuration
 from sandbox.xero import seed as xero_seed
 from sandbox.xero.models import XeroOrganisation
 from tests.factories import AccountFactory, MembershipFactory, UserFactory
@@ -70,8 +68,8 @@ def test_the_demo_configuration_checks_clean(integration):
     assert integration.config_problems_notified_at is None
     assert mail.outbox == []
     # Both caches were filled: the panel opens without calling either provider.
-    assert OrganisationSettings.objects.filter(connection=integration.xero_connection).exists()
-    assert OrgMetadata.objects.filter(connection=integration.salesforce_connection).exists()
+    assert ProviderSettings.objects.filter(connection=integration.xero_connection).exists()
+    assert ProviderSettings.objects.filter(connection=integration.salesforce_connection).exists()
 
 
 def test_problems_are_stored_and_told_once_until_they_clear(integration):
@@ -139,7 +137,7 @@ def test_an_unreachable_xero_leaves_the_stored_problems(integration):
 
     # Fixed meanwhile, but Xero cannot be read and there is no copy to fall back on.
     _set(integration, sales_account_code="200")
-    OrganisationSettings.objects.all().delete()
+    ProviderSettings.objects.all().delete()
     _break_xero()
     assert integration_check_configuration(integration_id=integration.pk, refresh=True) == []
     integration.refresh_from_db()
@@ -167,7 +165,9 @@ def test_beat_checks_each_running_integration(integration, monkeypatch):
         salesforce_connection=integration.salesforce_connection,
         xero_connection=integration.xero_connection,
         is_enabled=True,
-        paused_reason="Billing: the free trial ended.",
+    )
+    integration_pause(
+        integration_id=paused.pk, cause=PauseCause.BILLING, message="The free trial ended."
     )
     Integration.objects.create(account=integration.account, name="Unconnected", is_enabled=True)
     assert tasks.check_configurations() == 1

@@ -12,8 +12,8 @@ from django.test import Client
 from django.urls import reverse
 
 from accounts.models import Account
-from integrations.models import Integration
-from integrations.setup.validation import ConfigProblem
+from integrations.core.behaviours import ConfigProblem
+from integrations.core.models import Integration
 from tests.factories import AccountFactory
 
 pytestmark = pytest.mark.django_db

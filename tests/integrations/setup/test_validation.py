@@ -8,22 +8,22 @@ from typing import Any
 
 import pytest
 
-from integrations.models import Integration
-from integrations.rules.specs import PaymentMethodSpec, RuleSet, TaxRuleSpec, TrackingRuleSpec
-from integrations.salesforce.metadata_types import (
+from integrations.connections.salesforce.metadata_types import (
     FieldInfo,
     ObjectInfo,
     SalesforceMetadata,
     StageInfo,
 )
-from integrations.setup.validation import (
+from integrations.connections.xero.metadata_types import OrganisationMetadata
+from integrations.core.behaviours import (
     BEHAVIOURS,
     ConfigProblem,
-    check_configuration,
     paused_behaviours,
     stored_problems,
 )
-from integrations.xero.metadata_types import OrganisationMetadata
+from integrations.core.models import Integration
+from integrations.rules.specs import PaymentMethodSpec, RuleSet, TaxRuleSpec, TrackingRuleSpec
+from integrations.setup.validation import check_configuration
 from tests.integrations.rules.data import account, category, rate
 
 THEME = "5a1f3c2e-9a56-4d4b-8f11-0f3c0b1e2d3a"

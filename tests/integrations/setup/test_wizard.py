@@ -15,14 +15,14 @@ from django.test import Client
 from django.urls import reverse
 
 from accounts.models import Role
-from integrations.models import ConfigChange, Integration, PaymentMethod, TaxRule, TrackingRule
-from integrations.salesforce.models import OrgMetadata
+from integrations.connections.models import ProviderSettings
+from integrations.core.config import SyncConfig
+from integrations.core.models import ConfigChange, Integration
+from integrations.rules.models import PaymentMethod, TaxRule, TrackingRule
 from integrations.setup import steps
 from integrations.setup.help import ALL as ALL_HELP
 from integrations.setup.steps import STEPS
 from integrations.setup.views import change_label
-from integrations.sync.config import SyncConfig
-from integrations.xero.models import OrganisationSettings
 from tests.factories import MembershipFactory, UserFactory
 from tests.integrations.setup.wizard_data import (
     DEAD,
@@ -375,7 +375,7 @@ def test_refresh_failure_shows_why_and_the_form_keeps_working(integration, owner
     assert "The lists show what was known before." in html
     # The cached lists still feed the form.
     assert "200 — Sales" in _field_block(html, "sales_account_code")
-    row = OrganisationSettings.objects.get(connection=integration.xero_connection)
+    row = ProviderSettings.objects.get(connection=integration.xero_connection)
     assert "did not answer" in row.last_error
 
     # Without htmx: the reason as a message, then back to the step.
@@ -386,7 +386,7 @@ def test_refresh_failure_shows_why_and_the_form_keeps_working(integration, owner
     page = owner_client.get(response["Location"]).content.decode()
     assert "Could not read Salesforce" in page
     assert "Payment_Method__c" in page
-    assert OrgMetadata.objects.get(connection=integration.salesforce_connection).last_error
+    assert ProviderSettings.objects.get(connection=integration.salesforce_connection).last_error
 
 
 # --- rule tables -------------------------------------------------------------------------------

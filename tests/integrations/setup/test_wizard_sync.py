@@ -15,10 +15,11 @@ from django.test import Client
 from django.urls import reverse
 
 from accounts.models import Role
-from integrations.models import Integration, LedgerEntry, SyncRun
+from integrations.core.config import SyncConfig
+from integrations.core.models import Integration
 from integrations.setup import steps
-from integrations.sync.config import SyncConfig
 from integrations.sync.engine import sync_integration
+from integrations.sync.models import LedgerEntry, SyncRun
 from sandbox.salesforce import seed as salesforce_seed
 from sandbox.salesforce.models import Opportunity as SandboxOpportunity
 from sandbox.xero import seed as xero_seed

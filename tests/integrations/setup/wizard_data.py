@@ -14,22 +14,21 @@ from typing import Any
 from django.utils import timezone
 
 from accounts.models import Account
-from integrations.models import Connection, Integration
-from integrations.salesforce.metadata_types import (
+from integrations.connections.models import Connection, ProviderSettings
+from integrations.connections.salesforce.metadata_types import (
     FieldInfo,
     ObjectInfo,
     SalesforceMetadata,
     StageInfo,
 )
-from integrations.salesforce.models import OrgMetadata
-from integrations.xero.metadata_types import (
+from integrations.connections.xero.metadata_types import (
     AccountInfo,
     OrganisationMetadata,
     TaxRateInfo,
     TrackingCategoryInfo,
     TrackingOptionInfo,
 )
-from integrations.xero.models import OrganisationSettings
+from integrations.core.models import Integration
 
 DEAD = "http://127.0.0.1:9"
 STANDARD_THEME = "5b8c3a4e-0000-4000-8000-000000000001"
@@ -170,10 +169,10 @@ def connected_integration(account: Account, *, cached: bool = True, **fields: An
         now = timezone.now()
         # Both were read just now: the connections are known to work (no live check needed).
         Connection.objects.filter(pk__in=[xero.pk, salesforce.pk]).update(checked_at=now)
-        OrganisationSettings.objects.create(
+        ProviderSettings.objects.create(
             connection=xero, data=xero_metadata().to_json(), fetched_at=now
         )
-        OrgMetadata.objects.create(
+        ProviderSettings.objects.create(
             connection=salesforce, data=salesforce_metadata().to_json(), fetched_at=now
         )
     return Integration.objects.create(

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from integrations.models import Integration
-from integrations.sync.config import SyncConfig
-from integrations.xero.client import XeroClient
+from integrations.connections.xero.client import XeroClient
+from integrations.core.config import SyncConfig
+from integrations.core.models import Integration
 from tests.sandbox_wiring import point_at_sandbox, sandbox_integration
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from integrations.models import Integration, LedgerEntry
+from integrations.core.models import Integration
+from integrations.sync.models import LedgerEntry
 from sandbox.salesforce import seed as salesforce_seed
 from sandbox.salesforce.models import Opportunity as SandboxOpportunity
 from sandbox.xero import seed as xero_seed

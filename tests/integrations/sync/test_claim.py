@@ -10,7 +10,9 @@ import pytest
 from django.db import connection as db_connection
 from django.utils import timezone
 
-from integrations.models import Integration, SyncRun
+from integrations.connections.models import Connection
+from integrations.core.models import Integration, PauseCause
+from integrations.core.pauses import integration_pause
 from integrations.sync.claim import (
     DEAD_RUN_ERROR,
     ClaimHeartbeat,
@@ -19,14 +21,27 @@ from integrations.sync.claim import (
     integration_extend_claim,
     integration_release,
 )
+from integrations.sync.models import SyncRun
 from tests.factories import AccountFactory
 
 TTL = dt.timedelta(minutes=5)
 
 
 def _integration(**kwargs) -> Integration:
+    account = AccountFactory.create()
+
+    def connection(provider: str) -> Connection:
+        return Connection.objects.create(
+            account=account, provider=provider, external_id=provider, credentials={}
+        )
+
     return Integration.objects.create(
-        account=AccountFactory.create(), name="Main", is_enabled=True, **kwargs
+        account=account,
+        name="Main",
+        is_enabled=True,
+        xero_connection=connection("xero"),
+        salesforce_connection=connection("salesforce"),
+        **kwargs,
     )
 
 
@@ -54,14 +69,37 @@ def test_an_expired_claim_can_be_taken_and_the_old_holder_knows():
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize(
-    "state", [{"is_enabled": False}, {"paused_reason": "Reconnect Xero to resume syncing."}]
-)
-def test_off_or_paused_integrations_are_not_claimed(state):
-    integration = Integration.objects.create(
-        account=AccountFactory.create(), name="Main", **{"is_enabled": True, **state}
-    )
+@pytest.mark.parametrize("state", ["off", "paused", "waiting", "reauth", "unconnected"])
+def test_off_paused_or_blocked_integrations_are_not_claimed(state):
+    integration = _integration()
+    if state == "off":
+        Integration.objects.filter(pk=integration.pk).update(is_enabled=False)
+    elif state == "paused":
+        integration_pause(integration_id=integration.pk, cause=PauseCause.PERSON, message="x")
+    elif state == "waiting":
+        integration_pause(
+            integration_id=integration.pk,
+            cause=PauseCause.RATE_LIMIT,
+            message="429",
+            until=timezone.now() + dt.timedelta(minutes=1),
+        )
+    elif state == "reauth":
+        Connection.objects.filter(provider="xero").update(status=Connection.Status.NEEDS_REAUTH)
+    else:
+        Integration.objects.filter(pk=integration.pk).update(salesforce_connection=None)
     assert not integration_claim(integration_id=integration.pk, worker="a", ttl=TTL)
+
+
+@pytest.mark.django_db
+def test_a_rate_limit_wait_lifts_itself():
+    integration = _integration()
+    integration_pause(
+        integration_id=integration.pk,
+        cause=PauseCause.RATE_LIMIT,
+        message="429",
+        until=timezone.now() - dt.timedelta(seconds=1),
+    )
+    assert integration_claim(integration_id=integration.pk, worker="a", ttl=TTL)
 
 
 @pytest.mark.postgres
@@ -93,7 +131,7 @@ def test_ten_workers_racing_for_one_integration_one_wins():
 def test_the_ledger_holds_one_row_per_opportunity_per_integration():
     from django.db import IntegrityError, transaction
 
-    from integrations.models import LedgerEntry
+    from integrations.sync.models import LedgerEntry
 
     integration = _integration()
     other = _integration()
@@ -156,7 +194,7 @@ def test_a_run_whose_claim_was_taken_over_is_dead_too():
     assert frozen.status == SyncRun.Status.FAILED
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_a_release_lost_to_the_database_is_tried_again(monkeypatch):
     from django.db import OperationalError
     from django.db.models import QuerySet

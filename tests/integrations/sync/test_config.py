@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from integrations.sync.config import ConfigError, SyncConfig
+from integrations.core.config import ConfigError, SyncConfig
 
 
 def test_defaults_from_empty_json() -> None:

@@ -10,10 +10,13 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from integrations.models import Connection, Integration, LedgerEntry, SyncLogEntry, SyncRun
-from integrations.salesforce.client import SalesforceClient
-from integrations.sync.engine import ledger_retry, sync_integration
-from integrations.xero.client import XeroClient
+from integrations.connections.models import Connection
+from integrations.connections.salesforce.client import SalesforceClient
+from integrations.connections.xero.client import XeroClient
+from integrations.core.models import Integration, IntegrationPause, PauseCause
+from integrations.sync.engine import sync_integration
+from integrations.sync.models import LedgerEntry, SyncLogEntry, SyncRun
+from integrations.sync.services import ledger_retry
 from sandbox.salesforce import services as sf_sandbox
 from sandbox.salesforce.models import AccessToken as SalesforceAccessToken
 from sandbox.salesforce.models import Opportunity as SandboxOpportunity
@@ -185,12 +188,17 @@ def test_429_in_the_middle_stops_politely_and_the_next_run_completes(
     integration.refresh_from_db()
     assert integration.watermark is not None
     # Polling waits for Xero's Retry-After instead of spending calls on more 429s.
-    assert integration.sync_resume_at == first.retry_after
+    (wait,) = integration.active_pauses()
+    assert (wait.cause, wait.until) == (PauseCause.RATE_LIMIT, first.retry_after)
     from integrations.tasks import poll_integrations
 
     assert poll_integrations() == 0
     assert not LedgerEntry.objects.filter(integration=integration, state="sending").exists()
 
+    # Nor does a sync started meanwhile (a person's, a push): the wait holds for every run.
+    assert sync_integration(integration_id=integration.pk) is None
+    # Once the wait is over, the next run completes.
+    IntegrationPause.objects.filter(pk=wait.pk).update(until=timezone.now())
     second = sync_integration(integration_id=integration.pk)
     assert second is not None
     assert second.status == SyncRun.Status.SUCCEEDED, second.error
@@ -337,7 +345,7 @@ def test_translation_failure_fails_that_record_with_its_reason(integration: Inte
 
 def _stale_jpy(integration: Integration) -> None:
     """Our cached copy of the organisation's settings lists JPY; Xero no longer has it."""
-    from integrations.xero.metadata import organisation_metadata
+    from integrations.connections.xero.metadata import organisation_metadata
 
     organisation = XeroOrganisation.objects.get(name=xero_seed.MAIN_ORG)
     jpy = XeroCurrency.objects.create(

@@ -16,22 +16,21 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from integrations.models import (
+from integrations.connections.xero.client import XeroClient
+from integrations.connections.xero.metadata import organisation_metadata
+from integrations.core.config import SyncConfig
+from integrations.core.models import Integration
+from integrations.rules.models import PaymentMethod, TaxRule, TrackingRule
+from integrations.sync import accounting
+from integrations.sync.engine import sync_integration
+from integrations.sync.models import (
     CreditNoteEntry,
-    Integration,
     LedgerEntry,
     PaymentEntry,
-    PaymentMethod,
     SyncLogEntry,
     SyncRun,
-    TaxRule,
-    TrackingRule,
 )
-from integrations.sync import accounting
-from integrations.sync.config import SyncConfig
-from integrations.sync.engine import ledger_retry, sync_integration
-from integrations.xero.client import XeroClient
-from integrations.xero.metadata import organisation_metadata
+from integrations.sync.services import ledger_retry
 from sandbox.salesforce import seed as salesforce_seed
 from sandbox.salesforce import services as sf_sandbox
 from sandbox.salesforce.models import DatedConversionRate, OpportunityLineItem
@@ -1030,7 +1029,7 @@ def test_tax_from_a_salesforce_field(integration: Integration):
     """The sandbox has no tax-code field (describe lists none): the free-text Description
     holds it here. A code or a rate's name works; blank takes the default; else it waits."""
     assert integration.salesforce_connection is not None
-    from integrations.salesforce.client import salesforce_client
+    from integrations.connections.salesforce.client import salesforce_client
 
     with salesforce_client(integration.salesforce_connection) as salesforce:
         names = {

@@ -12,10 +12,11 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from integrations.models import Backfill, Integration, LedgerEntry, SyncLogEntry, SyncRun
-from integrations.sync.config import SyncConfig
+from integrations.connections.xero.client import XeroClient
+from integrations.core.config import SyncConfig
+from integrations.core.models import Integration
 from integrations.sync.engine import sync_integration
-from integrations.xero.client import XeroClient
+from integrations.sync.models import Backfill, LedgerEntry, SyncLogEntry, SyncRun
 from sandbox.salesforce import services as sf_sandbox
 from sandbox.salesforce.models import Opportunity as SandboxOpportunity
 from sandbox.xero.models import Invoice as XeroInvoice
@@ -231,7 +232,7 @@ def test_backfill_reads_history_before_the_start_date_with_progress(integration:
 
 
 def test_config_start_date_is_validated() -> None:
-    from integrations.sync.config import ConfigError
+    from integrations.core.config import ConfigError
 
     with pytest.raises(ConfigError) as caught:
         SyncConfig.from_json({"start_date": "yesterday"})

@@ -6,8 +6,10 @@ from collections import Counter
 
 import pytest
 
-from integrations.models import Integration, LedgerEntry, PaymentEntry, PaymentMethod
+from integrations.core.models import Integration
+from integrations.rules.models import PaymentMethod
 from integrations.sync.engine import sync_integration
+from integrations.sync.models import LedgerEntry, PaymentEntry
 from tests.integrations.sync.helpers import ours, won
 
 pytestmark = pytest.mark.django_db(transaction=True)

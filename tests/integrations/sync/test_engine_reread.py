@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from integrations.sync.reader import (
+from integrations.connections.salesforce.reader import (
     MAX_IDS_PER_QUERY,
     ReadSpec,
     build_soql,

@@ -6,8 +6,10 @@ from collections import Counter
 
 import pytest
 
-from integrations.models import Integration, LedgerEntry, PaymentMethod, SyncRun
+from integrations.core.models import Integration
+from integrations.rules.models import PaymentMethod
 from integrations.sync.engine import sync_integration
+from integrations.sync.models import LedgerEntry, SyncRun
 from integrations.sync.preview import preview_document, preview_opportunity
 from sandbox.salesforce.models import Opportunity as SandboxOpportunity
 from sandbox.xero.models import Invoice as XeroInvoice

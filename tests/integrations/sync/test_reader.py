@@ -8,9 +8,14 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from integrations.models import Connection
-from integrations.salesforce.client import salesforce_client
-from integrations.sync.reader import ReadSpec, build_soql, org_has_currency, read_opportunities
+from integrations.connections.models import Connection
+from integrations.connections.salesforce.client import salesforce_client
+from integrations.connections.salesforce.reader import (
+    ReadSpec,
+    build_soql,
+    org_has_currency,
+    read_opportunities,
+)
 from sandbox.salesforce import seed as salesforce_seed
 from sandbox.salesforce import services as sf_sandbox
 from sandbox.salesforce.models import Opportunity as SandboxOpportunity
@@ -122,7 +127,7 @@ def test_paging_and_the_watermark(salesforce):
 
 @pytestmark_live
 def test_a_single_currency_org_has_no_currency_field(sandbox_url, settings):
-    from integrations.salesforce.client import SalesforceApiError
+    from integrations.connections.salesforce.client import SalesforceApiError
 
     settings.SALESFORCE_LOGIN_URL = sandbox_url
     salesforce_seed.reset(seed="demo")

@@ -15,8 +15,14 @@ import requests
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from integrations.sync.config import SyncConfig
-from integrations.sync.records import Address, ContactPerson, Customer, LineItem, Opportunity
+from integrations.connections.salesforce.records import (
+    Address,
+    ContactPerson,
+    Customer,
+    LineItem,
+    Opportunity,
+)
+from integrations.core.config import SyncConfig
 from integrations.sync.translate import (
     InvoiceDraft,
     TranslationError,

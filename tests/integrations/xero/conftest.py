@@ -11,7 +11,7 @@ from django.test import Client
 from django.urls import reverse
 
 from accounts.models import Account, Membership, Role, User
-from integrations.models import Integration
+from integrations.core.models import Integration
 from sandbox.xero import seed
 from sandbox.xero.models import XeroOrganisation
 from tests.factories import AccountFactory, MembershipFactory, UserFactory

@@ -12,11 +12,11 @@ import urllib3
 from django.utils import timezone
 from xero_python.accounting import Contact, Contacts
 
-from integrations import ratelimit
-from integrations.models import Connection
-from integrations.providers import ReauthorizationRequired
-from integrations.ratelimit import Priority
-from integrations.xero.client import (
+from integrations.connections import ratelimit
+from integrations.connections.models import Connection
+from integrations.connections.providers import ReauthorizationRequired
+from integrations.connections.ratelimit import Priority
+from integrations.connections.xero.client import (
     XeroNotFound,
     XeroRateLimited,
     XeroUnavailable,

@@ -13,9 +13,9 @@ from django.db import connection as db
 from django.urls import reverse
 
 from accounts.models import Role
-from integrations import authorization
-from integrations.models import Connection
-from integrations.xero.oauth_flow import CONNECTION_ID_KEY
+from integrations.connections import oauth as authorization
+from integrations.connections.models import Connection
+from integrations.connections.xero.oauth import CONNECTION_ID_KEY
 from sandbox.xero import seed
 from sandbox.xero.models import Connection as SandboxConnection
 from sandbox.xero.models import XeroOrganisation
@@ -211,18 +211,18 @@ def test_an_unreachable_token_endpoint_is_explained(tenant, settings):
 
 
 def test_a_grant_without_organisations_is_explained_and_revoked(tenant, xero, monkeypatch):
-    from integrations.xero import oauth_flow
+    from integrations.connections.xero import oauth as xero_oauth
 
     issued: list[str] = []
-    real_exchange = oauth_flow.exchange_code
+    real_exchange = xero_oauth.exchange_code
 
     def exchange(**kwargs: Any) -> Any:
         tokens = real_exchange(**kwargs)
         issued.append(tokens.refresh_token)
         return tokens
 
-    monkeypatch.setattr(oauth_flow, "exchange_code", exchange)
-    monkeypatch.setattr(oauth_flow, "list_organisations", lambda tokens: [])
+    monkeypatch.setattr(xero_oauth, "exchange_code", exchange)
+    monkeypatch.setattr(xero_oauth, "list_organisations", lambda tokens: [])
     response = tenant.callback(consent(tenant.start(), [seed.MAIN_ORG]))
     assert response.status_code == 400
     assert b"No Xero organisation" in response.content

@@ -12,15 +12,14 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from integrations.models import Connection
-from integrations.xero.client import XeroClient, XeroNotFound, XeroUnavailable
-from integrations.xero.metadata import (
+from integrations.connections.models import Connection, ProviderSettings
+from integrations.connections.xero.client import XeroClient, XeroNotFound, XeroUnavailable
+from integrations.connections.xero.metadata import (
     currency_enable,
     metadata_invalidate,
     organisation_metadata,
     tracking_options_create,
 )
-from integrations.xero.models import OrganisationSettings
 from sandbox.xero import seed
 from sandbox.xero import services as xero_sandbox
 from sandbox.xero.models import Currency as SandboxCurrency
@@ -149,7 +148,7 @@ def test_a_cache_hit_makes_no_call(xero, calls):
     again = organisation_metadata(connection)
     assert calls == []
     assert again == first
-    stored = OrganisationSettings.objects.get(connection=connection)
+    stored = ProviderSettings.objects.get(connection=connection)
     assert stored.fetched_at is not None
     assert stored.last_error == ""
 
@@ -158,7 +157,7 @@ def test_an_expired_copy_is_read_again(xero, calls, settings):
     settings.XERO_METADATA_MAX_AGE = 60
     connection = _connection()
     organisation_metadata(connection)
-    OrganisationSettings.objects.filter(connection=connection).update(
+    ProviderSettings.objects.filter(connection=connection).update(
         fetched_at=timezone.now() - dt.timedelta(seconds=61)
     )
     # Changed in Xero meanwhile: the re-read sees it.
@@ -181,7 +180,7 @@ def test_refresh_and_invalidate_read_again(xero, calls):
     organisation_metadata(connection, refresh=True)
     assert _methods(calls) == Counter(READS)
     metadata_invalidate(connection)
-    assert OrganisationSettings.objects.get(connection=connection).data  # kept as a fallback
+    assert ProviderSettings.objects.get(connection=connection).data  # kept as a fallback
     calls.clear()
     organisation_metadata(connection)
     assert _methods(calls) == Counter(READS)
@@ -190,12 +189,12 @@ def test_refresh_and_invalidate_read_again(xero, calls):
 def test_a_failed_read_keeps_the_cached_copy_and_records_why(xero, caplog):
     connection = _connection()
     good = organisation_metadata(connection)
-    fetched_at = OrganisationSettings.objects.get(connection=connection).fetched_at
+    fetched_at = ProviderSettings.objects.get(connection=connection).fetched_at
     _break_xero()
-    with caplog.at_level(logging.WARNING, logger="integrations.xero.metadata"):
+    with caplog.at_level(logging.WARNING, logger="integrations.connections.xero.metadata"):
         metadata = organisation_metadata(connection, refresh=True)
     assert metadata == good
-    stored = OrganisationSettings.objects.get(connection=connection)
+    stored = ProviderSettings.objects.get(connection=connection)
     assert "503" in stored.last_error
     assert stored.last_error_at is not None
     assert stored.fetched_at == fetched_at  # still as old as it was
@@ -203,7 +202,7 @@ def test_a_failed_read_keeps_the_cached_copy_and_records_why(xero, caplog):
     # Xero is back: the next read clears the error.
     XeroOrganisation.objects.filter(name=seed.MAIN_ORG).update(faults={})
     organisation_metadata(connection, refresh=True)
-    assert OrganisationSettings.objects.get(connection=connection).last_error == ""
+    assert ProviderSettings.objects.get(connection=connection).last_error == ""
 
 
 def test_a_failed_read_without_a_copy_raises_the_clients_error(xero):
@@ -211,7 +210,7 @@ def test_a_failed_read_without_a_copy_raises_the_clients_error(xero):
     _break_xero()
     with pytest.raises(XeroUnavailable):
         organisation_metadata(connection)
-    assert not OrganisationSettings.objects.filter(connection=connection).exists()
+    assert not ProviderSettings.objects.filter(connection=connection).exists()
 
 
 def test_only_xero_connections(xero):
@@ -225,7 +224,7 @@ def test_only_xero_connections(xero):
 def test_currency_enable_updates_xero_and_the_cache(xero, calls):
     connection = _connection()
     organisation_metadata(connection)
-    fetched_at = OrganisationSettings.objects.get(connection=connection).fetched_at
+    fetched_at = ProviderSettings.objects.get(connection=connection).fetched_at
     calls.clear()
     currency_enable(connection, "jpy")
     assert [m for m, _ in calls] == ["create_currency"]
@@ -233,7 +232,7 @@ def test_currency_enable_updates_xero_and_the_cache(xero, calls):
     assert key.startswith(f"cto:{connection.pk}:currency:")
     assert len(key) <= 128
     assert SandboxCurrency.objects.filter(organisation__name=seed.MAIN_ORG, code="JPY").exists()
-    stored = OrganisationSettings.objects.get(connection=connection)
+    stored = ProviderSettings.objects.get(connection=connection)
     assert "JPY" in organisation_metadata(connection).currencies
     assert stored.fetched_at == fetched_at  # the cached copy was edited, not re-read
     calls.clear()

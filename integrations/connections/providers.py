@@ -1,0 +1,126 @@
+"""The provider registry and the contract every provider package fulfils.
+
+A provider is stateless: what one customer authorised lives in a ``Connection``. Adding a
+provider means a package (``integrations/<key>/``) and one line in ``PROVIDERS``; nothing else
+changes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from functools import cache
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+from django.utils import timezone
+from django.utils.module_loading import import_string
+
+if TYPE_CHECKING:
+    from integrations.connections.models import Connection
+
+PROVIDERS: dict[str, str] = {
+    "xero": "integrations.connections.xero.provider.XeroProvider",
+    "salesforce": "integrations.connections.salesforce.provider.SalesforceProvider",
+}
+
+
+class ProviderError(Exception):
+    """A failure talking to a provider, with what to do about it.
+
+    ``permanent``: retrying the same call will not help. ``needs_reauth``: only a person
+    authorising again will help. ``message`` is meant for people.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        permanent: bool = False,
+        needs_reauth: bool = False,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.permanent = permanent or needs_reauth
+        self.needs_reauth = needs_reauth
+        self.retry_after = retry_after
+
+
+class ReauthorizationRequired(ProviderError):
+    def __init__(self, message: str) -> None:
+        super().__init__(message, needs_reauth=True)
+
+
+@dataclass(frozen=True)
+class TokenSet:
+    """What a token endpoint answered, in the form stored (encrypted) on a Connection."""
+
+    access_token: str
+    refresh_token: str
+    expires_at: dt.datetime
+    scopes: list[str] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_response(cls, data: dict[str, Any], *, previous_refresh: str = "") -> TokenSet:
+        expires_in = int(data.get("expires_in") or 0)
+        scope = data.get("scope") or ""
+        known = {"access_token", "refresh_token", "expires_in", "expires_at", "scope"}
+        return cls(
+            access_token=str(data["access_token"]),
+            # Salesforce does not rotate refresh tokens: a refresh answer omits it.
+            refresh_token=str(data.get("refresh_token") or previous_refresh),
+            expires_at=timezone.now() + dt.timedelta(seconds=expires_in or 3600),
+            scopes=scope.split() if isinstance(scope, str) else list(scope),
+            extra={k: v for k, v in data.items() if k not in known and k != "token_type"},
+        )
+
+    def to_credentials(self) -> dict[str, Any]:
+        return {
+            "access_token": self.access_token,
+            "refresh_token": self.refresh_token,
+            "expires_at": self.expires_at.isoformat(),
+            **self.extra,
+        }
+
+    @staticmethod
+    def expires_at_of(credentials: dict[str, Any]) -> dt.datetime | None:
+        value = credentials.get("expires_at")
+        return dt.datetime.fromisoformat(value) if value else None
+
+
+class Provider(ABC):
+    key: ClassVar[str]
+    name: ClassVar[str]
+    direction: ClassVar[Literal["source", "target"]]
+
+    @abstractmethod
+    def refresh(self, *, credentials: dict[str, Any]) -> TokenSet:
+        """Exchanges the stored refresh token for new tokens.
+
+        Raises :class:`ReauthorizationRequired` when the grant is gone (``invalid_grant``) and
+        :class:`ProviderError` for anything else.
+        """
+
+    @abstractmethod
+    def check(self, *, connection: Connection) -> None:
+        """One cheap live call proving the connection works now; raises :class:`ProviderError`
+        (or :class:`ReauthorizationRequired`) saying why not."""
+
+    @abstractmethod
+    def revoke(self, *, credentials: dict[str, Any], external_id: str) -> None:
+        """Revokes the grant (and, for Xero, removes the tenant connection) at the provider.
+
+        Best effort: never raises for an already dead grant or an unreachable provider.
+        """
+
+
+@cache
+def get_provider(key: str) -> Provider:
+    try:
+        path = PROVIDERS[key]
+    except KeyError as exc:
+        raise LookupError(f"Unknown provider {key!r}") from exc
+    provider_class: type[Provider] = import_string(path)
+    return provider_class()

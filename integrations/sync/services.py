@@ -1,0 +1,121 @@
+"""The sync's services for people: importing history (back-fills) and sending a record again."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from accounts.models import User
+from integrations.connections.xero.metadata import metadata_invalidate
+from integrations.core.models import Integration
+from integrations.core.queue import enqueue_sync
+from integrations.sync.models import Backfill, LedgerEntry, RecordAction, SyncLogEntry, SyncRun
+
+MAX_BACKFILL_YEARS = 10
+
+
+class BackfillError(ValueError):
+    """A back-fill that cannot start, with the reason for the person who asked."""
+
+
+def backfill_start(*, integration: Integration, since: dt.date, user: User | None) -> Backfill:
+    """Asks for won opportunities closing on or after ``since`` to be imported; runs now."""
+    today = timezone.localdate()
+    if since > today:
+        raise BackfillError("Choose a date in the past: nothing has closed after today yet.")
+    if since < today.replace(year=today.year - MAX_BACKFILL_YEARS):
+        raise BackfillError(f"Back-fills reach at most {MAX_BACKFILL_YEARS} years back.")
+    if integration.salesforce_connection_id is None or integration.xero_connection_id is None:
+        raise BackfillError("Connect both Salesforce and Xero before importing history.")
+    try:
+        with transaction.atomic():
+            backfill = Backfill.objects.create(
+                integration=integration, since=since, requested_by=user
+            )
+    except IntegrityError as exc:
+        raise BackfillError(
+            "A back-fill is already running for this integration: wait for it or cancel it."
+        ) from exc
+    enqueue_sync(integration_id=integration.pk, trigger=SyncRun.Trigger.BACKFILL)
+    return backfill
+
+
+def backfill_cancel(*, integration: Integration) -> bool:
+    """Stops the running back-fill after its current batch; what it imported stays."""
+    return bool(
+        Backfill.objects.filter(integration=integration, status=Backfill.Status.RUNNING).update(
+            status=Backfill.Status.CANCELLED, finished_at=timezone.now()
+        )
+    )
+
+
+def ledger_retry(*, entry_id: int) -> None:
+    """Asks for one ledger row to be sent again (a support person's "retry").
+
+    The row becomes PENDING with no content hash: the next run re-reads its opportunity by id
+    and writes it, even when nothing changed in Salesforce. A row being sent or whose last send
+    has an unknown outcome is left as it is: making it PENDING would skip the lookup that
+    settles it and could create its invoice twice; the next run re-reads it anyway.
+    """
+    LedgerEntry.objects.filter(pk=entry_id).exclude(
+        state__in=(LedgerEntry.State.SENDING, LedgerEntry.State.UNKNOWN)
+    ).update(
+        state=LedgerEntry.State.PENDING,
+        content_hash="",
+        # A new key: Xero would replay its stored refusal of the same content under the old one.
+        generation=F("generation") + 1,
+        updated_at=timezone.now(),
+    )
+    # A person retries after fixing something, often in Xero (a currency, a tax rate): the
+    # next run reads the organisation's settings afresh rather than trusting the cache.
+    ledger = LedgerEntry.objects.select_related("integration__xero_connection").get(pk=entry_id)
+    if ledger.integration.xero_connection is not None:
+        metadata_invalidate(ledger.integration.xero_connection)
+
+
+def log_entry_dismiss(*, entry: SyncLogEntry, user: User | None, note: str = "") -> bool:
+    """Marks a failure or a "needs a person" entry as seen: it leaves the attention list.
+
+    False when it was dismissed already (nothing is written twice).
+    """
+    with transaction.atomic():
+        dismissed = SyncLogEntry.objects.filter(pk=entry.pk, dismissed_at__isnull=True).update(
+            dismissed_at=timezone.now(), dismissed_by=user
+        )
+        if dismissed:
+            RecordAction.objects.create(
+                integration_id=entry.integration_id,
+                ledger_id=entry.ledger_id,
+                log_entry=entry,
+                user=user,
+                action=RecordAction.Action.DISMISS,
+                note=note[:2000],
+            )
+    entry.refresh_from_db(fields=["dismissed_at", "dismissed_by"])
+    return bool(dismissed)
+
+
+def log_entry_retry(*, entry: SyncLogEntry, user: User | None) -> bool:
+    """Sends the entry's record again on a sync started now (after its cause was fixed).
+
+    False when the entry is about no record that can be sent (a run-wide message).
+    """
+    if entry.ledger_id is None:
+        return False
+    with transaction.atomic():
+        ledger_retry(entry_id=entry.ledger_id)
+        SyncLogEntry.objects.filter(pk=entry.pk, dismissed_at__isnull=True).update(
+            dismissed_at=timezone.now(), dismissed_by=user
+        )
+        RecordAction.objects.create(
+            integration_id=entry.integration_id,
+            ledger_id=entry.ledger_id,
+            log_entry=entry,
+            user=user,
+            action=RecordAction.Action.RETRY,
+        )
+        enqueue_sync(integration_id=entry.integration_id, trigger=SyncRun.Trigger.MANUAL)
+    return True

@@ -1,0 +1,52 @@
+from django.urls import include, path
+
+from integrations.web import views
+
+app_name = "integrations"
+
+urlpatterns = [
+    path("a/<slug:account_slug>/integrations/", views.integration_list, name="list"),
+    path("a/<slug:account_slug>/integrations/new/", views.integration_create, name="create"),
+    path(
+        "a/<slug:account_slug>/integrations/<int:integration_id>/",
+        views.integration_detail,
+        name="detail",
+    ),
+    path(
+        "a/<slug:account_slug>/integrations/<int:integration_id>/backfill/",
+        views.backfill_start,
+        name="backfill",
+    ),
+    path(
+        "a/<slug:account_slug>/integrations/<int:integration_id>/backfill/cancel/",
+        views.backfill_cancel,
+        name="backfill_cancel",
+    ),
+    path(
+        "a/<slug:account_slug>/integrations/<int:integration_id>/backfill/progress/",
+        views.backfill_progress,
+        name="backfill_progress",
+    ),
+    path(
+        "a/<slug:account_slug>/integrations/<int:integration_id>/log/",
+        views.sync_log,
+        name="log",
+    ),
+    path(
+        "a/<slug:account_slug>/integrations/<int:integration_id>/log/<int:entry_id>/dismiss/",
+        views.log_dismiss,
+        name="log_dismiss",
+    ),
+    path(
+        "a/<slug:account_slug>/integrations/<int:integration_id>/log/<int:entry_id>/retry/",
+        views.log_retry,
+        name="log_retry",
+    ),
+    path(
+        "a/<slug:account_slug>/integrations/<int:integration_id>/connections/"
+        "<int:connection_id>/disconnect/",
+        views.connection_disconnect,
+        name="disconnect",
+    ),
+    path("", include("integrations.setup.urls")),
+]

@@ -1,0 +1,213 @@
+"""Integration pages: list, create (then the provider connect steps), detail, disconnect."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.db.models import QuerySet
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_http_methods, require_POST
+
+from accounts.access import AccountRequest, account_view, get_for_account
+from accounts.models import Role
+from integrations.connections.models import Connection
+from integrations.core import services as core_services
+from integrations.core.models import Integration
+from integrations.sync import services as sync_services
+from integrations.sync.models import OPEN_OUTCOMES, SyncLogEntry, SyncRun
+from integrations.web.forms import BackfillForm, IntegrationCreateForm
+
+
+@account_view(Role.SUPPORT)
+def integration_list(request: AccountRequest) -> HttpResponse:
+    integrations = Integration.objects.filter(account=request.account).select_related(
+        "account", "xero_connection", "salesforce_connection"
+    )
+    return render(request, "integrations/list.html", {"integrations": integrations})
+
+
+@account_view(Role.ADMIN)
+@require_http_methods(["GET", "POST"])
+def integration_create(request: AccountRequest) -> HttpResponse:
+    form = IntegrationCreateForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        integration = Integration.objects.create(
+            account=request.account, name=form.cleaned_data["name"], created_by=request.user
+        )
+        # First step: Xero, the target; its callback then leads on to Salesforce.
+        return redirect(
+            "xero:connect", account_slug=request.account.slug, integration_id=integration.pk
+        )
+    return render(request, "integrations/create.html", {"form": form})
+
+
+@account_view(Role.SUPPORT)
+def integration_detail(request: AccountRequest, integration_id: int) -> HttpResponse:
+    integration = get_for_account(
+        Integration.objects.select_related(
+            "account", "xero_connection__connected_by", "salesforce_connection__connected_by"
+        ),
+        request.account,
+        pk=integration_id,
+    )
+    steps = [
+        ("xero", "Xero", "target: where invoices are created", integration.xero_connection),
+        (
+            "salesforce",
+            "Salesforce",
+            "source: where won opportunities are read",
+            integration.salesforce_connection,
+        ),
+    ]
+    context = {
+        "integration": integration,
+        "steps": steps,
+        "last_run": SyncRun.objects.filter(integration=integration).first(),
+        "open_failures": _open_failures(integration).count(),
+        "backfill": integration.backfills.first(),
+        "backfill_form": BackfillForm(),
+    }
+    return render(request, "integrations/detail.html", context)
+
+
+@account_view(Role.ADMIN)
+@require_POST
+def backfill_start(request: AccountRequest, integration_id: int) -> HttpResponse:
+    """Imports won opportunities closed since a date: history only when a person asks."""
+    integration = get_for_account(Integration, request.account, pk=integration_id)
+    form = BackfillForm(request.POST)
+    if not form.is_valid():
+        for errors in form.errors.values():
+            for error in errors:
+                messages.error(request, str(error))
+    else:
+        try:
+            sync_services.backfill_start(
+                integration=integration, since=form.cleaned_data["since"], user=request.user
+            )
+        except sync_services.BackfillError as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.success(
+                request,
+                "Back-fill started: progress shows below. Invoices already in Xero are not "
+                "created again.",
+            )
+    return redirect(
+        "integrations:detail", account_slug=request.account.slug, integration_id=integration.pk
+    )
+
+
+@account_view(Role.ADMIN)
+@require_POST
+def backfill_cancel(request: AccountRequest, integration_id: int) -> HttpResponse:
+    integration = get_for_account(Integration, request.account, pk=integration_id)
+    if sync_services.backfill_cancel(integration=integration):
+        messages.success(request, "Back-fill cancelled; what it imported stays in Xero.")
+    return redirect(
+        "integrations:detail", account_slug=request.account.slug, integration_id=integration.pk
+    )
+
+
+@account_view(Role.SUPPORT)
+def backfill_progress(request: AccountRequest, integration_id: int) -> HttpResponse:
+    """The progress card alone, polled by htmx while a back-fill runs."""
+    integration = get_for_account(Integration, request.account, pk=integration_id)
+    return render(
+        request,
+        "integrations/_backfill.html",
+        {
+            "integration": integration,
+            "backfill": integration.backfills.first(),
+            "backfill_form": BackfillForm(),
+        },
+    )
+
+
+def _open_failures(integration: Integration) -> QuerySet[SyncLogEntry]:
+    return SyncLogEntry.objects.filter(
+        integration=integration, outcome__in=OPEN_OUTCOMES, dismissed_at__isnull=True
+    )
+
+
+LOG_FILTERS = {"open": "Needs attention", "all": "Everything"}
+
+
+@account_view(Role.SUPPORT)
+def sync_log(request: AccountRequest, integration_id: int) -> HttpResponse:
+    """Runs and per-record outcomes; failures stay listed until fixed or dismissed."""
+    integration = get_for_account(
+        Integration.objects.select_related("account", "xero_connection", "salesforce_connection"),
+        request.account,
+        pk=integration_id,
+    )
+    show = request.GET.get("show", "open")
+    if show not in LOG_FILTERS:
+        show = "open"
+    entries = (
+        _open_failures(integration)
+        if show == "open"
+        else SyncLogEntry.objects.filter(integration=integration)
+    ).select_related("run", "dismissed_by")
+    page = Paginator(entries, 50).get_page(request.GET.get("page"))
+    context = {
+        "integration": integration,
+        "runs": SyncRun.objects.filter(integration=integration)[:10],
+        "page": page,
+        "show": show,
+        "filters": LOG_FILTERS.items(),
+        "now": timezone.now(),
+    }
+    return render(request, "integrations/log.html", context)
+
+
+@account_view(Role.SUPPORT)
+@require_POST
+def log_dismiss(request: AccountRequest, integration_id: int, entry_id: int) -> HttpResponse:
+    integration = get_for_account(Integration, request.account, pk=integration_id)
+    # The integration is already this account's; the entry must be that integration's.
+    entry = get_object_or_404(SyncLogEntry, pk=entry_id, integration=integration)
+    if sync_services.log_entry_dismiss(
+        entry=entry, user=request.user, note=request.POST.get("note", "")
+    ):
+        messages.success(request, "Dismissed. It no longer counts as needing attention.")
+    return redirect(
+        "integrations:log", account_slug=request.account.slug, integration_id=integration.pk
+    )
+
+
+@account_view(Role.ADMIN)
+@require_POST
+def connection_disconnect(
+    request: AccountRequest, integration_id: int, connection_id: int
+) -> HttpResponse:
+    integration = get_for_account(Integration, request.account, pk=integration_id)
+    connection = get_for_account(Connection, request.account, pk=connection_id)
+    name = connection.get_provider_display_name()
+    core_services.connection_disconnect(connection=connection)
+    messages.success(
+        request,
+        f"Disconnected {name} ({connection.display_name}). Syncing through it has stopped.",
+    )
+    return redirect(
+        "integrations:detail", account_slug=request.account.slug, integration_id=integration.pk
+    )
+
+
+@account_view(Role.SUPPORT)
+@require_POST
+def log_retry(request: AccountRequest, integration_id: int, entry_id: int) -> HttpResponse:
+    """Sends a failed record again on a sync started now (after its cause was fixed)."""
+    integration = get_for_account(Integration, request.account, pk=integration_id)
+    entry = get_object_or_404(SyncLogEntry, pk=entry_id, integration=integration)
+    if sync_services.log_entry_retry(entry=entry, user=request.user):
+        messages.success(
+            request, "Queued: the record is sent again now; its outcome appears in this log."
+        )
+    else:
+        messages.error(request, "This entry is not about a record that can be sent again.")
+    return redirect(
+        "integrations:log", account_slug=request.account.slug, integration_id=integration.pk
+    )
