@@ -35,6 +35,7 @@ from integrations.sync.xero_values import decimal as _decimal
 from integrations.sync.xero_values import ms_date as _ms_date
 from integrations.sync.xero_values import text as _value
 from integrations.xero.client import XeroUnavailable
+from integrations.xero.where import equals
 
 if TYPE_CHECKING:
     from integrations.models import Integration, SyncRun
@@ -501,7 +502,8 @@ class AccountingSteps:
                 )
             )
             for note in (
-                self._call("get_credit_notes", where=f'Reference=="{reference}"').credit_notes or []
+                self._call("get_credit_notes", where=equals("Reference", reference)).credit_notes
+                or []
             ):
                 same_contact = str(note.contact.contact_id) == str(invoice.contact.contact_id)
                 if same_contact and str(note.credit_note_id) not in known:
