@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import django_stubs_ext
 import environ
@@ -75,6 +76,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "carrytheone.middleware.PrivatePagesNoStoreMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
@@ -209,15 +211,7 @@ X_FRAME_OPTIONS = "DENY"
 if env.bool("USE_X_FORWARDED_PROTO", default=False):
     # Only behind a proxy that sets this header itself; otherwise clients could spoof https.
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-# No inline scripts or styles anywhere: everything is served from /static/.
-CONTENT_SECURITY_POLICY: str = env.str(
-    "CONTENT_SECURITY_POLICY",
-    default=(
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-        "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'self'; "
-        "frame-ancestors 'none'"
-    ),
-)
+# CONTENT_SECURITY_POLICY is set below, once the OAuth hosts it names are known.
 
 # --- Celery -----------------------------------------------------------------------------------
 CELERY_BROKER_URL: str = env.str("CELERY_BROKER_URL", default=REDIS_URL or "filesystem://")
@@ -364,6 +358,43 @@ XERO_METADATA_MAX_AGE: float = env.float("XERO_METADATA_MAX_AGE", default=3600.0
 # choices and the configuration check) is used before describe is called again.
 SALESFORCE_METADATA_MAX_AGE: float = env.float("SALESFORCE_METADATA_MAX_AGE", default=3600.0)
 
+
+# --- Content-Security-Policy ------------------------------------------------------------------
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else ""
+
+
+# Forms post only to us (SITE_URL: the OAuth callbacks the sandbox's consent pages redirect to),
+# with one exception: "Connect Xero / Salesforce" posts to our view,
+# which redirects to the provider's authorize page, and browsers apply form-action to the
+# redirects that follow a form submission. So the configured authorize hosts are allowed, and
+# every Salesforce login host a user may choose (test.salesforce.com, a My Domain; see
+# integrations/salesforce/forms.py).
+_FORM_ACTION = " ".join(
+    dict.fromkeys(
+        source
+        for source in (
+            "'self'",
+            _origin(SITE_URL),
+            _origin(XERO_AUTHORIZE_URL),
+            _origin(SALESFORCE_LOGIN_URL),
+            "https://*.salesforce.com",
+            "https://*.force.com",
+        )
+        if source
+    )
+)
+# No inline scripts or styles anywhere: everything is served from /static/.
+CONTENT_SECURITY_POLICY: str = env.str(
+    "CONTENT_SECURITY_POLICY",
+    default=(
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'self'; "
+        f"frame-ancestors 'none'; form-action {_FORM_ACTION}"
+    ),
+)
+
 # --- API rate limits (integrations/ratelimit.py; shared through Redis, else files in VAR_DIR) --
 # Xero's limits per organisation for all our workers together: calls a minute, at once, per 24 h.
 XERO_LIMIT_PER_MINUTE: int = env.int("XERO_LIMIT_PER_MINUTE", default=60)
@@ -382,10 +413,29 @@ LOG_LEVEL: str = env.str("LOG_LEVEL", default="INFO")
 LOGGING: dict[str, Any] = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"strip_query_string": {"()": "carrytheone.log_filters.StripQueryString"}},
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "django.server": {
+            "()": "django.utils.log.ServerFormatter",
+            "format": "[{server_time}] {message}",
+            "style": "{",
+        },
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+        "django.server": {"class": "logging.StreamHandler", "formatter": "django.server"},
+    },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # runserver's request lines (make run), as Django logs them, minus query strings: the
+        # OAuth callbacks' one-time code and state stay out of the log.
+        "django.server": {
+            "handlers": ["django.server"],
+            "level": "INFO",
+            "propagate": False,
+            "filters": ["strip_query_string"],
+        },
+    },
 }
