@@ -250,6 +250,9 @@ def invitation_accept(request: HttpRequest, token: str) -> HttpResponse:
     user = _user(request)
     if user.email.lower() != invitation.email.lower():
         return render(request, "accounts/invitation_wrong_user.html", context, status=403)
+    if not services.user_has_verified_email(user=user, email=invitation.email):
+        # Signed up with this address but never confirmed it: it may not be theirs.
+        return render(request, "accounts/invitation_verify_email.html", context, status=403)
     if request.method == "POST":
         try:
             membership = services.invitation_accept(invitation=invitation, user=user)
