@@ -31,6 +31,8 @@ NOT_TENANT_NAMES = {
     "accounts:account_list",
     "accounts:account_create",
     "accounts:invitation_accept",
+    # The one-time link of a lock-out notice (accounts.login_throttle).
+    "accounts:login_unlock",
 }
 
 
