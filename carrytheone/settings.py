@@ -47,7 +47,8 @@ CSRF_TRUSTED_ORIGINS: list[str] = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 SITE_URL: str = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # django.contrib.admin behind the site's login, a staff check and TOTP (admin_site.py).
+    "carrytheone.admin_apps.StaffAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -56,6 +57,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "allauth",
     "allauth.account",
+    "allauth.mfa",
     "django_htmx",
     "carrytheone",
     "accounts",
@@ -182,6 +184,16 @@ LOGIN_UNLOCK_LINK_TTL: int = env.int("LOGIN_UNLOCK_LINK_TTL", default=3600)
 # allauth's own failed-login limit now guards only two-factor codes (passwords go through the
 # throttle above): only someone who typed the right password gets that far.
 ACCOUNT_RATE_LIMITS = {"login_failed": "10/m/ip,5/5m/key"}
+# Two-factor authentication (allauth MFA): any user may turn it on; staff must, before the
+# admin opens (carrytheone/admin_site.py).
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+MFA_TOTP_ISSUER = "CarryTheOne"
+# One 30-second step either side of now: phones' clocks drift.
+MFA_TOTP_TOLERANCE = 1
+# The operator admin's path (a guessable /admin/ draws scanners); without slashes around it.
+ADMIN_URL: str = env.str("ADMIN_URL", default="admin").strip("/") + "/"
+if ADMIN_URL == "/":
+    raise ImproperlyConfigured("ADMIN_URL must name a path, e.g. ops-7f3a.")
 # How many proxies of ours append to X-Forwarded-For (a TLS proxy in front: 1). The client's
 # IP is the entry that many from the right (carrytheone/client_ip.py); 0 ignores the header.
 TRUSTED_PROXY_COUNT: int = env.int("TRUSTED_PROXY_COUNT", default=0)

@@ -8,7 +8,8 @@ from carrytheone import views
 urlpatterns: list[URLPattern | URLResolver] = [
     path("", account_views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
-    path("admin/", admin.site.urls),
+    # The operator admin: staff with TOTP only (carrytheone/admin_site.py), at ADMIN_URL.
+    path(settings.ADMIN_URL, admin.site.urls),
     path("", include("accounts.urls")),
     path("", include("integrations.urls")),
     path("", include("integrations.xero.urls")),
