@@ -11,7 +11,7 @@ import re
 import pytest
 
 from accounts.models import User
-from tests.carrytheone.test_admin import totp
+from tests.admin_login import totp
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser]
 

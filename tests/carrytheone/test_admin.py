@@ -3,17 +3,12 @@
 Staff can read and change every customer account. The admin's login sends people to the
 site's throttled login; the admin opens only for an active staff user whose session passed a
 second factor (allauth MFA), and staff without an authenticator are sent to set one up first.
-Codes are computed here from the secret, as an authenticator app does (RFC 6238).
+Codes are computed from the secret, as an authenticator app does (tests/admin_login.py).
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import re
-import struct
-import time
 from urllib.parse import urlsplit
 
 import pytest
@@ -23,22 +18,11 @@ from django.test import Client
 from django.urls import reverse
 
 from accounts.models import User
+from tests.admin_login import SECRET, totp
 from tests.carrytheone.test_settings import _run_django
 from tests.factories import PASSWORD, UserFactory
 
 pytestmark = pytest.mark.django_db
-
-SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
-
-
-def totp(secret: str, *, offset: int = 0) -> str:
-    """The 6-digit code for now (+ ``offset`` 30-second steps)."""
-    key = base64.b32decode(secret, casefold=True)
-    counter = int(time.time() // 30) + offset
-    digest = hmac.new(key, struct.pack(">Q", counter), hashlib.sha1).digest()
-    start = digest[-1] & 0x0F
-    value = (struct.unpack(">I", digest[start : start + 4])[0] & 0x7FFFFFFF) % 1_000_000
-    return f"{value:06d}"
 
 
 def _staff(*, with_totp: bool) -> User:

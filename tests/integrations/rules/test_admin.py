@@ -20,6 +20,7 @@ from integrations.models import (
     TaxRule,
     TrackingRule,
 )
+from tests.admin_login import admin_client
 from tests.factories import AccountFactory
 
 pytestmark = pytest.mark.django_db
@@ -30,9 +31,7 @@ SECRET = "access-token-that-must-never-show"
 @pytest.fixture
 def staff() -> Client:
     user = User.objects.create_superuser("operator@example.com", "a-long-password-42")
-    client = Client()
-    client.force_login(user)
-    return client
+    return admin_client(user, "a-long-password-42")
 
 
 @pytest.fixture
