@@ -15,6 +15,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import pytest
+from django.db import transaction
 from django.utils import timezone
 
 from integrations.models import (
@@ -753,21 +754,27 @@ def test_credit_note_whose_answer_was_lost_is_found_by_its_quoted_reference(
     invoice = _invoice(integration, opportunity)
     assert invoice.invoice_number == name
     # A credit note a person raised in Xero for the same customer, before ours.
-    other = xero_writes.write_document(
-        xero_writes.Context(org=invoice.organisation),
-        {
-            "Type": "ACCRECCREDIT",
-            "Contact": {"ContactID": str(invoice.contact.contact_id)},
-            "Date": invoice.date.isoformat(),
-            "Status": "AUTHORISED",
-            "Reference": "Goodwill",
-            "LineItems": [
-                {"Description": "Goodwill", "Quantity": 1, "UnitAmount": 5, "AccountCode": "200"}
-            ],
-        },
-        kind="credit_note",
-        create_only=True,
-    )
+    with transaction.atomic():  # as the sandbox's API view writes it
+        other = xero_writes.write_document(
+            xero_writes.Context(org=invoice.organisation),
+            {
+                "Type": "ACCRECCREDIT",
+                "Contact": {"ContactID": str(invoice.contact.contact_id)},
+                "Date": invoice.date.isoformat(),
+                "Status": "AUTHORISED",
+                "Reference": "Goodwill",
+                "LineItems": [
+                    {
+                        "Description": "Goodwill",
+                        "Quantity": 1,
+                        "UnitAmount": 5,
+                        "AccountCode": "200",
+                    }
+                ],
+            },
+            kind="credit_note",
+            create_only=True,
+        )
 
     original = XeroClient.call
 
