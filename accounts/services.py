@@ -25,6 +25,10 @@ class AccountsError(Exception):
     """A request that breaks a business rule; the message is shown to the user as is."""
 
 
+class EmailNotVerified(AccountsError):
+    """The user's address is the invited one but not confirmed: anyone can type an address."""
+
+
 # --- Accounts --------------------------------------------------------------------------------
 
 
@@ -167,8 +171,26 @@ def invitation_get_by_token(token: str) -> Invitation | None:
     )
 
 
+def user_has_verified_email(*, user: User, email: str) -> bool:
+    """True when ``user`` confirmed ``email`` (allauth's verification, or an invitation link
+    followed while creating the login)."""
+    from allauth.account.models import EmailAddress
+
+    verified: bool = EmailAddress.objects.filter(
+        user=user, email__iexact=email, verified=True
+    ).exists()
+    return verified
+
+
 def invitation_accept(*, invitation: Invitation, user: User) -> Membership:
-    """Makes ``user`` a member with the invited role. The invitation must be addressed to them."""
+    """Makes ``user`` a member with the invited role.
+
+    The invitation must be addressed to them, and they must have confirmed that address:
+    under optional verification anyone can sign up with someone else's address, and the
+    invitation (an admin's, perhaps) is meant for whoever reads that mailbox. Following the
+    link does not confirm an existing login's address: its password was chosen by whoever
+    signed up, who need not be the person holding the link.
+    """
     with transaction.atomic():
         invitation = Invitation.objects.select_for_update().get(pk=invitation.pk)
         if not invitation.is_pending:
@@ -177,6 +199,11 @@ def invitation_accept(*, invitation: Invitation, user: User) -> Membership:
             raise AccountsError(
                 f"This invitation was sent to {invitation.email}. "
                 "Log out and sign in with that address to accept it."
+            )
+        if not user_has_verified_email(user=user, email=invitation.email):
+            raise EmailNotVerified(
+                f"Confirm {invitation.email} first (we can email you a link), then open the "
+                "invitation again."
             )
         membership, created = Membership.objects.get_or_create(
             user=user, account=invitation.account, defaults={"role": invitation.role}
@@ -209,7 +236,9 @@ def user_create_from_invitation(
 ) -> tuple[User, Membership]:
     """Creates the invited person's login and accepts the invitation, all or nothing.
 
-    Following the emailed link proves the address, so it is stored as verified.
+    Following the emailed link proves the address, and the person following it is the one
+    choosing the password here, so the address is stored as verified. (An existing login is
+    never verified by the link: see :func:`invitation_accept`.)
     """
     from allauth.account.models import EmailAddress
 

@@ -12,7 +12,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
-from accounts import selectors, services
+from accounts import login_throttle, selectors, services
 from accounts.access import SESSION_ACCOUNT_KEY, AccountRequest, account_view, get_for_account
 from accounts.forms import (
     AccountCreateForm,
@@ -252,6 +252,9 @@ def invitation_accept(request: HttpRequest, token: str) -> HttpResponse:
     user = _user(request)
     if user.email.lower() != invitation.email.lower():
         return render(request, "accounts/invitation_wrong_user.html", context, status=403)
+    if not services.user_has_verified_email(user=user, email=invitation.email):
+        # Signed up with this address but never confirmed it: it may not be theirs.
+        return render(request, "accounts/invitation_verify_email.html", context, status=403)
     if request.method == "POST":
         try:
             membership = services.invitation_accept(invitation=invitation, user=user)
@@ -261,3 +264,24 @@ def invitation_accept(request: HttpRequest, token: str) -> HttpResponse:
         messages.success(request, f"You joined {membership.account.name}.")
         return redirect(membership.account)
     return render(request, "accounts/invitation_confirm.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+def login_unlock(request: HttpRequest, token: str) -> HttpResponse:
+    """The link in a lock-out notice: makes this browser a known device for that address.
+
+    GET only asks (mail scanners open links); the POST uses the one-time link. The person
+    still signs in with the password (and two-factor code) afterwards.
+    """
+    email = login_throttle.unlock_link_email(token=token)
+    if email is None:
+        return render(request, "accounts/login_unlock_unavailable.html", status=410)
+    if request.method == "GET":
+        return render(request, "accounts/login_unlock.html", {"email": email})
+    email = login_throttle.unlock_link_use(token=token)
+    if email is None:
+        return render(request, "accounts/login_unlock_unavailable.html", status=410)
+    response = redirect("account_login")
+    login_throttle.known_device_remember(request=request, response=response, email=email)
+    messages.success(request, f"This browser can now sign in as {email}.")
+    return response

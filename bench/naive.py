@@ -20,13 +20,10 @@ from integrations.connections.salesforce.reader import (
     read_opportunities,
 )
 from integrations.connections.xero.client import xero_client
+from integrations.connections.xero.where import equals
 from integrations.core.config import SyncConfig
 from integrations.core.models import Integration
 from integrations.sync.translate import contact_for, invoice_for, item_for
-
-
-def _quote(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def _ms_date(iso: str) -> str:
@@ -51,7 +48,7 @@ def naive_sync(*, integration_id: int, limit: int) -> int:
             if sent >= limit:
                 break
             contact = contact_for(opportunity, config)
-            found = xero.call("get_contacts", where=f"Name=={_quote(contact.name)}").data
+            found = xero.call("get_contacts", where=equals("Name", contact.name)).data
             if found.contacts:
                 contact_id = str(found.contacts[0].contact_id)
             else:
@@ -59,7 +56,7 @@ def naive_sync(*, integration_id: int, limit: int) -> int:
                 contact_id = str(created.contacts[0].contact_id)
             for line in opportunity.lines:
                 item = item_for(line, config)
-                if not xero.call("get_items", where=f"Code=={_quote(item.code)}").data.items:
+                if not xero.call("get_items", where=equals("Code", item.code)).data.items:
                     xero.call("create_items", {"Items": [item.to_xero()]})
             draft = dataclasses.replace(invoice_for(opportunity, config), contact_id=contact_id)
             body: dict[str, Any] = draft.to_xero()

@@ -9,7 +9,8 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("", account_views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
     path("healthz/detail", views.healthz_detail, name="healthz_detail"),
-    path("admin/", admin.site.urls),
+    # The operator admin: staff with TOTP only (carrytheone/admin_site.py), at ADMIN_URL.
+    path(settings.ADMIN_URL, admin.site.urls),
     path("", include("accounts.urls")),
     path("", include("integrations.web.urls")),
     path("", include("integrations.web.connect.xero_urls")),

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
+from django.conf import settings
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from accounts.models import Role
@@ -20,8 +21,8 @@ from tests.factories import AccountFactory, InvitationFactory, MembershipFactory
 
 # Patterns that are not tenant-scoped, by their view's module (third-party) or their name.
 NOT_TENANT_MODULE_PREFIXES = ("allauth.", "django.contrib.admin.", "django.views.", "sandbox.")
-# The operator admin (is_staff only; not a tenant surface).
-NOT_TENANT_ROUTE_PREFIXES = ("admin/",)
+# The operator admin (staff with TOTP only; not a tenant surface), wherever ADMIN_URL puts it.
+NOT_TENANT_ROUTE_PREFIXES = (settings.ADMIN_URL,)
 NOT_TENANT_NAMES = {
     "home",
     # OAuth redirect URIs are fixed; the flow's account comes from the session and is checked.
@@ -33,6 +34,8 @@ NOT_TENANT_NAMES = {
     "accounts:account_list",
     "accounts:account_create",
     "accounts:invitation_accept",
+    # The one-time link of a lock-out notice (accounts.login_throttle).
+    "accounts:login_unlock",
 }
 
 

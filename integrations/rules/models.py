@@ -167,7 +167,6 @@ class PaymentMethod(models.Model):
     def _effective_status(self) -> str:
         if self.invoice_status:
             return self.invoice_status
-        # Local import: the rules models load while integrations.models is still importing.
         try:
             config = self.integration.config
         except ObjectDoesNotExist:

@@ -27,6 +27,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from integrations.connections.xero.client import XeroUnavailable
+from integrations.connections.xero.where import equals
 from integrations.rules.problems import RuleProblem
 from integrations.rules.specs import PaymentMethodSpec, RuleSet
 from integrations.sync.models import CreditNoteEntry, LedgerEntry, PaymentEntry, SyncLogEntry
@@ -502,7 +503,8 @@ class AccountingSteps:
                 )
             )
             for note in (
-                self._call("get_credit_notes", where=f'Reference=="{reference}"').credit_notes or []
+                self._call("get_credit_notes", where=equals("Reference", reference)).credit_notes
+                or []
             ):
                 same_contact = str(note.contact.contact_id) == str(invoice.contact.contact_id)
                 if same_contact and str(note.credit_note_id) not in known:

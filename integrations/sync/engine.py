@@ -68,6 +68,9 @@ from integrations.connections.xero.metadata import (
     tracking_options_create,
 )
 from integrations.connections.xero.metadata_types import OrganisationMetadata
+from integrations.connections.xero.where import any_of as _where_groups
+from integrations.connections.xero.where import equals as _equals
+from integrations.connections.xero.where import join_or as _join_terms
 from integrations.core.behaviours import paused_behaviours
 from integrations.core.config import ConfigError, SyncConfig
 from integrations.core.health import integration_record_run
@@ -125,8 +128,6 @@ _CONFIGURATION_REQUIRED = (
 # A fresh read of an organisation's settings (connections.xero.metadata) makes this many calls.
 METADATA_READ_CALLS = 6
 PAGE_SIZE = 2000
-# Xero answers 414 for very long URLs; ORs of a chunk's keys are split to stay well under.
-MAX_WHERE_CHARS = 1500
 # Xero lets an invoice change only in these states, and only while nothing is paid.
 UPDATABLE_STATUSES = frozenset({"DRAFT", "SUBMITTED", "AUTHORISED"})
 # Settled rows whose content has not changed are skipped: SYNCED is done; FAILED and
@@ -286,15 +287,6 @@ class _Decision:
     currency: str
     new_options: tuple[tuple[str, str], ...] = ()
     """(category, option) pairs to create in Xero before the invoice."""
-
-
-def _quote(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def _where_groups(field: str, values: Iterable[str]) -> Iterator[str]:
-    """``field=="a" OR field=="b"``..., split so that no filter grows past MAX_WHERE_CHARS."""
-    return _join_terms([f"{field}=={_quote(value)}" for value in sorted(set(values))])
 
 
 def _money(amount: Any, currency: str) -> str:
@@ -999,9 +991,9 @@ class _Engine(AccountingSteps):
         self, missing: dict[str, ContactDraft], work: list[_Work]
     ) -> tuple[list[tuple[str, str]], list[ContactDraft]]:
         """Links what the lookup finds; returns (ContactID, number) claims and drafts to create."""
-        terms = [f"ContactNumber=={_quote(n)}" for n in missing]
-        terms += [f"Name=={_quote(c.name)}" for c in missing.values()]
-        terms += [f"EmailAddress=={_quote(c.email)}" for c in missing.values() if c.email]
+        terms = [_equals("ContactNumber", n) for n in missing]
+        terms += [_equals("Name", c.name) for c in missing.values()]
+        terms += [_equals("EmailAddress", c.email) for c in missing.values() if c.email]
         by_number: dict[str, Any] = {}
         by_name: dict[str, Any] = {}
         by_email: dict[str, Any] = {}
@@ -1440,19 +1432,6 @@ class _Engine(AccountingSteps):
             ledger.save()
         self.run_row.failed_count += 1
         self._log(ledger, ledger.salesforce_id, Outcome.FAILED, message)
-
-
-def _join_terms(terms: list[str]) -> Iterator[str]:
-    group: list[str] = []
-    size = 0
-    for term in terms:
-        if group and size + len(term) + 4 > MAX_WHERE_CHARS:
-            yield " OR ".join(group)
-            group, size = [], 0
-        group.append(term)
-        size += len(term) + 4
-    if group:
-        yield " OR ".join(group)
 
 
 def _withdrawal(raw: dict[str, Any]) -> str:

@@ -8,11 +8,17 @@ from datetime import timedelta
 import pytest
 from allauth.account.models import EmailAddress
 from django.core import mail
+from django.core.cache import cache
 from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import Invitation, Membership, Role, User
-from accounts.services import AccountsError, invitation_create
+from accounts.services import (
+    AccountsError,
+    EmailNotVerified,
+    invitation_accept,
+    invitation_create,
+)
 from tests.factories import PASSWORD, MembershipFactory, UserFactory
 
 # Invitation emails go out on commit, so these tests commit for real.
@@ -158,3 +164,127 @@ def test_invite_rejects_members_duplicates_and_owner_role(account, owner_client)
         invitation_create(
             account=account, email="f@example.com", role=Role.OWNER, invited_by=member
         )
+
+
+# --- The invited address must be confirmed -----------------------------------------------------
+
+
+def _signup(client, email: str):
+    """The regular signup page (not the invitation's)."""
+    return client.post(
+        "/signup/",
+        {
+            "full_name": "Pat Person",
+            "company_name": "Pat's Company",
+            "email": email,
+            "password1": PASSWORD,
+            "password2": PASSWORD,
+        },
+    )
+
+
+def _confirmation_path() -> str:
+    for message in reversed(mail.outbox):
+        match = re.search(r"https?://[^/\s]+(/confirm-email/\S+/)", str(message.body))
+        if match:
+            return match.group(1)
+    raise AssertionError("no confirmation email")
+
+
+def _log_in(client, email: str) -> bool:
+    client.post("/login/", {"login": email, "password": PASSWORD})
+    return "_auth_user_id" in client.session
+
+
+@pytest.mark.parametrize("verification", ["optional", "mandatory"])
+def test_signed_up_first_with_the_address_must_confirm_it_to_accept(
+    client, account, owner_client, settings, verification
+):
+    """Anyone can sign up with someone else's address; the admin invitation sent to that
+    address is for whoever reads its mailbox, so an unconfirmed login cannot accept it — and
+    following the link does not confirm an existing login's address."""
+    settings.ACCOUNT_EMAIL_VERIFICATION = verification
+    _signup(client, "pat@example.com")
+    user = User.objects.get(email="pat@example.com")
+    _invite(owner_client, account, email="pat@example.com", role="admin")
+    path = _emailed_path()
+
+    if verification == "optional":
+        assert "_auth_user_id" in client.session  # signed in, address unconfirmed
+        page = client.get(path)
+        assert page.status_code == 403
+        assert b"Confirm pat@example.com first" in page.content
+        assert client.post(path).status_code == 403
+        # The page sends the confirmation link again (allauth sends one per address every
+        # three minutes: that much time passes).
+        assert f'action="{reverse("account_email")}"'.encode() in page.content
+        cache.clear()
+        mail.outbox.clear()
+        client.post(reverse("account_email"), {"email": "pat@example.com", "action_send": ""})
+        assert mail.outbox[-1].to == ["pat@example.com"]
+    else:
+        assert b"Log in to accept" in client.get(path).content
+        assert not _log_in(client, "pat@example.com")  # unconfirmed: no session at all
+    assert not Membership.objects.filter(user=user, account=account).exists()
+    assert not EmailAddress.objects.get(user=user).verified
+
+    client.post(_confirmation_path())
+    assert EmailAddress.objects.get(user=user).verified
+    assert "_auth_user_id" in client.session or _log_in(client, "pat@example.com")
+    assert b"Accept the invitation" in client.get(path).content
+    response = client.post(path)
+    assert response.status_code == 302
+    assert Membership.objects.get(user=user, account=account).role == Role.ADMIN
+
+
+@pytest.mark.parametrize("verification", ["optional", "mandatory"])
+def test_link_first_then_signing_up_through_it_confirms_the_address(
+    client, account, owner_client, settings, verification
+):
+    """The person holding the link chooses the password: the link proves the mailbox."""
+    settings.ACCOUNT_EMAIL_VERIFICATION = verification
+    _invite(owner_client, account, email="sam@example.com")
+    path = _emailed_path()
+    assert b"Choose a password" in client.get(path).content
+    client.post(path, {"full_name": "Sam", "password1": PASSWORD, "password2": PASSWORD})
+    user = User.objects.get(email="sam@example.com")
+    assert EmailAddress.objects.get(user=user).verified
+    assert Membership.objects.get(user=user, account=account).role == Role.SUPPORT
+    assert client.session["_auth_user_id"] == str(user.pk)
+
+
+@pytest.mark.parametrize("verification", ["optional", "mandatory"])
+def test_link_first_then_the_regular_signup_still_needs_the_address_confirmed(
+    client, account, owner_client, settings, verification
+):
+    """Opened the link, then signed up on the signup page instead: that login's address is
+    unconfirmed like any other, until its own confirmation link is followed."""
+    settings.ACCOUNT_EMAIL_VERIFICATION = verification
+    _invite(owner_client, account, email="kim@example.com")
+    path = _emailed_path()
+    assert b"Choose a password" in client.get(path).content
+    _signup(client, "kim@example.com")
+    user = User.objects.get(email="kim@example.com")
+    if verification == "optional":
+        assert client.post(path).status_code == 403
+    else:
+        assert b"Log in to accept" in client.get(path).content
+        assert not _log_in(client, "kim@example.com")
+    assert not Membership.objects.filter(user=user, account=account).exists()
+
+    client.post(_confirmation_path())
+    assert "_auth_user_id" in client.session or _log_in(client, "kim@example.com")
+    client.post(path)
+    assert Membership.objects.get(user=user, account=account).role == Role.SUPPORT
+
+
+def test_the_service_refuses_an_unconfirmed_address(account):
+    owner = MembershipFactory.create(account=account, role=Role.OWNER).user
+    invitation, _ = invitation_create(
+        account=account, email="u@example.com", role=Role.ADMIN, invited_by=owner
+    )
+    user = UserFactory.create(email="u@example.com", verified=False)
+    EmailAddress.objects.create(user=user, email=user.email, verified=False, primary=True)
+    with pytest.raises(EmailNotVerified):
+        invitation_accept(invitation=invitation, user=user)
+    assert not Membership.objects.filter(user=user).exists()

@@ -120,3 +120,27 @@ def test_docker_compose_services_name_real_entry_points():
     for name in ("web", "worker", "beat"):
         condition = services[name]["depends_on"]["migrate"]["condition"]
         assert condition == "service_completed_successfully", name
+
+
+def test_check_deploy_warns_behind_a_proxy_without_trusted_client_ips(tmp_path):
+    """USE_X_FORWARDED_PROTO says a proxy is in front; without TRUSTED_PROXY_COUNT every
+    visitor would share its IP (one bad guesser would slow everybody's logins)."""
+    env = {
+        "DEBUG": "0",
+        "SECRET_KEY": "p" + "r0duct10n-s3cret-with-enough-entropy-and-length-xyzzy-42",
+        "ALLOWED_HOSTS": "app.carrytheone.example",
+        "FIELD_ENCRYPTION_KEYS": FERNET_KEY,
+        "VAR_DIR": str(tmp_path),
+        "USE_X_FORWARDED_PROTO": "1",
+    }
+    result = _manage("check", "--deploy", "--fail-level", "WARNING", **env)
+    assert result.returncode != 0
+    assert "accounts.W001" in result.stdout + result.stderr
+    result = _manage("check", "--deploy", "--fail-level", "WARNING", TRUSTED_PROXY_COUNT="1", **env)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_malformed_login_policy_fails_the_checks(tmp_path):
+    result = _manage("check", DEBUG="1", VAR_DIR=str(tmp_path), LOGIN_FAILED_RATE_LIMIT="10/m")
+    assert result.returncode != 0
+    assert "accounts.E001" in result.stdout + result.stderr

@@ -186,7 +186,8 @@ class XeroClient:
         an update, which is refused while the day budget is down to its reserve. ``max_wait``
         overrides ``XERO_LIMIT_MAX_WAIT`` (a web request should not wait a minute).
 
-        Example: ``client.call("get_invoices", where='Reference=="OPP-1"', page=1).data``.
+        Example: ``client.call("get_invoices", where=where.equals("Reference", ref)).data``;
+        every ``where`` holding outside text is built with ``connections.xero.where``.
         """
         limiter = ratelimit.xero_limiter(max_wait=max_wait)
         credentials = services.connection_credentials(connection_id=self.connection_id)

@@ -14,6 +14,7 @@ from integrations.connections.models import Connection
 from integrations.core.models import Integration
 from integrations.rules.models import PaymentMethod, TaxRule, TrackingRule
 from integrations.sync.models import LedgerEntry, SyncLogEntry, SyncRun
+from tests.admin_login import admin_client
 from tests.factories import AccountFactory
 
 pytestmark = pytest.mark.django_db
@@ -24,9 +25,7 @@ SECRET = "access-token-that-must-never-show"
 @pytest.fixture
 def staff() -> Client:
     user = User.objects.create_superuser("operator@example.com", "a-long-password-42")
-    client = Client()
-    client.force_login(user)
-    return client
+    return admin_client(user, "a-long-password-42")
 
 
 @pytest.fixture

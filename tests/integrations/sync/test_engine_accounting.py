@@ -8,15 +8,17 @@ sandbox Xero holds and on our ledger, payment, credit-note and log rows.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from collections import Counter
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import pytest
+from django.db import transaction
 from django.utils import timezone
 
-from integrations.connections.xero.client import XeroClient
+from integrations.connections.xero.client import XeroClient, XeroUnavailable
 from integrations.connections.xero.metadata import organisation_metadata
 from integrations.core.config import SyncConfig
 from integrations.core.models import Integration
@@ -722,6 +724,87 @@ def test_paid_invoice_of_a_lost_opportunity_is_credited_when_configured(
     assert (note.total, note.remaining_credit) == (invoice.total, invoice.total)
     assert _ledger(integration, card).state == "synced"
     assert run.entries.filter(outcome="created", message__contains="refund the customer").exists()
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        'Widgets 24" rack',  # a natural name: unescaped, Xero answers 400 on every run
+        'Acme" OR Reference!="x',  # unescaped, it matches someone else's credit note
+    ],
+)
+def test_credit_note_whose_answer_was_lost_is_found_by_its_quoted_reference(
+    integration: Integration, monkeypatch: pytest.MonkeyPatch, name: str
+):
+    """The credit note's Reference holds the invoice number, here the opportunity's name.
+
+    Xero creates the credit note but the answer is lost; when the same news comes again, the
+    run looks it up by that Reference before sending again. The lookup must quote the text:
+    it finds this credit note, not a person's other credit note for the same customer, and
+    sends nothing twice.
+    """
+    opportunity = _won_of("Oceanic Airlines")
+    _only(opportunity)
+    _set(opportunity, name=name)
+    _configure(
+        integration,
+        invoice_number_pattern="{name}",
+        credit_note_on_withdrawal=True,
+        void_unpaid_instead=False,
+    )
+    _sync(integration)
+    invoice = _invoice(integration, opportunity)
+    assert invoice.invoice_number == name
+    # A credit note a person raised in Xero for the same customer, before ours.
+    with transaction.atomic():  # as the sandbox's API view writes it
+        other = xero_writes.write_document(
+            xero_writes.Context(org=invoice.organisation),
+            {
+                "Type": "ACCRECCREDIT",
+                "Contact": {"ContactID": str(invoice.contact.contact_id)},
+                "Date": invoice.date.isoformat(),
+                "Status": "AUTHORISED",
+                "Reference": "Goodwill",
+                "LineItems": [
+                    {
+                        "Description": "Goodwill",
+                        "Quantity": 1,
+                        "UnitAmount": 5,
+                        "AccountCode": "200",
+                    }
+                ],
+            },
+            kind="credit_note",
+            create_only=True,
+        )
+
+    original = XeroClient.call
+
+    def answer_lost(self: XeroClient, method: str, *args: Any, **kwargs: Any) -> Any:
+        answer = original(self, method, *args, **kwargs)
+        if method == "create_credit_notes":
+            raise XeroUnavailable("read timeout")
+        return answer
+
+    monkeypatch.setattr(XeroClient, "call", answer_lost)
+    _sf_change(opportunity, stage_name="Closed Lost")
+    with contextlib.suppress(XeroUnavailable):  # the run stops, to be retried
+        sync_integration(integration_id=integration.pk)
+    (ours,) = _credit_notes().exclude(pk=other.pk)
+    assert ours.reference == f"{name}: Opportunity reopened, lost or deleted"
+    assert CreditNoteEntry.objects.get(ledger=_ledger(integration, opportunity)).state != "done"
+
+    # The salesperson flips the deal back and forth: the same news (lost, this invoice) comes
+    # again, and its credit note is looked up before anything is sent.
+    monkeypatch.setattr(XeroClient, "call", original)
+    _sf_change(opportunity, stage_name="Closed Won")
+    _sync(integration)
+    _sf_change(opportunity, stage_name="Closed Lost")
+    run = _sync(integration)
+    assert run.status == SyncRun.Status.SUCCEEDED, (run.error, list(run.entries.values()))
+    entry = CreditNoteEntry.objects.get(ledger=_ledger(integration, opportunity))
+    assert (entry.state, entry.xero_credit_note_id) == ("done", str(ours.credit_note_id))
+    assert _credit_notes().count() == 2
 
 
 def test_withdrawn_draft_invoice_is_deleted_even_when_crediting(
