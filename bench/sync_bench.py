@@ -267,8 +267,8 @@ def run_worker(env: dict[str, str], args: Sequence[str]) -> dict[str, Any]:
 
 def _engine(integration_id: int) -> dict[str, Any]:
     from integrations.connections.providers import ProviderError
-    from integrations.sync.engine import sync_integration
     from integrations.sync.models import SyncRun
+    from integrations.sync.run import sync_integration
 
     runs: list[SyncRun] = []
     for attempt in range(1, MAX_RUNS + 1):
@@ -304,7 +304,7 @@ def worker(role: str, integration_id: int, limit: int, profile: str) -> None:
 
     from bench.naive import naive_sync
     from bench.probe import HttpProbe, peak_rss_mb, rss_mb
-    from integrations.sync import engine  # noqa: F401 - imported before the baseline
+    from integrations.sync import run  # noqa: F401 - imported before the baseline
 
     gc.collect()
     baseline = rss_mb()

@@ -1,9 +1,12 @@
 """The operator admin for integrations: their configuration and rules, and read-only sync logs.
 
-Until the configuration pages exist, staff edit an integration's configuration (JSON, checked by
-``SyncConfig.from_json``) and its accounting rules here. ``Connection`` is not registered: its
-credentials are never shown. The ledger, runs and log entries are the sync's record of what
-happened, so they can be read here but not added, changed or deleted.
+Staff may edit an integration's configuration (JSON, checked by ``SyncConfig.from_json``), its
+accounting rules and its pauses here; every such edit goes through the same audited services as
+the configuration panel (``integrations.setup.services``, switching in ``setup.steps``, pauses
+in ``core.pauses``), so the history shows it with the staff member's name. ``Connection`` is
+not registered: its credentials are never shown. The ledger, operations, runs and log entries
+are the sync's record of what happened, so they can be read here but not added, changed or
+deleted.
 """
 
 from __future__ import annotations
@@ -17,10 +20,25 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.http import HttpRequest
 
+from accounts.models import User
 from integrations.core.config import ConfigError, SyncConfig
 from integrations.core.models import Integration, IntegrationPause
+from integrations.core.pauses import STORED_CAUSES, integration_pause, integration_resume
 from integrations.rules.models import MAX_TRACKING_RULES, PaymentMethod, TaxRule, TrackingRule
-from integrations.sync.models import LedgerEntry, SyncLogEntry, SyncRun
+from integrations.setup import steps
+from integrations.setup.services import (
+    config_update,
+    rule_row_delete,
+    rule_row_save,
+    rule_snapshot,
+)
+from integrations.sync.models import LedgerEntry, SyncLogEntry, SyncRun, XeroOperation
+
+RULE_TABLES: Mapping[type[models.Model], str] = {
+    PaymentMethod: "payment_methods",
+    TaxRule: "tax_rules",
+    TrackingRule: "tracking_rules",
+}
 
 
 class IntegrationForm(forms.ModelForm[Integration]):
@@ -142,6 +160,12 @@ class PauseInline(admin.TabularInline[IntegrationPause, Integration]):
     fields = ("cause", "message", "since", "until", "by")
     readonly_fields = ("since", "by")
 
+    def formfield_for_choice_field(self, db_field: Any, request: Any, **kwargs: Any) -> Any:
+        if db_field.name == "cause":
+            # Re-authorisation follows from the connections' status: it is not set by hand.
+            kwargs["choices"] = [(c.value, c.label) for c in STORED_CAUSES]
+        return super().formfield_for_choice_field(db_field, request, **kwargs)
+
 
 @admin.register(Integration)
 class IntegrationAdmin(admin.ModelAdmin[Integration]):
@@ -163,6 +187,78 @@ class IntegrationAdmin(admin.ModelAdmin[Integration]):
         "created_at",
     )
     inlines = (PauseInline, PaymentMethodInline, TaxRuleInline, TrackingRuleInline)
+
+    def save_model(
+        self,
+        request: HttpRequest,
+        obj: Integration,
+        form: forms.ModelForm[Integration],
+        change: bool,
+    ) -> None:
+        """The configuration and the switch through their audited services; the rest as is."""
+        if not change:
+            obj.save()
+            return
+        user = _user(request)
+        stored = Integration.objects.only("config", "is_enabled").get(pk=obj.pk)
+        config, enabled = obj.config, obj.is_enabled
+        obj.config, obj.is_enabled = stored.config, stored.is_enabled
+        # Never a full save: the sync writes its claim, fencing token and watermarks on this row
+        # while the page is open, and an old copy of them must not be written back.
+        plain = [name for name in form.changed_data if name in ("name", "account", "created_by")]
+        if plain:
+            obj.save(update_fields=plain)
+        if config != stored.config:
+            config_update(integration=obj, data=dict(config or {}), user=user, replace=True)
+        if enabled != stored.is_enabled:
+            (steps.switch_on if enabled else steps.switch_off)(integration=obj, user=user)
+
+    def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
+        """Rule rows and pauses through their services: each rule change in the history, each
+        pause set or lifted on its own."""
+        integration: Integration = form.instance
+        user = _user(request)
+        if formset.model is IntegrationPause:
+            for pause in formset.save(commit=False):
+                integration_pause(
+                    integration_id=integration.pk,
+                    cause=pause.cause,
+                    message=pause.message,
+                    until=pause.until,
+                    user=user,
+                )
+            for pause in formset.deleted_objects:
+                integration_resume(integration_id=integration.pk, cause=pause.cause)
+            return
+        table = RULE_TABLES[formset.model]
+        fields = _rule_fields(formset.model)
+        rows = formset.save(commit=False)
+        for row in formset.deleted_objects:
+            rule_row_delete(integration=integration, user=user, table=table, row=row, fields=fields)
+        for row in rows:
+            saved = type(row)._default_manager.filter(pk=row.pk).first() if row.pk else None
+            rule_row_save(
+                integration=integration,
+                user=user,
+                table=table,
+                row=row,
+                fields=fields,
+                before=rule_snapshot(saved, fields) if saved is not None else None,
+            )
+
+
+def _user(request: HttpRequest) -> User | None:
+    user = request.user
+    return user if isinstance(user, User) else None
+
+
+def _rule_fields(model: type[models.Model]) -> list[str]:
+    """The columns a person edits (not the id, nor the integration the row belongs to)."""
+    return [
+        f.name
+        for f in model._meta.concrete_fields
+        if f.editable and not f.primary_key and f.name != "integration"
+    ]
 
 
 class _ReadOnlyAdmin(admin.ModelAdmin[Any]):
@@ -186,12 +282,22 @@ class LedgerEntryAdmin(_ReadOnlyAdmin):
         "integration",
         "state",
         "xero_invoice_number",
-        "attempts",
         "updated_at",
     )
     list_filter = ("state", "withdrawn")
     search_fields = ("salesforce_id", "opportunity_name", "xero_invoice_number", "xero_invoice_id")
     list_select_related = ("integration",)
+
+
+@admin.register(XeroOperation)
+class XeroOperationAdmin(_ReadOnlyAdmin):
+    """Every write to Xero, ahead of the call: what was sent, its key, its outcome."""
+
+    list_display = ("id", "integration", "kind", "subject", "state", "attempts", "sent_at")
+    list_filter = ("kind", "state")
+    search_fields = ("subject", "idempotency_key", "result_id", "result_number")
+    list_select_related = ("integration",)
+    raw_id_fields = ("ledger", "payment", "credit_note")
 
 
 @admin.register(SyncRun)

@@ -13,7 +13,7 @@ from integrations.core.models import Integration, IntegrationPause, PauseCause
 from integrations.core.pauses import integration_pause, integration_resume, runnable
 from integrations.setup.validation import integration_check_configuration
 from integrations.sync.claim import close_dead_runs
-from integrations.sync.engine import sync_integration
+from integrations.sync.run import sync_integration
 
 
 @shared_task(name="integrations.tasks.poll_integrations")

@@ -11,7 +11,7 @@ import time
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Literal
 
-Action = Literal["ok", "error", "rate_limit", "timeout"]
+Action = Literal["ok", "error", "rate_limit", "timeout", "lost"]
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,9 @@ class Faults:
     timeout_seconds: float = 35.0
     expire_tokens: bool = False
     """Every access token is treated as expired (401) until this is switched off."""
+    lose_answer_every: int = 0
+    """Every Nth request is processed and saved, then answered 504 as if the answer was lost
+    on the way back (a proxy timing out); 0 = never. The other faults never process."""
 
     @classmethod
     def from_json(cls, data: dict[str, Any] | None) -> Faults:
@@ -45,6 +48,8 @@ class Faults:
             return "timeout"
         if self.error_every and request_number % self.error_every == 0:
             return "error"
+        if self.lose_answer_every and request_number % self.lose_answer_every == 0:
+            return "lost"
         return "ok"
 
     def delay(self) -> None:

@@ -61,6 +61,11 @@ class Integration(models.Model):
     )
     sync_claimed_until = models.DateTimeField(null=True, blank=True)
     sync_claimed_by = models.CharField(max_length=100, blank=True)
+    sync_fence = models.BigIntegerField(
+        default=0,
+        help_text="Grows with every claim: a write whose intent carries an older value is "
+        "refused, so a worker that lost its claim stops before its next write.",
+    )
     last_success_at = models.DateTimeField(
         null=True, blank=True, help_text="When a sync run last completed."
     )

@@ -11,16 +11,17 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any, Final
 
-from django.db import transaction
+from django.db import models, transaction
 
 from accounts.models import User
 from integrations.core.config import ConfigError, SyncConfig
-from integrations.core.models import ConfigChange, Integration
-from integrations.core.services import integration_update_config
+from integrations.core.models import ConfigChange, Integration, PauseCause
+from integrations.core.pauses import integration_resume
+from integrations.rules.models import PaymentMethod, TaxRule, TrackingRule
 
 RULE_KINDS: Final = ("payment_methods", "tax_rules", "tracking_rules")
 MAX_TEXT: Final = 500
@@ -35,21 +36,32 @@ _SECRET_KEY = re.compile(
 _NOT_RULE_FIELDS: Final = frozenset({"id", "pk", "integration", "integration_id"})
 
 
-def config_update(
-    *, integration: Integration, data: dict[str, Any], user: User | None
-) -> Integration:
-    """Validates and stores new settings (``integration_update_config``) and records one
-    ConfigChange per key whose value changed, all in one transaction.
+# Keys that change which opportunities count: after a change the read starts over, so that
+# opportunities the old scope left out are found (the ledger keeps everything else unsent).
+READ_SCOPE_KEYS: Final = ("stage", "start_date")
 
-    ``data`` may hold only the keys being changed. Raises ``ConfigError`` naming the bad field;
-    then nothing is stored or recorded. The integration passed is updated in place (its stored
-    configuration is re-read under a row lock first, so concurrent edits are not lost).
+
+def config_update(
+    *,
+    integration: Integration,
+    data: dict[str, Any],
+    user: User | None,
+    replace: bool = False,
+) -> Integration:
+    """Validates and stores new settings and records one ConfigChange per key whose value
+    changed, all in one transaction — the one way the configuration is written.
+
+    ``data`` may hold only the keys being changed (``replace``: it is the whole configuration,
+    and keys left out return to their defaults, as the operator admin edits it). Raises
+    ``ConfigError`` naming the bad field; then nothing is stored or recorded. The integration
+    passed is updated in place (its stored configuration is re-read under a row lock first, so
+    concurrent edits are not lost).
     """
     with transaction.atomic():
         Integration.objects.select_for_update().only("pk").get(pk=integration.pk)
         integration.refresh_from_db(fields=["config", "watermark"])
         before = _effective_config(integration.config)
-        integration = integration_update_config(integration=integration, data=data)
+        _store_config(integration, data, replace=replace)
         after = _effective_config(integration.config)
         changes = [
             ConfigChange(
@@ -64,6 +76,85 @@ def config_update(
         ]
         ConfigChange.objects.bulk_create(changes)
     return integration
+
+
+def _store_config(integration: Integration, data: dict[str, Any], *, replace: bool) -> None:
+    stored = {} if replace else dict(integration.config or {})
+    new = SyncConfig.from_json({**stored, **data})
+    old = SyncConfig.from_json(integration.config or {})
+    fields = ["config"]
+    # Keys of other layers (tracking, payments) stay as they were stored.
+    integration.config = {**stored, **data, **new.to_json()}
+    if any(getattr(old, key) != getattr(new, key) for key in READ_SCOPE_KEYS):
+        integration.watermark = None
+        fields.append("watermark")
+    integration.save(update_fields=fields)
+    # A configuration that could not be used paused syncing: a changed one is tried again.
+    integration_resume(integration_id=integration.pk, cause=PauseCause.CONFIGURATION)
+
+
+# --- rule rows -------------------------------------------------------------------------------
+
+
+def rule_label(table: str, row: models.Model) -> str:
+    """The row as problems and the audit log name it: ``tax_rules:US/NY``."""
+    if isinstance(row, PaymentMethod):
+        return f"{table}:{row.name}"
+    if isinstance(row, TaxRule):
+        place = f"{row.country}/{row.region}" if row.region else row.country
+        return f"{table}:{place}"
+    if isinstance(row, TrackingRule):
+        return f"{table}:{row.category_name}"
+    return f"{table}:{row.pk}"
+
+
+def rule_snapshot(row: models.Model, fields: Sequence[str]) -> dict[str, Any]:
+    """The row's editable values, for the audit log's before/after."""
+    return {name: getattr(row, name) for name in fields}
+
+
+def rule_row_save(
+    *,
+    integration: Integration,
+    user: User | None,
+    table: str,
+    row: models.Model,
+    fields: Sequence[str],
+    before: dict[str, Any] | None,
+) -> str:
+    """Saves a rule row (validated by its form) with its audit rows, in one transaction;
+    ``before`` is its snapshot as stored (None: a new row). Returns the row's label."""
+    with transaction.atomic():
+        row.save()
+        label = rule_label(table, row).split(":", 1)[1]
+        rule_saved(
+            integration=integration,
+            user=user,
+            kind=table,
+            label=label,
+            before=before,
+            after=rule_snapshot(row, fields),
+        )
+    return label
+
+
+def rule_row_delete(
+    *,
+    integration: Integration,
+    user: User | None,
+    table: str,
+    row: models.Model,
+    fields: Sequence[str],
+) -> str:
+    """Deletes a rule row with its audit rows, in one transaction; returns the row's label."""
+    label = rule_label(table, row).split(":", 1)[1]
+    before = rule_snapshot(row, fields)
+    with transaction.atomic():
+        row.delete()
+        rule_saved(
+            integration=integration, user=user, kind=table, label=label, before=before, after=None
+        )
+    return label
 
 
 def rule_saved(
@@ -178,4 +269,12 @@ def _plain(value: Any) -> str:
     return str(value)
 
 
-__all__ = ["config_history", "config_update", "rule_saved"]
+__all__ = [
+    "config_history",
+    "config_update",
+    "rule_label",
+    "rule_row_delete",
+    "rule_row_save",
+    "rule_saved",
+    "rule_snapshot",
+]

@@ -1,11 +1,15 @@
 """One sync per integration at a time, across workers and beat schedulers.
 
 A claim is a conditional UPDATE: it succeeds only if no live claim exists, and the row count
-says who won. Nothing is held across I/O. A claim lives ``SYNC_CLAIM_TTL`` seconds (30 by
-default) and a heartbeat thread renews it every ``SYNC_CLAIM_HEARTBEAT`` seconds while the run
-goes on — also while a slow Xero call is in flight — so a worker that died, froze or lost its
-database connection frees the integration within seconds, not minutes. A run that finds its
-claim lost stops before its next write.
+says who won. Nothing is held across I/O. Each claim increments the integration's fencing
+token (``sync_fence``); the write protocol checks it in the transaction that commits each
+write's intent (:func:`integration_fence_check`), so a worker that lost its claim — frozen past
+it, say, then resumed — stops before its next write instead of writing beside the new holder.
+
+A claim lives ``SYNC_CLAIM_TTL`` seconds (30 by default) and a heartbeat thread renews it every
+``SYNC_CLAIM_HEARTBEAT`` seconds while the run goes on — also while a slow Xero call is in
+flight — so a worker that died, froze or lost its database connection frees the integration
+within seconds, not minutes.
 """
 
 from __future__ import annotations
@@ -36,16 +40,48 @@ def claim_ttl() -> dt.timedelta:
     return dt.timedelta(seconds=float(settings.SYNC_CLAIM_TTL))
 
 
-def integration_claim(*, integration_id: int, worker: str, ttl: dt.timedelta) -> bool:
-    """True if ``worker`` may sync the integration now: it is on, its connections usable,
-    nothing pauses it, and no live claim exists."""
+class ClaimLost(Exception):
+    """Another worker holds the integration now: this run must not write again."""
+
+
+def integration_claim(*, integration_id: int, worker: str, ttl: dt.timedelta) -> int | None:
+    """The claim's fencing token if ``worker`` may sync the integration now (it is on, its
+    connections usable, nothing pauses it, no live claim exists); None otherwise."""
+    if not Integration.objects.filter(runnable(), pk=integration_id).exists():
+        return None
     now = timezone.now()
+    # On the integration's row alone: with joins Django would UPDATE through a subquery whose
+    # snapshot PostgreSQL does not re-check, and two workers could both win.
     won = (
-        Integration.objects.filter(runnable(), pk=integration_id)
+        Integration.objects.filter(pk=integration_id, is_enabled=True)
         .filter(Q(sync_claimed_until__isnull=True) | Q(sync_claimed_until__lte=now))
-        .update(sync_claimed_until=now + ttl, sync_claimed_by=worker[:100])
+        .update(
+            sync_claimed_until=now + ttl,
+            sync_claimed_by=worker[:100],
+            sync_fence=F("sync_fence") + 1,
+        )
     )
-    return won == 1
+    if won != 1:
+        return None
+    # Ours until it expires: nobody else can have moved the token since.
+    return int(
+        Integration.objects.filter(pk=integration_id, sync_claimed_by=worker[:100])
+        .values_list("sync_fence", flat=True)
+        .get()
+    )
+
+
+def integration_fence_check(*, integration_id: int, fence: int, ttl: dt.timedelta) -> None:
+    """Inside a write's intent transaction: the claim is still this run's (and is renewed);
+    raises :class:`ClaimLost` when another claim has been taken since."""
+    now = timezone.now()
+    kept = Integration.objects.filter(pk=integration_id, sync_fence=fence).update(
+        sync_claimed_until=now + ttl
+    )
+    if kept != 1:
+        raise ClaimLost(
+            "This run lost its claim to another worker and stopped before writing; nothing is lost."
+        )
 
 
 def integration_extend_claim(*, integration_id: int, worker: str, ttl: dt.timedelta) -> bool:

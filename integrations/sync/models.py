@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.utils import timezone
 
@@ -16,10 +17,10 @@ from django.utils import timezone
 class LedgerEntry(models.Model):
     """One opportunity of one integration, and what Xero holds for it.
 
-    Exactly once toward Xero: the intent (``state=SENDING`` with its ``idempotency_key`` and
-    ``content_hash``) is committed before the call, and the Xero ids are recorded in the same
-    transaction that marks it done. A row left ``SENDING`` by a crash is ``UNKNOWN`` until a
-    lookup (by idempotency replay or by ``Reference``) settles it — never blindly re-sent.
+    Exactly once toward Xero: every write of its invoice is a :class:`XeroOperation` (the
+    write-ahead record: intent committed before the call, outcome after, a lost outcome
+    settled by looking the invoice up). ``state`` follows the invoice operation (``SENDING``,
+    ``UNKNOWN``) and says the rest in business terms (in Xero, waiting, needs a person...).
     """
 
     class State(models.TextChoices):
@@ -50,14 +51,10 @@ class LedgerEntry(models.Model):
     state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
     content_hash = models.CharField(max_length=64, blank=True)
     """Hash of the invoice last sent (or being sent): unchanged content means no write."""
-    idempotency_key = models.CharField(max_length=128, blank=True)
+    customer_name = models.CharField(max_length=255, blank=True)
     xero_contact_id = models.CharField(max_length=36, blank=True)
     xero_invoice_id = models.CharField(max_length=36, blank=True)
     xero_invoice_number = models.CharField(max_length=255, blank=True)
-    sent_reference = models.CharField(max_length=255, blank=True)
-    """The Reference (and below, the number) of the invoice last sent: what a lookup after an
-    unknown outcome searches for, without needing Salesforce."""
-    sent_invoice_number = models.CharField(max_length=255, blank=True)
     withdrawn = models.CharField(
         max_length=16, choices=Withdrawal.choices, default=Withdrawal.NONE, blank=True
     )
@@ -67,9 +64,7 @@ class LedgerEntry(models.Model):
         help_text="Bumped when the opportunity is invoiced anew after a void or credit, or "
         "retried by a person: part of the Idempotency-Key, so Xero does not replay an old answer.",
     )
-    attempts = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True)
-    last_sent_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -82,6 +77,22 @@ class LedgerEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.salesforce_id} → {self.xero_invoice_number or self.state}"
+
+    # What a run copies from the opportunity it read, saved with whatever else it changes.
+    READ_FIELDS: ClassVar[tuple[str, ...]] = (
+        "opportunity_name",
+        "customer_name",
+        "system_modstamp",
+    )
+
+    def save_fields(self, *fields: str) -> None:
+        """Saves ``fields`` and what the run read (a new row whole): a run holds a row for a
+        while, and a full save would write back what a person changed meanwhile — a retry's
+        new ``generation``, say."""
+        if self.pk is None:
+            self.save()
+        else:
+            self.save(update_fields=[*fields, *self.READ_FIELDS, "updated_at"])
 
 
 class SyncRun(models.Model):
@@ -143,6 +154,7 @@ class SyncLogEntry(models.Model):
         FAILED = "failed", "Failed"
         ATTENTION = "attention", "Needs a person"
         WARNING = "warning", "Warning"
+        WAITING = "waiting", "Waiting"
         RESOLVED = "resolved", "Resolved"
 
     run = models.ForeignKey(SyncRun, on_delete=models.CASCADE, related_name="entries")
@@ -153,6 +165,16 @@ class SyncLogEntry(models.Model):
         LedgerEntry, on_delete=models.SET_NULL, null=True, blank=True, related_name="log"
     )
     salesforce_id = models.CharField(max_length=18, blank=True)
+    record_name = models.CharField(
+        max_length=255, blank=True, help_text="The opportunity's name when the entry was written."
+    )
+    customer_name = models.CharField(max_length=255, blank=True)
+    document_number = models.CharField(
+        max_length=255, blank=True, help_text="The Xero invoice or credit note number it is about."
+    )
+    step = models.CharField(
+        max_length=24, blank=True, help_text="The kind of work: invoice, payment, credit_note..."
+    )
     outcome = models.CharField(max_length=16, choices=Outcome.choices)
     message = models.TextField()
     created_at = models.DateTimeField(default=timezone.now)
@@ -250,9 +272,7 @@ class PaymentEntry(models.Model):
     pay_on = models.DateField()
     state = models.CharField(max_length=16, choices=State.choices, default=State.SCHEDULED)
     xero_payment_id = models.CharField(max_length=36, blank=True)
-    idempotency_key = models.CharField(max_length=128, blank=True)
     last_error = models.TextField(blank=True)
-    last_sent_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -280,9 +300,12 @@ class CreditNoteEntry(models.Model):
         NEGATIVE_LINES = "negative_lines", "Negative lines"
 
     class State(models.TextChoices):
+        PENDING = "pending", "Waiting to be sent"
         SENDING = "sending", "Being sent"
+        UNKNOWN = "unknown", "Outcome unknown; being checked"
         DONE = "done", "Done"
         FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Not needed"
 
     integration = models.ForeignKey(
         "integrations.Integration", on_delete=models.CASCADE, related_name="credit_notes"
@@ -290,16 +313,18 @@ class CreditNoteEntry(models.Model):
     ledger = models.ForeignKey(LedgerEntry, on_delete=models.CASCADE, related_name="credit_notes")
     reason = models.CharField(max_length=16, choices=Reason.choices)
     action = models.CharField(
-        max_length=16, help_text="credit_note, voided or deleted: what was done to the invoice."
+        max_length=16,
+        blank=True,
+        help_text="credit_note, voided or deleted: what was done to the invoice (empty: not "
+        "decided yet; a withdrawal is decided when its invoice is read).",
     )
     content_hash = models.CharField(max_length=64)
     """What this entry answers (e.g. the invoice and amounts): the same news never twice."""
     amount = models.DecimalField(max_digits=18, decimal_places=2, default=0)
     allocated = models.DecimalField(max_digits=18, decimal_places=2, default=0)
-    state = models.CharField(max_length=16, choices=State.choices, default=State.SENDING)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
     xero_credit_note_id = models.CharField(max_length=36, blank=True)
     xero_credit_note_number = models.CharField(max_length=255, blank=True)
-    idempotency_key = models.CharField(max_length=128, blank=True)
     last_error = models.TextField(blank=True)
     lines = models.JSONField(
         default=list,
@@ -351,3 +376,105 @@ class RecordAction(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_action_display()} by {self.user_id} at {self.at:%Y-%m-%d %H:%M}"
+
+
+class XeroOperation(models.Model):
+    """One write to Xero, written ahead: the one mechanism every write goes through.
+
+    The intent (kind, subject, content, Idempotency-Key, the claim's fencing token) is
+    committed before the call; the outcome is recorded after, in the transaction that also
+    records what it means (the ledger's invoice id, a payment paid...). An outcome that is lost
+    — a timeout, a 5xx, a short answer, a killed worker — leaves the operation ``UNKNOWN``
+    until a later run looks the document up in Xero (``integrations.sync.steps.settle``): found
+    → done, not found → waiting, sent again. A refusal before sending (a rate limit, a token
+    that cannot be refreshed) returns it to waiting. See docs/write-protocol.md.
+    """
+
+    class Kind(models.TextChoices):
+        CONTACT = "contact", "Create a contact"
+        CONTACT_NUMBER = "contact_number", "Give a contact our ContactNumber"
+        ITEM = "item", "Create an item"
+        CURRENCY = "currency", "Enable a currency"
+        TRACKING_OPTION = "tracking_option", "Create a tracking option"
+        INVOICE = "invoice", "Create an invoice"
+        INVOICE_UPDATE = "invoice_update", "Update an invoice"
+        PAYMENT = "payment", "Record a payment"
+        CREDIT_NOTE = "credit_note", "Raise a credit note"
+        ALLOCATION = "allocation", "Allocate a credit note"
+        VOID = "void", "Void or delete an invoice"
+
+    class State(models.TextChoices):
+        WAITING = "waiting", "Waiting to be sent"
+        SENDING = "sending", "Being sent"
+        UNKNOWN = "unknown", "Outcome unknown; being checked"
+        DONE = "done", "Done"
+        FAILED = "failed", "Refused by Xero"
+        CANCELLED = "cancelled", "Not needed any more"
+
+    integration = models.ForeignKey(
+        "integrations.Integration", on_delete=models.CASCADE, related_name="operations"
+    )
+    kind = models.CharField(max_length=24, choices=Kind.choices)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.WAITING)
+    subject = models.CharField(
+        max_length=255, help_text="What is written: a ledger row, a contact number, an item code…"
+    )
+    ledger = models.ForeignKey(
+        LedgerEntry, on_delete=models.CASCADE, null=True, blank=True, related_name="operations"
+    )
+    payment = models.ForeignKey(
+        PaymentEntry, on_delete=models.CASCADE, null=True, blank=True, related_name="operations"
+    )
+    credit_note = models.ForeignKey(
+        CreditNoteEntry,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="operations",
+    )
+    content_hash = models.CharField(max_length=64, blank=True)
+    idempotency_key = models.CharField(max_length=128, blank=True)
+    batch_key = models.CharField(
+        max_length=128, blank=True, help_text="The Idempotency-Key of the request it went in."
+    )
+    fence = models.BigIntegerField(
+        default=0, help_text="The claim's fencing token when the intent was committed."
+    )
+    body = models.JSONField(
+        default=dict, blank=True, encoder=DjangoJSONEncoder, help_text="What is (or was) sent."
+    )
+    lookup = models.JSONField(
+        default=dict,
+        blank=True,
+        encoder=DjangoJSONEncoder,
+        help_text="What a lookup after a lost answer searches by.",
+    )
+    result_id = models.CharField(max_length=64, blank=True)
+    result_number = models.CharField(max_length=255, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints: ClassVar = [
+            # One open write per thing written: a second intent updates the first.
+            models.UniqueConstraint(
+                fields=("integration", "kind", "subject"),
+                condition=models.Q(state__in=("waiting", "sending", "unknown")),
+                name="sync_one_open_operation",
+            ),
+        ]
+        indexes: ClassVar = [models.Index(fields=("integration", "state", "kind"))]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.subject} ({self.state})"
+
+
+OPEN_OPERATION_STATES = (
+    XeroOperation.State.WAITING,
+    XeroOperation.State.SENDING,
+    XeroOperation.State.UNKNOWN,
+)

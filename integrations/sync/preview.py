@@ -22,7 +22,7 @@ from integrations.connections.salesforce.reader import (
     soql_literal,
     to_record,
 )
-from integrations.connections.salesforce.records import Opportunity
+from integrations.connections.salesforce.records import Opportunity, RateTable
 from integrations.connections.xero.metadata import organisation_metadata
 from integrations.core.config import SyncConfig
 from integrations.core.models import Integration
@@ -30,8 +30,9 @@ from integrations.rules.payments import payment_account_for, payment_date
 from integrations.rules.problems import RuleProblem
 from integrations.rules.selectors import rule_set_for
 from integrations.rules.specs import RuleSet, fields_needed
-from integrations.sync.engine import RateTable, decide, load_rates, rate_between
+from integrations.sync import calendar
 from integrations.sync.models import LedgerEntry
+from integrations.sync.steps.decide import decide, rate_between
 from integrations.sync.translate import (
     ContactDraft,
     InvoiceDraft,
@@ -145,8 +146,10 @@ def preview_document(*, integration_id: int, salesforce_id: str) -> Preview:
 
         def rate(opp: Opportunity, currency: str) -> Decimal:
             if not rates:
-                rates.append(load_rates(salesforce)[0])
-            return rate_between(rates[0], opp, currency, metadata.base_currency)
+                rates.append(salesforce.conversion_rates())
+            return rate_between(
+                rates[0], opp, currency, metadata.base_currency, today=calendar.today()
+            )
 
         counts = opportunity.stage == config.stage if config.stage else opportunity.is_won
         if config.start_date and opportunity.close_date:

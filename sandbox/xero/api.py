@@ -130,6 +130,11 @@ def serve(request: HttpRequest, subpath: str) -> HttpResponse:
                 faults.error_status,
                 {"Title": "Service Unavailable", "Status": faults.error_status},
             )
+        elif action == "lost":
+            # Saved (and committed, idempotency record included), then the answer never
+            # arrives: what a client cannot tell from a timeout before processing.
+            _serve_checked(request, subpath, org, app)
+            response = HttpResponse("Gateway Timeout", status=504, content_type="text/plain")
         else:
             response = _serve_checked(request, subpath, org, app)
     finally:

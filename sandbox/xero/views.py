@@ -230,6 +230,7 @@ class SettingsForm(forms.Form):
     timeout_every = forms.IntegerField(min_value=0)
     timeout_seconds = forms.FloatField(min_value=0)
     expire_tokens = forms.BooleanField(required=False)
+    lose_answer_every = forms.IntegerField(min_value=0)
     webhook_url = forms.URLField(required=False, assume_scheme="https")
     webhook_key = forms.CharField(required=False, max_length=200)
 

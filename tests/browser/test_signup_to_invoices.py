@@ -22,8 +22,8 @@ from django.core import mail
 from django.utils import timezone
 
 from integrations.core.models import Integration
-from integrations.sync.engine import sync_integration
 from integrations.sync.models import LedgerEntry, SyncLogEntry, SyncRun
+from integrations.sync.run import sync_integration
 from integrations.tasks import check_configuration_task
 from sandbox.salesforce import seed as salesforce_seed
 from sandbox.salesforce.models import Opportunity as SandboxOpportunity

@@ -56,8 +56,8 @@ def test_the_demo_account_is_connected_through_oauth_and_only_once(sandbox):
 
 def test_the_demo_sync_exercises_the_accounting_rules(sandbox):
     """`make run`'s first poll: invoices, payments, a credit note, tax by place, tracking."""
-    from integrations.sync.engine import sync_integration
     from integrations.sync.models import LedgerEntry, PaymentEntry
+    from integrations.sync.run import sync_integration
     from sandbox.xero.models import CreditNote, Invoice, Payment
 
     out = io.StringIO()

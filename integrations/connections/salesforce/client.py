@@ -15,6 +15,7 @@ but calls made on it directly get none of the above.
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import logging
 import math
@@ -39,6 +40,7 @@ from simple_salesforce.exceptions import (
 from integrations.connections import ratelimit, services
 from integrations.connections.models import Connection
 from integrations.connections.providers import ProviderError, ReauthorizationRequired
+from integrations.connections.salesforce.records import RateTable
 
 logger = logging.getLogger(__name__)
 
@@ -211,6 +213,8 @@ class SalesforceClient:
         self.session.hooks["response"].append(self._read_limit_info)
         self.api_usage: tuple[int, int] | None = None
         """Requests used / allowed in the org's last 24 hours, from the latest response."""
+        self.calls = 0
+        """Requests Salesforce answered through this client (every page, every retry)."""
         self.sf = Salesforce(
             instance_url=self.instance_url,
             session_id=str(credentials["access_token"]),
@@ -230,6 +234,7 @@ class SalesforceClient:
 
     def _read_limit_info(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
         # A hook sees error answers too, which simple-salesforce's own api_usage skips.
+        self.calls += 1
         match = _LIMIT_INFO.search(response.headers.get("Sforce-Limit-Info", ""))
         if match:
             self.api_usage = (int(match.group(1)), int(match.group(2)))
@@ -303,6 +308,36 @@ class SalesforceClient:
     def query_more(self, next_records_url: str) -> dict[str, Any]:
         """The page at a root-relative ``nextRecordsUrl`` (of a query or of a child subquery)."""
         return self._call(functools.partial(_query_more, url=next_records_url, headers={}))
+
+    def conversion_rates(self) -> RateTable:
+        """Every conversion rate of the org: dated ones with advanced currency management,
+        else the static ones of ``CurrencyType``."""
+        rates: RateTable = {}
+        try:
+            pages = list(
+                self.query_pages(
+                    "SELECT IsoCode, ConversionRate, StartDate, NextStartDate "
+                    "FROM DatedConversionRate"
+                )
+            )
+            dated = True
+        except SalesforceApiError as exc:
+            if exc.error_code != "INVALID_TYPE":
+                raise
+            pages = list(
+                self.query_pages(
+                    "SELECT IsoCode, ConversionRate FROM CurrencyType WHERE IsActive = true"
+                )
+            )
+            dated = False
+        for page in pages:
+            for row in page.get("records", []):
+                start = dt.date.fromisoformat(row["StartDate"]) if dated else dt.date.min
+                end = dt.date.fromisoformat(row["NextStartDate"]) if dated else dt.date.max
+                rates.setdefault(str(row["IsoCode"]), []).append(
+                    (start, end, Decimal(str(row["ConversionRate"])))
+                )
+        return rates
 
     def limits(self) -> dict[str, Any]:
         """``/limits``: the org's allowances; the cheapest call that proves the session works."""

@@ -76,3 +76,8 @@ class Opportunity:
     lines: tuple[LineItem, ...] = ()
     fields: Mapping[str, Any] = field(default_factory=dict)
     """Extra Opportunity fields the configuration asked for, by API name."""
+
+
+RateTable = dict[str, list[tuple[dt.date, dt.date, Decimal]]]
+"""The org's conversion rates by currency: (from, until, units per corporate-currency unit);
+dated with advanced currency management, else one static period per currency."""

@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import urllib3
@@ -151,6 +152,8 @@ class XeroClient:
         self.api = AccountingApi(api_client, base_url=settings.XERO_API_URL)
         timeout = float(settings.EXTERNAL_HTTP_TIMEOUT)
         self.timeout: tuple[float, float] = (min(timeout, 10.0), timeout)
+        self.calls = 0
+        """Requests sent to Xero by this client (every attempt, a 401's retry included)."""
 
     def _sdk_saved_token(self, token: dict[str, Any]) -> None:
         # The SDK saves only after refreshing itself, which it cannot do (no refresh token).
@@ -175,6 +178,7 @@ class XeroClient:
         *args: Any,
         priority: ratelimit.Priority = ratelimit.Priority.NEW,
         max_wait: float | None = None,
+        raw: bool = False,
         **kwargs: Any,
     ) -> XeroResponse:
         """Calls ``AccountingApi.<method>(tenant_id, *args, **kwargs)`` once (plus one retry
@@ -184,7 +188,9 @@ class XeroClient:
 
         ``priority`` tells the rate limiter whether this serves a new invoice (the default) or
         an update, which is refused while the day budget is down to its reserve. ``max_wait``
-        overrides ``XERO_LIMIT_MAX_WAIT`` (a web request should not wait a minute).
+        overrides ``XERO_LIMIT_MAX_WAIT`` (a web request should not wait a minute). ``raw``
+        answers the JSON body as parsed (numbers as ``Decimal``) instead of the SDK's models;
+        the typed methods below use it.
 
         Example: ``client.call("get_invoices", where=where.equals("Reference", ref)).data``;
         every ``where`` holding outside text is built with ``connections.xero.where``.
@@ -192,7 +198,9 @@ class XeroClient:
         limiter = ratelimit.xero_limiter(max_wait=max_wait)
         credentials = services.connection_credentials(connection_id=self.connection_id)
         try:
-            return self._once(method, credentials["access_token"], args, kwargs, limiter, priority)
+            return self._once(
+                method, credentials["access_token"], args, kwargs, limiter, priority, raw
+            )
         except ApiException as exc:
             if _status(exc) != 401:
                 raise self._map(exc) from exc
@@ -202,7 +210,9 @@ class XeroClient:
             connection_id=self.connection_id, rejected_access_token=rejected
         )
         try:
-            return self._once(method, credentials["access_token"], args, kwargs, limiter, priority)
+            return self._once(
+                method, credentials["access_token"], args, kwargs, limiter, priority, raw
+            )
         except ApiException as exc:
             raise self._map(exc) from exc
 
@@ -214,18 +224,23 @@ class XeroClient:
         kwargs: dict[str, Any],
         limiter: ratelimit.XeroLimiter,
         priority: ratelimit.Priority,
+        raw: bool,
     ) -> XeroResponse:
         self._use(access_token)
         function = getattr(self.api, method)
         lease = self._acquire(limiter, priority)
+        self.calls += 1
         try:
             data, status, headers = function(
                 self.tenant_id,
                 *args,
                 _return_http_data_only=False,
                 _request_timeout=self.timeout,
+                _preload_content=not raw,
                 **kwargs,
             )
+            if raw:
+                data = _parse_body(data)
         except urllib3.exceptions.HTTPError as exc:
             # Timeouts and refused connections (urllib3 raises them as is without retries).
             raise XeroUnavailable(
@@ -309,6 +324,21 @@ class XeroClient:
 
     def _mark_needs_reauth(self, reason: str) -> None:
         services.connection_mark_needs_reauth(connection_id=self.connection_id, reason=reason)
+
+
+def _parse_body(response: Any) -> dict[str, Any]:
+    """A raw urllib3 answer's JSON body, numbers as ``Decimal``; released to the pool."""
+    try:
+        body = response.data
+    finally:
+        response.release_conn()
+    if not body:
+        return {}
+    try:
+        parsed = json.loads(body, parse_float=Decimal)
+    except ValueError as exc:
+        raise XeroUnavailable("Xero answered something that is not JSON; will retry.") from exc
+    return parsed if isinstance(parsed, dict) else {}
 
 
 def _status(exc: ApiException) -> int:

@@ -6,24 +6,24 @@
 A failed read keeps serving the last good copy (and records why); settings change rarely,
 and an invoice rule working from hour-old tax rates beats a sync stopped by one bad minute.
 
-The two writes the accounting rules need, ``currency_enable`` and ``tracking_options_create``,
-change Xero and then the cached copy, so the next rule sees them without a re-read.
+The sync enables currencies and creates tracking options through its write protocol
+(``integrations.sync.steps.organisation``) and notes them here in the cached copy
+(``metadata_note_currency``, ``metadata_note_option``), so the next rule sees them without a
+re-read.
 """
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from xero_python.accounting import Currency, CurrencyCode, TrackingOption
 
 from integrations.connections.metadata_cache import invalidate, read_through
 from integrations.connections.models import Connection, ProviderSettings
-from integrations.connections.xero.client import XeroClient, XeroValidationError, xero_client
+from integrations.connections.xero.client import XeroClient, xero_client
 from integrations.connections.xero.metadata_types import (
     AccountInfo,
     OrganisationMetadata,
@@ -36,7 +36,11 @@ TRACKING_OPTION_NAME_MAX = 100
 
 
 def organisation_metadata(
-    connection: Connection, *, max_age: float | None = None, refresh: bool = False
+    connection: Connection,
+    *,
+    max_age: float | None = None,
+    refresh: bool = False,
+    client: XeroClient | None = None,
 ) -> OrganisationMetadata:
     """The organisation's settings: the cached copy when younger than ``max_age`` seconds
     (default ``XERO_METADATA_MAX_AGE``) and ``refresh`` is off, else a fresh read.
@@ -51,7 +55,8 @@ def organisation_metadata(
         connection,
         max_age=float(settings.XERO_METADATA_MAX_AGE if max_age is None else max_age),
         refresh=refresh,
-        read=lambda: _read(xero_client(connection)),
+        # The caller's client when it has one (a sync run counts its calls on it).
+        read=lambda: _read(client or xero_client(connection)),
         from_json=OrganisationMetadata.from_json,
         label="xero metadata",
     )
@@ -62,102 +67,33 @@ def metadata_invalidate(connection: Connection) -> None:
     invalidate(connection)
 
 
-def currency_enable(connection: Connection, code: str) -> None:
-    """Adds ``code`` (e.g. ``"JPY"``) to the organisation's currencies (``PUT /Currencies``).
-
-    Nothing is sent when the cached copy already lists it. Xero refuses a currency it already
-    has; when our copy was stale, that refusal is confirmed by a re-read and not raised.
-    Raises ``ValueError`` for a code Xero does not know, else the client's errors.
-    """
-    _require_xero(connection)
-    wanted = code.strip().upper()
-    try:
-        enum = CurrencyCode(wanted)
-    except ValueError:
-        raise ValueError(f"{code!r} is not a currency code Xero knows.") from None
-    if wanted in organisation_metadata(connection).currencies:
-        return
-    client = xero_client(connection)
-    try:
-        client.call(
-            "create_currency",
-            Currency(code=enum),
-            idempotency_key=_key(connection, "currency", wanted),
-        )
-    except XeroValidationError:
-        if wanted not in organisation_metadata(connection, refresh=True).currencies:
-            raise
+def metadata_note_currency(connection: Connection | None, code: str) -> None:
+    """Records in the cached copy a currency just enabled (without making the copy look
+    newer): the next invoice in it needs no re-read of the organisation's settings."""
+    if connection is None:
         return
 
     def add(data: dict[str, Any]) -> None:
-        data["currencies"] = sorted({*data.get("currencies", []), wanted})
+        data["currencies"] = sorted({*data.get("currencies", []), code})
 
     _update_cached(connection, add)
 
 
-def tracking_options_create(
-    connection: Connection, category_id: str, names: list[str]
-) -> dict[str, str]:
-    """Makes sure the tracking category has an ACTIVE option of each name; returns each name
-    (trimmed, as given) → its TrackingOptionID, for the new options and those already there.
+def metadata_note_option(
+    connection: Connection | None, category_id: str, *, option_id: str, name: str
+) -> None:
+    """Records in the cached copy a tracking option just created."""
+    if connection is None:
+        return
 
-    Options are created one request each (the SDK's ``create_tracking_options`` takes one),
-    each with its own idempotency key. Names are matched case-insensitively, as Xero does.
-    Raises ``ValueError`` for an empty name or one over 100 characters (before any call),
-    else the client's errors (``XeroNotFound`` for an unknown category).
-    """
-    _require_xero(connection)
-    wanted = _unique_names(names)
-    found: dict[str, str] = {}
-    known = _category(organisation_metadata(connection), category_id)
-    missing = []
-    for name in wanted:
-        option = known.option(name) if known is not None else None
-        if option is not None:
-            found[name] = option.option_id
-        else:
-            missing.append(name)
-    client: XeroClient | None = None
-    created: list[TrackingOptionInfo] = []
-    for name in missing:
-        client = client or xero_client(connection)
-        try:
-            response = client.call(
-                "create_tracking_options",
-                category_id,
-                TrackingOption(name=name),
-                idempotency_key=_key(connection, "tracking-option", category_id, name.lower()),
-            )
-        except XeroValidationError:
-            # Most likely there since our copy was read: look again before giving up.
-            fresh = _category(organisation_metadata(connection, refresh=True), category_id)
-            option = fresh.option(name) if fresh is not None else None
-            if option is None:
-                raise
-            found[name] = option.option_id
-            continue
-        made = response.data.options[0]
-        info = TrackingOptionInfo(
-            option_id=str(made.tracking_option_id),
-            name=str(made.name),
-            status=_text(made.status) or "ACTIVE",
-        )
-        created.append(info)
-        found[name] = info.option_id
+    def add(data: dict[str, Any]) -> None:
+        for category in data.get("tracking_categories", []):
+            if str(category.get("category_id")) == category_id:
+                options = category.setdefault("options", [])
+                if not any(str(o.get("option_id")) == option_id for o in options):
+                    options.append({"option_id": option_id, "name": name, "status": "ACTIVE"})
 
-    if created:
-
-        def add(data: dict[str, Any]) -> None:
-            for category in data.get("tracking_categories", []):
-                if str(category.get("category_id")) == category_id:
-                    options = category.setdefault("options", [])
-                    for info in created:
-                        options.append(
-                            {"option_id": info.option_id, "name": info.name, "status": info.status}
-                        )
-
-        _update_cached(connection, add)
-    return {name: found[name] for name in wanted}
+    _update_cached(connection, add)
 
 
 # --- Reading -----------------------------------------------------------------------------------
@@ -233,13 +169,6 @@ def _decimal(value: Any) -> Decimal:
     return Decimal(str(value)) if value is not None else Decimal(0)
 
 
-def _category(metadata: OrganisationMetadata, category_id: str) -> TrackingCategoryInfo | None:
-    for category in metadata.tracking_categories.values():
-        if category.category_id == category_id:
-            return category
-    return None
-
-
 # --- Writing -----------------------------------------------------------------------------------
 
 
@@ -255,38 +184,14 @@ def _update_cached(connection: Connection, change: Callable[[dict[str, Any]], No
         cached.save(update_fields=["data"])
 
 
-def _unique_names(names: Iterable[str]) -> list[str]:
-    out: list[str] = []
-    seen: set[str] = set()
-    for raw in names:
-        name = raw.strip()
-        if not name:
-            raise ValueError("A tracking option needs a name.")
-        if len(name) > TRACKING_OPTION_NAME_MAX:
-            raise ValueError(
-                f"Tracking option {name[:30]!r}... is longer than Xero's "
-                f"{TRACKING_OPTION_NAME_MAX} characters."
-            )
-        if name.lower() not in seen:
-            seen.add(name.lower())
-            out.append(name)
-    return out
-
-
-def _key(connection: Connection, kind: str, *parts: str) -> str:
-    """An Idempotency-Key in the sync engine's shape: the same write gives the same key."""
-    digest = hashlib.sha256("\n".join(parts).encode()).hexdigest()
-    return f"cto:{connection.pk}:{kind}:{digest}"
-
-
 def _require_xero(connection: Connection) -> None:
     if connection.provider != "xero":
         raise ValueError(f"Connection {connection.pk} is a {connection.provider} connection.")
 
 
 __all__ = [
-    "currency_enable",
     "metadata_invalidate",
+    "metadata_note_currency",
+    "metadata_note_option",
     "organisation_metadata",
-    "tracking_options_create",
 ]

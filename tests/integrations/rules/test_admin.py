@@ -10,8 +10,10 @@ from django.test import Client
 from django.urls import NoReverseMatch, reverse
 
 from accounts.models import User
+from integrations.admin import IntegrationForm
 from integrations.connections.models import Connection
-from integrations.core.models import Integration
+from integrations.core.config import SyncConfig
+from integrations.core.models import ConfigChange, Integration, IntegrationPause
 from integrations.rules.models import PaymentMethod, TaxRule, TrackingRule
 from integrations.sync.models import LedgerEntry, SyncLogEntry, SyncRun
 from tests.admin_login import admin_client
@@ -195,7 +197,7 @@ def test_an_emptied_configuration_means_the_defaults(
     response = staff.post(url("integration", "change", integration.pk), data)
     assert response.status_code == 302
     integration.refresh_from_db()
-    assert integration.config == {}
+    assert SyncConfig.from_json(integration.config) == SyncConfig()
 
 
 def test_saving_rules_normalises_them(staff: Client, integration: Integration) -> None:
@@ -320,3 +322,106 @@ def test_a_tracking_rule_can_be_replaced_in_one_save(
     assert response.status_code == 302, _formset_errors(response)
     names = set(TrackingRule.objects.values_list("category_name", flat=True))
     assert names == {"Region", "Sales Rep"}
+
+
+# --- every edit through the audited services -----------------------------------------------
+
+
+def _history(integration: Integration) -> dict[str, tuple[str, str, str]]:
+    return {
+        c.what: (c.old, c.new, c.user.email if c.user else "")
+        for c in ConfigChange.objects.filter(integration=integration)
+    }
+
+
+def test_configuration_and_switching_edited_here_are_in_the_history(
+    staff: Client, integration: Integration
+) -> None:
+    data = form_data(integration, config={"invoice_status": "AUTHORISED"})
+    data["is_enabled"] = "on"
+    response = staff.post(url("integration", "change", integration.pk), data)
+    assert response.status_code == 302
+    history = _history(integration)
+    assert history["config.invoice_status"] == ("DRAFT", "AUTHORISED", "operator@example.com")
+    assert history["syncing"] == ("off", "on", "operator@example.com")
+    integration.refresh_from_db()
+    assert (integration.is_enabled, integration.config["invoice_status"]) == (True, "AUTHORISED")
+
+
+def test_saving_the_page_never_writes_back_the_syncs_bookkeeping(
+    staff: Client, integration: Integration
+) -> None:
+    """The sync writes its claim and fencing token on this row at any time: a save of the page
+    must not write an old copy of them."""
+    Integration.objects.filter(pk=integration.pk).update(sync_fence=41)
+    original_clean = IntegrationForm.clean_config
+
+    def clean_while_the_sync_claims(form: IntegrationForm) -> Any:
+        # The page's copy of the row is loaded; the sync claims it now.
+        Integration.objects.filter(pk=integration.pk).update(sync_fence=42)
+        return original_clean(form)
+
+    data = form_data(integration)
+    data["name"] = "Renamed"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(IntegrationForm, "clean_config", clean_while_the_sync_claims)
+        response = staff.post(url("integration", "change", integration.pk), data)
+    assert response.status_code == 302
+    integration.refresh_from_db()
+    assert (integration.name, integration.sync_fence) == ("Renamed", 42)
+
+
+def test_rule_rows_added_changed_and_deleted_here_are_in_the_history(
+    staff: Client, integration: Integration
+) -> None:
+    kept = TaxRule.objects.create(integration=integration, country="US", tax_type="TAX001")
+    gone = TaxRule.objects.create(integration=integration, country="GB", tax_type="TAX002")
+    response = save(
+        staff,
+        integration,
+        tax_rules=[
+            {"id": str(kept.pk), "country": "US", "tax_type": "TAX009"},
+            {"id": str(gone.pk), "country": "GB", "tax_type": "TAX002", "DELETE": "on"},
+            {"country": "CA", "region": "ON", "tax_type": "TAX003"},
+        ],
+    )
+    assert response.status_code == 302, _formset_errors(response)
+    history = _history(integration)
+    assert history["tax_rules:US.tax_type"] == ("TAX001", "TAX009", "operator@example.com")
+    assert history["tax_rules:GB"][1] == "deleted"
+    assert history["tax_rules:CA/ON"][1] == "created"
+
+
+def test_a_pause_set_here_names_who_set_it_and_lifting_it_leaves_the_others(
+    staff: Client, integration: Integration
+) -> None:
+    IntegrationPause.objects.create(integration=integration, cause="billing", message="Trial over")
+    billing = IntegrationPause.objects.get()
+    data = form_data(integration)
+    data.update(
+        {
+            "pauses-TOTAL_FORMS": "2",
+            "pauses-INITIAL_FORMS": "1",
+            "pauses-0-id": str(billing.pk),
+            "pauses-0-cause": "billing",
+            "pauses-0-message": "Trial over",
+            "pauses-0-integration": str(integration.pk),
+            "pauses-1-cause": "person",
+            "pauses-1-message": "Checking the tax rules with the accountant",
+            "pauses-1-integration": str(integration.pk),
+        }
+    )
+    response = staff.post(url("integration", "change", integration.pk), data)
+    assert response.status_code == 302, response.context and _formset_errors(response)
+    person = IntegrationPause.objects.get(cause="person")
+    assert person.by is not None
+    assert person.by.email == "operator@example.com"
+    assert IntegrationPause.objects.filter(cause="billing").exists()
+
+
+def test_re_authorisation_is_not_a_pause_set_by_hand(
+    staff: Client, integration: Integration
+) -> None:
+    response = staff.get(url("integration", "change", integration.pk))
+    choices = response.context["inline_admin_formsets"][0].formset.empty_form.fields["cause"]
+    assert "reauthorisation" not in {value for value, _ in choices.choices}

@@ -665,7 +665,7 @@ def _refused(client: Client, integration: Integration) -> str:
 def reachable(monkeypatch) -> None:
     """Both connections answer a live check (this module has no network; the sandbox tests
     cover a check that fails)."""
-    monkeypatch.setattr("integrations.setup.views.connection_check", lambda **kwargs: "")
+    monkeypatch.setattr("integrations.setup.views.review.connection_check", lambda **kwargs: "")
 
 
 @pytest.mark.usefixtures("reachable")

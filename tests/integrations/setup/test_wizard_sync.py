@@ -18,8 +18,8 @@ from accounts.models import Role
 from integrations.core.config import SyncConfig
 from integrations.core.models import Integration
 from integrations.setup import steps
-from integrations.sync.engine import sync_integration
 from integrations.sync.models import LedgerEntry, SyncRun
+from integrations.sync.run import sync_integration
 from sandbox.salesforce import seed as salesforce_seed
 from sandbox.salesforce.models import Opportunity as SandboxOpportunity
 from sandbox.xero import seed as xero_seed

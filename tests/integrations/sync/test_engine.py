@@ -14,8 +14,8 @@ from integrations.connections.models import Connection
 from integrations.connections.salesforce.client import SalesforceClient
 from integrations.connections.xero.client import XeroClient
 from integrations.core.models import Integration, IntegrationPause, PauseCause
-from integrations.sync.engine import sync_integration
-from integrations.sync.models import LedgerEntry, SyncLogEntry, SyncRun
+from integrations.sync.models import LedgerEntry, SyncLogEntry, SyncRun, XeroOperation
+from integrations.sync.run import sync_integration
 from integrations.sync.services import ledger_retry
 from sandbox.salesforce import services as sf_sandbox
 from sandbox.salesforce.models import AccessToken as SalesforceAccessToken
@@ -141,8 +141,12 @@ def test_unknown_outcome_is_resolved_by_lookup_not_resent(
         LedgerEntry.objects.filter(integration=integration, state="synced").order_by("pk")[:3]
     )
     originals = {v.salesforce_id: v.xero_invoice_id for v in victims}
+    # As the killed worker left them: the intent committed, the outcome never recorded.
     LedgerEntry.objects.filter(pk__in=[v.pk for v in victims]).update(
         state="sending", xero_invoice_id="", xero_invoice_number=""
+    )
+    XeroOperation.objects.filter(ledger__in=victims, kind="invoice").update(
+        state="sending", result_id="", result_number=""
     )
     Integration.objects.filter(pk=integration.pk).update(watermark=None)
 

@@ -20,11 +20,8 @@ from django.utils import timezone
 
 from integrations.connections.xero.client import XeroClient, XeroUnavailable
 from integrations.connections.xero.metadata import organisation_metadata
-from integrations.core.config import SyncConfig
 from integrations.core.models import Integration
-from integrations.rules.models import PaymentMethod, TaxRule, TrackingRule
-from integrations.sync import accounting
-from integrations.sync.engine import sync_integration
+from integrations.rules.models import TaxRule, TrackingRule
 from integrations.sync.models import (
     CreditNoteEntry,
     LedgerEntry,
@@ -32,10 +29,11 @@ from integrations.sync.models import (
     SyncLogEntry,
     SyncRun,
 )
+from integrations.sync.run import sync_integration
 from integrations.sync.services import ledger_retry
 from sandbox.salesforce import seed as salesforce_seed
 from sandbox.salesforce import services as sf_sandbox
-from sandbox.salesforce.models import DatedConversionRate, OpportunityLineItem
+from sandbox.salesforce.models import DatedConversionRate
 from sandbox.salesforce.models import Opportunity as SandboxOpportunity
 from sandbox.xero import seed as xero_seed
 from sandbox.xero import writes as xero_writes
@@ -49,82 +47,15 @@ from sandbox.xero.models import (
 )
 from sandbox.xero.models import Invoice as XeroInvoice
 from sandbox.xero.models import Payment as XeroPayment
+from tests.integrations.sync import helpers as h
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 CENT = Decimal("0.01")
 CREDIT_WRITES = {"create_credit_notes", "create_credit_note_allocation"}
-BULK = "Globex Ltd - Bulk widget rollout"
 
 
 # --- helpers ---------------------------------------------------------------------------------
-
-
-def _won_of(account: str, *, nth: int = 0) -> SandboxOpportunity:
-    """The ``nth`` won opportunity of a demo Account (by Id: stable across seeds)."""
-    found = list(
-        SandboxOpportunity.objects.filter(
-            org__name=salesforce_seed.DEMO_ORG,
-            account__name=account,
-            is_won=True,
-            is_deleted=False,
-        )
-        .exclude(name=BULK)
-        .order_by("sf_id")
-    )
-    assert len(found) > nth, f"the demo seed has no won opportunity #{nth} of {account}"
-    return found[nth]
-
-
-def _only(*opportunities: SandboxOpportunity) -> list[str]:
-    """Keeps these won opportunities and moves every other one to an open stage.
-
-    A plain UPDATE (no new SystemModstamp): the first sync reads from the start anyway, and the
-    lifecycle query never sees rows changed before it started watching.
-    """
-    keep = [o.sf_id for o in opportunities]
-    SandboxOpportunity.objects.filter(org__name=salesforce_seed.DEMO_ORG, is_won=True).exclude(
-        sf_id__in=keep
-    ).update(stage_name="Prospecting", is_won=False, is_closed=False)
-    return keep
-
-
-def _set(opportunity: SandboxOpportunity, **fields: Any) -> None:
-    """Sets fields before the first sync (no new stamp needed: nothing was read yet)."""
-    SandboxOpportunity.objects.filter(pk=opportunity.pk).update(**fields)
-    opportunity.refresh_from_db()
-
-
-def _configure(integration: Integration, **options: Any) -> None:
-    integration.config = SyncConfig(default_currency="USD", **options).to_json()
-    integration.save(update_fields=["config"])
-
-
-def _sync(integration: Integration) -> SyncRun:
-    run = sync_integration(integration_id=integration.pk)
-    assert run is not None
-    assert run.status != SyncRun.Status.FAILED, run.error
-    return run
-
-
-def _ledger(integration: Integration, opportunity: SandboxOpportunity) -> LedgerEntry:
-    return LedgerEntry.objects.get(integration=integration, salesforce_id=opportunity.sf_id)
-
-
-def _invoice(integration: Integration, opportunity: SandboxOpportunity) -> XeroInvoice:
-    row = _ledger(integration, opportunity)
-    assert row.xero_invoice_id, (row.state, row.last_error)
-    return XeroInvoice.objects.get(invoice_id=row.xero_invoice_id)
-
-
-def _invoices() -> Any:
-    return XeroInvoice.objects.filter(organisation__name=xero_seed.MAIN_ORG).exclude(
-        reference__startswith="Demo order"
-    )
-
-
-def _credit_notes() -> Any:
-    return CreditNote.objects.filter(organisation__name=xero_seed.MAIN_ORG)
 
 
 def _tax_types(invoice: XeroInvoice | CreditNote) -> set[str]:
@@ -149,15 +80,6 @@ def _round2(value: Decimal) -> Decimal:
     return value.quantize(CENT, rounding=ROUND_HALF_UP)
 
 
-def _method(integration: Integration, name: str, **fields: Any) -> PaymentMethod:
-    return PaymentMethod.objects.create(integration=integration, name=name, **fields)
-
-
-def _today(monkeypatch: pytest.MonkeyPatch, day: dt.date) -> None:
-    """Moves the engine's calendar (payments due, credit note dates) to ``day``."""
-    monkeypatch.setattr(accounting, "today", lambda: day)
-
-
 def _pay_in_xero(invoice: XeroInvoice, amount: Decimal) -> None:
     """A payment a person records in Xero (straight into the simulator)."""
     context = xero_writes.Context(org=invoice.organisation)
@@ -172,32 +94,18 @@ def _pay_in_xero(invoice: XeroInvoice, amount: Decimal) -> None:
     )
 
 
-def _sf_change(opportunity: SandboxOpportunity, **fields: Any) -> None:
-    """A change made in Salesforce after a sync (a new SystemModstamp)."""
-    opportunity.refresh_from_db()
-    sf_sandbox.opportunity_save(org=opportunity.org, opportunity=opportunity, **fields)
-
-
-def _lines(opportunity: SandboxOpportunity) -> list[OpportunityLineItem]:
-    return list(
-        OpportunityLineItem.objects.filter(opportunity=opportunity, is_deleted=False).order_by(
-            "sort_order"
-        )
-    )
-
-
 def _card_with_delay(
     integration: Integration, opportunity: SandboxOpportunity, close: dt.date
 ) -> None:
     """Paid by card into the clearing account two days after closing; withdrawn: voided."""
-    _set(opportunity, payment_method="Credit Card", close_date=close)
-    _configure(
+    h.set_fields(opportunity, payment_method="Credit Card", close_date=close)
+    h.configure(
         integration,
         payment_method_field="Payment_Method__c",
         credit_note_on_withdrawal=True,
         void_unpaid_instead=True,
     )
-    _method(
+    h.method(
         integration,
         "Credit Card",
         apply_payment=True,
@@ -226,98 +134,82 @@ def _restore_nzd() -> None:
     )
 
 
-def _lose_first_create_answer(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Xero creates the invoices of the first create call, but its answer never arrives."""
-    original = XeroClient.call
-    lost: list[str] = []
-
-    def short(self: XeroClient, method: str, *args: Any, **kwargs: Any) -> Any:
-        answer = original(self, method, *args, **kwargs)
-        if method == "create_invoices" and not lost:
-            lost.extend(str(invoice.invoice_id) for invoice in answer.data.invoices)
-            answer.data.invoices = []
-        return answer
-
-    monkeypatch.setattr(XeroClient, "call", short)
-    return lost
-
-
 # --- payment methods -----------------------------------------------------------------------------
 
 
 def test_payment_method_decides_whether_to_invoice(integration: Integration, calls: Counter[str]):
     """Not invoiced / invoiced without payment / blank → the default / unknown → waits."""
-    shop = _won_of("Tyrell Corporation")
-    transfer = _won_of("Stark Industries")
-    blank = _won_of("Hooli Inc")
-    check = _won_of("Initech LLC")
-    _only(shop, transfer, blank, check)
-    _set(shop, payment_method="PayPal")
-    _set(transfer, payment_method="Bank Transfer")
-    _set(blank, payment_method="")
-    _set(check, payment_method="Check")
-    _configure(
+    shop = h.won_of("Tyrell Corporation")
+    transfer = h.won_of("Stark Industries")
+    blank = h.won_of("Hooli Inc")
+    check = h.won_of("Initech LLC")
+    h.only(shop, transfer, blank, check)
+    h.set_fields(shop, payment_method="PayPal")
+    h.set_fields(transfer, payment_method="Bank Transfer")
+    h.set_fields(blank, payment_method="")
+    h.set_fields(check, payment_method="Check")
+    h.configure(
         integration,
         payment_method_field="Payment_Method__c",
         default_payment_method="Bank Transfer",
     )
-    _method(integration, "paypal", create_invoice=False)
-    _method(integration, "Bank Transfer")
+    h.method(integration, "paypal", create_invoice=False)
+    h.method(integration, "Bank Transfer")
 
-    run = _sync(integration)
+    run = h.sync(integration)
     assert run.status == SyncRun.Status.PARTIAL
     # What is partial is told by its own count: records waiting for a person, none failed.
     assert run.failed_count == 0
     assert run.attention_count == run.entries.filter(outcome="attention").count() > 0
-    assert _ledger(integration, shop).state == "not_invoiced"
-    assert not _invoices().filter(reference=shop.name).exists()
+    assert h.ledger(integration, shop).state == "not_invoiced"
+    assert not h.invoices().filter(reference=shop.name).exists()
     skipped = run.entries.get(salesforce_id=shop.sf_id)
     assert (skipped.outcome, "Not invoiced") == ("skipped", skipped.message[:12])
     assert "is paid by 'paypal', which is set not to create invoices" in skipped.message
     for paid_later in (transfer, blank):
-        invoice = _invoice(integration, paid_later)
+        invoice = h.invoice(integration, paid_later)
         assert (invoice.status, invoice.amount_paid) == ("AUTHORISED", Decimal(0))
         assert not invoice.payments.exists()
     assert not PaymentEntry.objects.filter(integration=integration).exists()
-    waiting = _ledger(integration, check)
+    waiting = h.ledger(integration, check)
     assert waiting.state == "pending"
     assert "is paid by 'Check' (Payment_Method__c), which has no payment method rule" in (
         waiting.last_error
     )
-    assert not _invoices().filter(reference=check.name).exists()
+    assert not h.invoices().filter(reference=check.name).exists()
     assert [e.message for e in _open(integration)] == [waiting.last_error]
 
     # Nothing changed: no writes, no second message for the same wait.
     calls.clear()
-    quiet = _sync(integration)
+    quiet = h.sync(integration)
     assert not (set(calls) & {"create_invoices", "update_or_create_invoices", "create_payments"})
     assert not quiet.entries.filter(outcome__in=("attention", "failed")).exists()
-    assert _ledger(integration, shop).state == "not_invoiced"
+    assert h.ledger(integration, shop).state == "not_invoiced"
 
     # The missing rule is added: the waiting opportunity goes through by itself.
-    _method(integration, "Check")
-    fixed = _sync(integration)
+    h.method(integration, "Check")
+    fixed = h.sync(integration)
     assert fixed.status == SyncRun.Status.SUCCEEDED, fixed.error
-    assert _ledger(integration, check).state == "synced"
-    assert _invoice(integration, check).status == "AUTHORISED"
+    assert h.ledger(integration, check).state == "synced"
+    assert h.invoice(integration, check).status == "AUTHORISED"
     assert not _open(integration).exists()
-    assert _invoices().count() == 3
+    assert h.invoices().count() == 3
 
 
 def test_payment_goes_into_the_account_of_its_currency(
     integration: Integration, calls: Counter[str]
 ):
     """Paid at once: USD and CAD into the main account, GBP and EUR into their own."""
-    usd = _won_of("Stark Industries")
-    gbp = _won_of("Cardiff Bay Robotics")
-    eur = _won_of("Dublin Software Ltd")
-    cad = _won_of("Prairie Tools Corp")
+    usd = h.won_of("Stark Industries")
+    gbp = h.won_of("Cardiff Bay Robotics")
+    eur = h.won_of("Dublin Software Ltd")
+    cad = h.won_of("Prairie Tools Corp")
     chosen = (usd, gbp, eur, cad)
-    _only(*chosen)
+    h.only(*chosen)
     for opportunity in chosen:
-        _set(opportunity, payment_method="Credit Card")
-    _configure(integration, payment_method_field="Payment_Method__c")
-    _method(
+        h.set_fields(opportunity, payment_method="Credit Card")
+    h.configure(integration, payment_method_field="Payment_Method__c")
+    h.method(
         integration,
         "Credit Card",
         apply_payment=True,
@@ -325,11 +217,11 @@ def test_payment_goes_into_the_account_of_its_currency(
         currency_accounts={"GBP": "091", "EUR": "092"},
     )
 
-    run = _sync(integration)
+    run = h.sync(integration)
     assert run.status == SyncRun.Status.SUCCEEDED, run.error
     expected = {usd: "090", gbp: "091", eur: "092", cad: "090"}
     for opportunity, account in expected.items():
-        invoice = _invoice(integration, opportunity)
+        invoice = h.invoice(integration, opportunity)
         assert invoice.currency_code == (opportunity.currency_iso_code or "USD")
         (payment,) = invoice.payments.all()
         assert payment.account.code == account
@@ -337,7 +229,7 @@ def test_payment_goes_into_the_account_of_its_currency(
         assert payment.date == opportunity.close_date
         assert payment.currency_rate == invoice.currency_rate
         assert (invoice.status, invoice.amount_paid) == ("PAID", invoice.total)
-        entry = PaymentEntry.objects.get(ledger=_ledger(integration, opportunity))
+        entry = PaymentEntry.objects.get(ledger=h.ledger(integration, opportunity))
         assert (entry.state, entry.account_code, entry.amount) == ("paid", account, invoice.total)
         assert entry.xero_payment_id == str(payment.payment_id)
         assert run.entries.filter(
@@ -348,21 +240,21 @@ def test_payment_goes_into_the_account_of_its_currency(
     assert calls["create_payments"] == 1  # one batch for the four
 
     calls.clear()
-    _sync(integration)
+    h.sync(integration)
     assert calls["create_payments"] == 0
-    assert XeroPayment.objects.filter(invoice__in=_invoices()).count() == 4
+    assert XeroPayment.objects.filter(invoice__in=h.invoices()).count() == 4
 
 
 def test_clearing_delay_pays_on_the_first_run_on_or_after_its_day(
     integration: Integration, calls: Counter[str], monkeypatch: pytest.MonkeyPatch
 ):
     """Close date + 3 days into the clearing account (615): not before, exactly once after."""
-    card = _won_of("Massive Dynamic")
-    _only(card)
+    card = h.won_of("Massive Dynamic")
+    h.only(card)
     close = dt.date(2026, 3, 2)
-    _set(card, payment_method="Credit Card", close_date=close)
-    _configure(integration, payment_method_field="Payment_Method__c")
-    _method(
+    h.set_fields(card, payment_method="Credit Card", close_date=close)
+    h.configure(integration, payment_method_field="Payment_Method__c")
+    h.method(
         integration,
         "Credit Card",
         apply_payment=True,
@@ -370,12 +262,12 @@ def test_clearing_delay_pays_on_the_first_run_on_or_after_its_day(
         clearing_delay_days=3,
     )
 
-    _today(monkeypatch, close + dt.timedelta(days=2))
-    _sync(integration)
-    invoice = _invoice(integration, card)
+    h.today(monkeypatch, close + dt.timedelta(days=2))
+    h.sync(integration)
+    invoice = h.invoice(integration, card)
     assert (invoice.status, invoice.amount_paid) == ("AUTHORISED", Decimal(0))
     assert not invoice.payments.exists()
-    entry = PaymentEntry.objects.get(ledger=_ledger(integration, card))
+    entry = PaymentEntry.objects.get(ledger=h.ledger(integration, card))
     assert (entry.state, entry.pay_on, entry.amount) == (
         "scheduled",
         close + dt.timedelta(days=3),
@@ -384,9 +276,9 @@ def test_clearing_delay_pays_on_the_first_run_on_or_after_its_day(
     assert calls["create_payments"] == 0
 
     # The day comes: a run with nothing new from Salesforce pays it, dated that day.
-    _today(monkeypatch, close + dt.timedelta(days=3))
+    h.today(monkeypatch, close + dt.timedelta(days=3))
     calls.clear()
-    run = _sync(integration)
+    run = h.sync(integration)
     invoice.refresh_from_db()
     (payment,) = invoice.payments.all()
     assert (payment.account.code, payment.date, payment.amount) == (
@@ -400,9 +292,9 @@ def test_clearing_delay_pays_on_the_first_run_on_or_after_its_day(
     assert (calls["create_invoices"], calls["update_or_create_invoices"]) == (0, 0)
     assert run.entries.filter(outcome="created", message__contains="Payment of USD").exists()
 
-    _today(monkeypatch, close + dt.timedelta(days=4))
+    h.today(monkeypatch, close + dt.timedelta(days=4))
     calls.clear()
-    _sync(integration)
+    h.sync(integration)
     assert calls["create_payments"] == 0
     assert invoice.payments.count() == 1
 
@@ -412,28 +304,28 @@ def test_scheduled_payment_follows_changes_and_withdrawal_before_its_day(
 ):
     """Before pay day: a change updates the invoice and the amount to pay; a loss cancels the
     payment and voids the unpaid invoice; pay day then pays nothing."""
-    changed, lost = _won_of("Massive Dynamic"), _won_of("Stark Industries")
-    _only(changed, lost)
+    changed, lost = h.won_of("Massive Dynamic"), h.won_of("Stark Industries")
+    h.only(changed, lost)
     close = dt.date(2026, 5, 4)
     _card_with_delay(integration, changed, close)
-    _set(lost, payment_method="Credit Card", close_date=close)
-    _today(monkeypatch, close)
-    _sync(integration)
-    line = _lines(changed)[0]
+    h.set_fields(lost, payment_method="Credit Card", close_date=close)
+    h.today(monkeypatch, close)
+    h.sync(integration)
+    line = h.lines(changed)[0]
     sf_sandbox.line_item_update(line_item=line, quantity=line.quantity + 2)
-    _sf_change(lost, stage_name="Closed Lost")
-    _sync(integration)
-    updated = _invoice(integration, changed)
-    entry = PaymentEntry.objects.get(ledger=_ledger(integration, changed))
+    h.sf_change(lost, stage_name="Closed Lost")
+    h.sync(integration)
+    updated = h.invoice(integration, changed)
+    entry = PaymentEntry.objects.get(ledger=h.ledger(integration, changed))
     assert (entry.state, entry.amount) == ("scheduled", updated.total)
-    assert _invoice(integration, lost).status == "VOIDED"
-    assert PaymentEntry.objects.get(ledger=_ledger(integration, lost)).state == "cancelled"
+    assert h.invoice(integration, lost).status == "VOIDED"
+    assert PaymentEntry.objects.get(ledger=h.ledger(integration, lost)).state == "cancelled"
 
-    _today(monkeypatch, close + dt.timedelta(days=2))
+    h.today(monkeypatch, close + dt.timedelta(days=2))
     calls.clear()
-    _sync(integration)
+    h.sync(integration)
     assert calls["create_payments"] == 1
-    (payment,) = XeroPayment.objects.filter(invoice__in=_invoices())
+    (payment,) = XeroPayment.objects.filter(invoice__in=h.invoices())
     assert (payment.invoice_id, payment.amount) == (updated.pk, updated.total)
 
 
@@ -441,18 +333,18 @@ def test_invoice_found_after_a_lost_answer_still_gets_its_payment(
     integration: Integration, monkeypatch: pytest.MonkeyPatch
 ):
     """The create answer is lost; the next run finds the invoice by lookup and pays it."""
-    card = _won_of("Massive Dynamic")
-    _only(card)
-    _set(card, payment_method="Credit Card")
-    _configure(integration, payment_method_field="Payment_Method__c")
-    _method(integration, "Credit Card", apply_payment=True, bank_account_code="090")
-    lost = _lose_first_create_answer(monkeypatch)
-    _sync(integration)
-    assert _ledger(integration, card).state == "unknown"
-    _sync(integration)
-    row = _ledger(integration, card)
+    card = h.won_of("Massive Dynamic")
+    h.only(card)
+    h.set_fields(card, payment_method="Credit Card")
+    h.configure(integration, payment_method_field="Payment_Method__c")
+    h.method(integration, "Credit Card", apply_payment=True, bank_account_code="090")
+    lost = h.lose_first_create_answer(monkeypatch)
+    h.sync(integration)
+    assert h.ledger(integration, card).state == "unknown"
+    h.sync(integration)
+    row = h.ledger(integration, card)
     assert (row.state, row.xero_invoice_id) == ("synced", lost[0])
-    invoice = _invoice(integration, card)
+    invoice = h.invoice(integration, card)
     assert (invoice.status, invoice.amount_paid) == ("PAID", invoice.total)
     assert PaymentEntry.objects.get(ledger=row).state == "paid"
 
@@ -463,26 +355,26 @@ def test_payment_planned_for_a_refused_invoice_does_not_outlive_its_method(
     """Card: Xero refuses the invoice (NZD, stale settings). Fixed, the customer pays by
     transfer instead (not paid through us); the create's answer is lost and the invoice is
     found by lookup: it must not be paid as by card."""
-    nzd = _won_of("Kiwi Orchards Ltd")
-    _only(nzd)
-    _set(nzd, payment_method="Credit Card")
-    _configure(integration, payment_method_field="Payment_Method__c")
-    _method(integration, "Credit Card", apply_payment=True, bank_account_code="090")
-    _method(integration, "Bank Transfer")
+    nzd = h.won_of("Kiwi Orchards Ltd")
+    h.only(nzd)
+    h.set_fields(nzd, payment_method="Credit Card")
+    h.configure(integration, payment_method_field="Payment_Method__c")
+    h.method(integration, "Credit Card", apply_payment=True, bank_account_code="090")
+    h.method(integration, "Bank Transfer")
     _stale_nzd(integration)
-    _sync(integration)
-    assert _ledger(integration, nzd).state == "failed"
+    h.sync(integration)
+    assert h.ledger(integration, nzd).state == "failed"
 
     _restore_nzd()
-    _sf_change(nzd, payment_method="Bank Transfer")
-    line = _lines(nzd)[0]
+    h.sf_change(nzd, payment_method="Bank Transfer")
+    line = h.lines(nzd)[0]
     sf_sandbox.line_item_update(line_item=line, quantity=line.quantity + 1)
-    lost = _lose_first_create_answer(monkeypatch)
-    _sync(integration)
-    assert _ledger(integration, nzd).state == "unknown"
-    _sync(integration)
-    assert _ledger(integration, nzd).xero_invoice_id == lost[0]
-    invoice = _invoice(integration, nzd)
+    lost = h.lose_first_create_answer(monkeypatch)
+    h.sync(integration)
+    assert h.ledger(integration, nzd).state == "unknown"
+    h.sync(integration)
+    assert h.ledger(integration, nzd).xero_invoice_id == lost[0]
+    invoice = h.invoice(integration, nzd)
     assert (invoice.status, invoice.amount_paid) == ("AUTHORISED", Decimal(0))
     assert not PaymentEntry.objects.filter(state__in=("scheduled", "paid")).exists()
 
@@ -497,23 +389,23 @@ def test_won_again_after_a_void_pays_the_new_invoice(
     another batch key whatever its own key (see
     test_won_again_after_a_void_creates_a_new_invoice for that).
     """
-    card, other = _won_of("Massive Dynamic"), _won_of("Stark Industries")
-    _only(card, other)
+    card, other = h.won_of("Massive Dynamic"), h.won_of("Stark Industries")
+    h.only(card, other)
     close = dt.date(2026, 5, 4)
     _card_with_delay(integration, card, close)
-    _set(other, payment_method="Credit Card", close_date=close)
-    _today(monkeypatch, close)
-    _sync(integration)
-    _sf_change(card, stage_name="Closed Lost")
-    _sync(integration)
-    assert PaymentEntry.objects.get(ledger=_ledger(integration, card)).state == "cancelled"
-    _sf_change(card, stage_name="Closed Won")
-    _sync(integration)
-    invoice = _invoice(integration, card)
+    h.set_fields(other, payment_method="Credit Card", close_date=close)
+    h.today(monkeypatch, close)
+    h.sync(integration)
+    h.sf_change(card, stage_name="Closed Lost")
+    h.sync(integration)
+    assert PaymentEntry.objects.get(ledger=h.ledger(integration, card)).state == "cancelled"
+    h.sf_change(card, stage_name="Closed Won")
+    h.sync(integration)
+    invoice = h.invoice(integration, card)
     assert invoice.status == "AUTHORISED"
 
-    _today(monkeypatch, close + dt.timedelta(days=2))
-    _sync(integration)
+    h.today(monkeypatch, close + dt.timedelta(days=2))
+    h.sync(integration)
     invoice.refresh_from_db()
     assert (invoice.status, invoice.amount_paid) == ("PAID", invoice.total)
 
@@ -525,30 +417,30 @@ def test_withdrawn_unpaid_invoices_are_voided_or_deleted(
     integration: Integration, calls: Counter[str]
 ):
     """Reopened and lost → AUTHORISED invoice VOIDED; deleted → DRAFT invoice DELETED."""
-    reopened = _won_of("Oceanic Airlines")
-    lost = _won_of("Tyrell Corporation")
-    deleted = _won_of("Initech LLC")
-    _only(reopened, lost, deleted)
-    _set(reopened, payment_method="Bank Transfer")
-    _set(lost, payment_method="Bank Transfer")
-    _set(deleted, payment_method="Check")
-    _configure(
+    reopened = h.won_of("Oceanic Airlines")
+    lost = h.won_of("Tyrell Corporation")
+    deleted = h.won_of("Initech LLC")
+    h.only(reopened, lost, deleted)
+    h.set_fields(reopened, payment_method="Bank Transfer")
+    h.set_fields(lost, payment_method="Bank Transfer")
+    h.set_fields(deleted, payment_method="Check")
+    h.configure(
         integration,
         payment_method_field="Payment_Method__c",
         credit_note_on_withdrawal=True,
         void_unpaid_instead=True,
     )
-    _method(integration, "Bank Transfer")
-    _method(integration, "Check", invoice_status="DRAFT")
-    _sync(integration)
-    before = {o.sf_id: _invoice(integration, o) for o in (reopened, lost, deleted)}
+    h.method(integration, "Bank Transfer")
+    h.method(integration, "Check", invoice_status="DRAFT")
+    h.sync(integration)
+    before = {o.sf_id: h.invoice(integration, o) for o in (reopened, lost, deleted)}
     assert before[deleted.sf_id].status == "DRAFT"
 
-    _sf_change(reopened, stage_name="Negotiation/Review")
-    _sf_change(lost, stage_name="Closed Lost")
+    h.sf_change(reopened, stage_name="Negotiation/Review")
+    h.sf_change(lost, stage_name="Closed Lost")
     sf_sandbox.opportunity_delete(opportunity=SandboxOpportunity.objects.get(pk=deleted.pk))
     calls.clear()
-    run = _sync(integration)
+    run = h.sync(integration)
     assert run.status == SyncRun.Status.SUCCEEDED, run.error
     assert calls["update_or_create_invoices"] == 1  # one batch for the three
     assert not (set(calls) & CREDIT_WRITES)
@@ -556,7 +448,7 @@ def test_withdrawn_unpaid_invoices_are_voided_or_deleted(
     for opportunity, status in expected.items():
         invoice = XeroInvoice.objects.get(pk=before[opportunity.sf_id].pk)
         assert (invoice.status, invoice.total) == (status, before[opportunity.sf_id].total)
-        row = _ledger(integration, opportunity)
+        row = h.ledger(integration, opportunity)
         assert row.state == "synced"
         entry = CreditNoteEntry.objects.get(ledger=row)
         assert (entry.reason, entry.action, entry.state) == ("withdrawn", status.lower(), "done")
@@ -565,19 +457,19 @@ def test_withdrawn_unpaid_invoices_are_voided_or_deleted(
             outcome="updated",
             message__contains=f"{status.lower()} in Xero",
         ).exists()
-    assert _ledger(integration, deleted).withdrawn == "deleted"
-    assert not _credit_notes().exists()
+    assert h.ledger(integration, deleted).withdrawn == "deleted"
+    assert not h.credit_notes().exists()
     assert not _open(integration).exists()
 
     calls.clear()
-    _sync(integration)
+    h.sync(integration)
     assert not (set(calls) & ({"update_or_create_invoices", "create_invoices"} | CREDIT_WRITES))
 
 
 def test_more_than_a_page_of_withdrawn_invoices_are_all_voided(integration: Integration):
     """Over a hundred invoiced opportunities lost at once: every invoice is voided, none is
     left to a person (Xero answers invoices read with their lines 100 a page)."""
-    acme = _won_of("Acme Corporation")
+    acme = h.won_of("Acme Corporation")
     for n in range(15):
         sf_sandbox.opportunity_save(
             org=acme.org,
@@ -589,12 +481,12 @@ def test_more_than_a_page_of_withdrawn_invoices_are_all_voided(integration: Inte
         )
     won = SandboxOpportunity.objects.filter(
         org__name=salesforce_seed.DEMO_ORG, is_won=True, is_deleted=False
-    ).exclude(name=BULK)
+    ).exclude(name=h.BULK)
     chosen = list(won)
     assert len(chosen) > 100
-    _only(*chosen)
-    _configure(integration, credit_note_on_withdrawal=True, void_unpaid_instead=True)
-    first = _sync(integration)
+    h.only(*chosen)
+    h.configure(integration, credit_note_on_withdrawal=True, void_unpaid_instead=True)
+    first = h.sync(integration)
     assert first.created_count == len(chosen), first.error
 
     SandboxOpportunity.objects.filter(pk__in=[o.pk for o in chosen]).update(
@@ -604,8 +496,8 @@ def test_more_than_a_page_of_withdrawn_invoices_are_all_voided(integration: Inte
         probability=0,
         system_modstamp=timezone.now(),
     )
-    run = _sync(integration)
-    statuses = Counter(_invoices().values_list("status", flat=True))
+    run = h.sync(integration)
+    statuses = Counter(h.invoices().values_list("status", flat=True))
     assert statuses == {"VOIDED": len(chosen)}
     rows = LedgerEntry.objects.filter(integration=integration)
     assert Counter(rows.values_list("state", flat=True)) == {"synced": len(chosen)}
@@ -618,23 +510,23 @@ def test_won_again_after_a_void_creates_a_new_invoice(integration: Integration):
     The first create and the re-create send the same document: their Idempotency-Keys must
     differ, or Xero replays its first answer (the voided invoice) for as long as it keeps keys.
     """
-    opportunity = _won_of("Massive Dynamic")
-    _only(opportunity)
-    _configure(integration, credit_note_on_withdrawal=True, void_unpaid_instead=True)
-    _sync(integration)
-    first = _invoice(integration, opportunity)
-    _sf_change(opportunity, stage_name="Closed Lost")
-    _sync(integration)
+    opportunity = h.won_of("Massive Dynamic")
+    h.only(opportunity)
+    h.configure(integration, credit_note_on_withdrawal=True, void_unpaid_instead=True)
+    h.sync(integration)
+    first = h.invoice(integration, opportunity)
+    h.sf_change(opportunity, stage_name="Closed Lost")
+    h.sync(integration)
     assert XeroInvoice.objects.get(pk=first.pk).status == "VOIDED"
 
-    _sf_change(opportunity, stage_name="Closed Won")
-    run = _sync(integration)
+    h.sf_change(opportunity, stage_name="Closed Won")
+    run = h.sync(integration)
     assert run.entries.filter(outcome="warning", message__contains="counts again").exists()
-    row = _ledger(integration, opportunity)
+    row = h.ledger(integration, opportunity)
     assert row.state == "synced"
     assert row.xero_invoice_id != str(first.invoice_id)
-    assert _invoice(integration, opportunity).status == "AUTHORISED"
-    assert _invoices().count() == 2
+    assert h.invoice(integration, opportunity).status == "AUTHORISED"
+    assert h.invoices().count() == 2
     assert CreditNoteEntry.objects.get(ledger=row).superseded
 
 
@@ -646,11 +538,11 @@ def test_withdrawn_invoice_is_credited_and_allocated_when_configured(
     A partly paid invoice is credited in full: the credit covers what is still owed and the
     rest is left as credit (the log says to refund it).
     """
-    unpaid = _won_of("Oceanic Airlines")
-    partly = _won_of("Tyrell Corporation")
-    reopened = _won_of("Blue Sun Corporation")
-    _only(unpaid, partly, reopened)
-    _configure(
+    unpaid = h.won_of("Oceanic Airlines")
+    partly = h.won_of("Tyrell Corporation")
+    reopened = h.won_of("Blue Sun Corporation")
+    h.only(unpaid, partly, reopened)
+    h.configure(
         integration,
         default_tax_type="TAX002",
         credit_note_on_withdrawal=True,
@@ -659,24 +551,24 @@ def test_withdrawn_invoice_is_credited_and_allocated_when_configured(
     TrackingRule.objects.create(
         integration=integration, category_name="Region", source="fixed", fixed_option="South"
     )
-    _sync(integration)
-    invoices = {o.sf_id: _invoice(integration, o) for o in (unpaid, partly, reopened)}
+    h.sync(integration)
+    invoices = {o.sf_id: h.invoice(integration, o) for o in (unpaid, partly, reopened)}
     part = _round2(invoices[partly.sf_id].total / 3)
     _pay_in_xero(invoices[partly.sf_id], part)
 
-    _sf_change(unpaid, stage_name="Closed Lost")
+    h.sf_change(unpaid, stage_name="Closed Lost")
     sf_sandbox.opportunity_delete(opportunity=SandboxOpportunity.objects.get(pk=partly.pk))
-    _sf_change(reopened, stage_name="Proposal/Price Quote")
-    run = _sync(integration)
+    h.sf_change(reopened, stage_name="Proposal/Price Quote")
+    run = h.sync(integration)
     assert run.status == SyncRun.Status.SUCCEEDED, (
         run.error,
         list(run.entries.values_list("outcome", "message")),
     )
     for opportunity, paid in ((unpaid, Decimal(0)), (partly, part), (reopened, Decimal(0))):
         invoice = XeroInvoice.objects.get(pk=invoices[opportunity.sf_id].pk)
-        row = _ledger(integration, opportunity)
+        row = h.ledger(integration, opportunity)
         entry = CreditNoteEntry.objects.get(ledger=row)
-        note = _credit_notes().get(credit_note_id=entry.xero_credit_note_id)
+        note = h.credit_notes().get(credit_note_id=entry.xero_credit_note_id)
         assert note.type == "ACCRECCREDIT"
         assert note.contact_id == invoice.contact_id
         assert note.reference == f"{invoice.invoice_number}: Opportunity reopened, lost or deleted"
@@ -695,9 +587,9 @@ def test_withdrawn_invoice_is_credited_and_allocated_when_configured(
     assert f"USD {part:,.2f} was already paid: refund the customer" in message
 
     calls.clear()
-    _sync(integration)
+    h.sync(integration)
     assert not (set(calls) & CREDIT_WRITES)
-    assert _credit_notes().count() == 3
+    assert h.credit_notes().count() == 3
 
 
 def test_paid_invoice_of_a_lost_opportunity_is_credited_when_configured(
@@ -705,24 +597,24 @@ def test_paid_invoice_of_a_lost_opportunity_is_credited_when_configured(
 ):
     """Card paid at once, then lost: with credit notes on, the whole invoice is credited and
     the log says the money is to be refunded (as for a partly paid one)."""
-    card = _won_of("Massive Dynamic")
-    _only(card)
-    _set(card, payment_method="Credit Card")
-    _configure(
+    card = h.won_of("Massive Dynamic")
+    h.only(card)
+    h.set_fields(card, payment_method="Credit Card")
+    h.configure(
         integration,
         payment_method_field="Payment_Method__c",
         credit_note_on_withdrawal=True,
         void_unpaid_instead=True,
     )
-    _method(integration, "Credit Card", apply_payment=True, bank_account_code="090")
-    _sync(integration)
-    invoice = _invoice(integration, card)
+    h.method(integration, "Credit Card", apply_payment=True, bank_account_code="090")
+    h.sync(integration)
+    invoice = h.invoice(integration, card)
     assert invoice.status == "PAID"
-    _sf_change(card, stage_name="Closed Lost")
-    run = _sync(integration)
-    (note,) = _credit_notes()
+    h.sf_change(card, stage_name="Closed Lost")
+    run = h.sync(integration)
+    (note,) = h.credit_notes()
     assert (note.total, note.remaining_credit) == (invoice.total, invoice.total)
-    assert _ledger(integration, card).state == "synced"
+    assert h.ledger(integration, card).state == "synced"
     assert run.entries.filter(outcome="created", message__contains="refund the customer").exists()
 
 
@@ -738,22 +630,21 @@ def test_credit_note_whose_answer_was_lost_is_found_by_its_quoted_reference(
 ):
     """The credit note's Reference holds the invoice number, here the opportunity's name.
 
-    Xero creates the credit note but the answer is lost; when the same news comes again, the
-    run looks it up by that Reference before sending again. The lookup must quote the text:
-    it finds this credit note, not a person's other credit note for the same customer, and
-    sends nothing twice.
+    Xero creates the credit note but the answer is lost; the next run looks it up by that
+    Reference before sending again. The lookup must quote the text: it finds this credit note,
+    not a person's other credit note for the same customer, and sends nothing twice.
     """
-    opportunity = _won_of("Oceanic Airlines")
-    _only(opportunity)
-    _set(opportunity, name=name)
-    _configure(
+    opportunity = h.won_of("Oceanic Airlines")
+    h.only(opportunity)
+    h.set_fields(opportunity, name=name)
+    h.configure(
         integration,
         invoice_number_pattern="{name}",
         credit_note_on_withdrawal=True,
         void_unpaid_instead=False,
     )
-    _sync(integration)
-    invoice = _invoice(integration, opportunity)
+    h.sync(integration)
+    invoice = h.invoice(integration, opportunity)
     assert invoice.invoice_number == name
     # A credit note a person raised in Xero for the same customer, before ours.
     with transaction.atomic():  # as the sandbox's API view writes it
@@ -787,48 +678,46 @@ def test_credit_note_whose_answer_was_lost_is_found_by_its_quoted_reference(
         return answer
 
     monkeypatch.setattr(XeroClient, "call", answer_lost)
-    _sf_change(opportunity, stage_name="Closed Lost")
+    h.sf_change(opportunity, stage_name="Closed Lost")
     with contextlib.suppress(XeroUnavailable):  # the run stops, to be retried
         sync_integration(integration_id=integration.pk)
-    (ours,) = _credit_notes().exclude(pk=other.pk)
+    (ours,) = h.credit_notes().exclude(pk=other.pk)
     assert ours.reference == f"{name}: Opportunity reopened, lost or deleted"
-    assert CreditNoteEntry.objects.get(ledger=_ledger(integration, opportunity)).state != "done"
+    assert CreditNoteEntry.objects.get(ledger=h.ledger(integration, opportunity)).state != "done"
 
-    # The salesperson flips the deal back and forth: the same news (lost, this invoice) comes
-    # again, and its credit note is looked up before anything is sent.
+    # The next run looks it up by that Reference before anything is sent again: it finds ours,
+    # not the person's, links it, and raises nothing twice.
     monkeypatch.setattr(XeroClient, "call", original)
-    _sf_change(opportunity, stage_name="Closed Won")
-    _sync(integration)
-    _sf_change(opportunity, stage_name="Closed Lost")
-    run = _sync(integration)
+    run = h.sync(integration)
     assert run.status == SyncRun.Status.SUCCEEDED, (run.error, list(run.entries.values()))
-    entry = CreditNoteEntry.objects.get(ledger=_ledger(integration, opportunity))
+    entry = CreditNoteEntry.objects.get(ledger=h.ledger(integration, opportunity))
     assert (entry.state, entry.xero_credit_note_id) == ("done", str(ours.credit_note_id))
-    assert _credit_notes().count() == 2
+    assert h.credit_notes().count() == 2
+    assert run.entries.filter(message__contains="found in Xero after an interrupted send").exists()
 
 
 def test_withdrawn_draft_invoice_is_deleted_even_when_crediting(
     integration: Integration, calls: Counter[str]
 ):
     """A DRAFT invoice owes nothing: crediting it makes no sense (nor can it be allocated)."""
-    draft = _won_of("Initech LLC")
-    _only(draft)
-    _configure(
+    draft = h.won_of("Initech LLC")
+    h.only(draft)
+    h.configure(
         integration,
         invoice_status="DRAFT",
         credit_note_on_withdrawal=True,
         void_unpaid_instead=False,
     )
-    _sync(integration)
-    invoice = _invoice(integration, draft)
+    h.sync(integration)
+    invoice = h.invoice(integration, draft)
     assert invoice.status == "DRAFT"
-    _sf_change(draft, stage_name="Closed Lost")
+    h.sf_change(draft, stage_name="Closed Lost")
     run = sync_integration(integration_id=integration.pk)
     assert run is not None
     assert run.status != SyncRun.Status.FAILED, run.error
     invoice.refresh_from_db()
     assert invoice.status == "DELETED"
-    assert not _credit_notes().exists()
+    assert not h.credit_notes().exists()
 
 
 def test_amount_drop_after_payment_is_credited_for_the_difference(
@@ -838,40 +727,40 @@ def test_amount_drop_after_payment_is_credited_for_the_difference(
 
     A rise after payment still needs a person: it is not credited, nor written.
     """
-    card = _won_of("Oceanic Airlines", nth=1)
-    _only(card)
-    _set(card, payment_method="Credit Card")
-    _configure(
+    card = h.won_of("Oceanic Airlines", nth=1)
+    h.only(card)
+    h.set_fields(card, payment_method="Credit Card")
+    h.configure(
         integration,
         payment_method_field="Payment_Method__c",
         default_tax_type="TAX003",
         credit_note_on_amount_drop=True,
     )
-    _method(integration, "Credit Card", apply_payment=True, bank_account_code="090")
-    _sync(integration)
-    paid = _invoice(integration, card)
+    h.method(integration, "Credit Card", apply_payment=True, bank_account_code="090")
+    h.sync(integration)
+    paid = h.invoice(integration, card)
     assert (paid.status, paid.amount_paid) == ("PAID", paid.total)
-    line = max(_lines(card), key=lambda item: item.quantity)
+    line = max(h.lines(card), key=lambda item: item.quantity)
     old_amount = line.total_price
     sf_sandbox.line_item_update(line_item=line, quantity=line.quantity - 1)
     fall = old_amount - line.total_price
     assert fall > 0
 
     calls.clear()
-    run = _sync(integration)
+    run = h.sync(integration)
     assert run.status == SyncRun.Status.SUCCEEDED, (
         run.error,
         list(run.entries.values_list("outcome", "message")),
     )
     assert (calls["create_invoices"], calls["update_or_create_invoices"]) == (0, 0)
-    (note,) = _credit_notes()
+    (note,) = h.credit_notes()
     assert note.type == "ACCRECCREDIT"
     assert note.sub_total == fall
     assert note.total_tax == _round2(fall * Decimal("0.0825"))
     assert _tax_types(note) == {"TAX003"}
     assert note.status == "AUTHORISED"  # nothing left to allocate: the invoice was paid
     assert note.remaining_credit == note.total
-    row = _ledger(integration, card)
+    row = h.ledger(integration, card)
     assert (row.state, row.last_error) == ("synced", "")
     entry = CreditNoteEntry.objects.get(ledger=row)
     assert (entry.reason, entry.amount, entry.allocated) == ("amount_drop", note.total, Decimal(0))
@@ -882,100 +771,100 @@ def test_amount_drop_after_payment_is_credited_for_the_difference(
     assert "refund the customer" in message
 
     calls.clear()
-    _sync(integration)
+    h.sync(integration)
     assert not (set(calls) & CREDIT_WRITES)
 
     sf_sandbox.line_item_update(line_item=line, quantity=line.quantity + 3)
     calls.clear()
-    risen = _sync(integration)
+    risen = h.sync(integration)
     assert not (set(calls) & CREDIT_WRITES)
-    assert _ledger(integration, card).state == "needs_attention"
+    assert h.ledger(integration, card).state == "needs_attention"
     assert risen.entries.filter(outcome="attention", message__startswith="Changed after").exists()
-    assert _credit_notes().count() == 1
+    assert h.credit_notes().count() == 1
 
 
 def test_amount_drop_with_xero_default_tax_is_credited(integration: Integration):
     """The default tax mode sends no TaxType; Xero fills in the account's (TAX001)."""
-    card = _won_of("Oceanic Airlines", nth=1)
-    _only(card)
-    _set(card, payment_method="Credit Card")
-    _configure(
+    card = h.won_of("Oceanic Airlines", nth=1)
+    h.only(card)
+    h.set_fields(card, payment_method="Credit Card")
+    h.configure(
         integration, payment_method_field="Payment_Method__c", credit_note_on_amount_drop=True
     )
-    _method(integration, "Credit Card", apply_payment=True, bank_account_code="090")
-    _sync(integration)
-    assert _tax_types(_invoice(integration, card)) == {"TAX001"}
-    line = max(_lines(card), key=lambda item: item.quantity)
+    h.method(integration, "Credit Card", apply_payment=True, bank_account_code="090")
+    h.sync(integration)
+    assert _tax_types(h.invoice(integration, card)) == {"TAX001"}
+    line = max(h.lines(card), key=lambda item: item.quantity)
     old_amount = line.total_price
     sf_sandbox.line_item_update(line_item=line, quantity=line.quantity - 1)
 
-    _sync(integration)
-    assert _ledger(integration, card).state == "synced"
-    (note,) = _credit_notes()
+    h.sync(integration)
+    assert h.ledger(integration, card).state == "synced"
+    (note,) = h.credit_notes()
     assert note.sub_total == old_amount - line.total_price
     assert _tax_types(note) == {"TAX001"}
 
 
 def test_second_amount_drop_credits_only_the_new_fall(integration: Integration):
     """Two falls after payment: together the credits equal the whole fall, not more."""
-    card = _won_of("Oceanic Airlines", nth=1)
-    _only(card)
-    _set(card, payment_method="Credit Card")
-    _configure(
+    card = h.won_of("Oceanic Airlines", nth=1)
+    h.only(card)
+    h.set_fields(card, payment_method="Credit Card")
+    h.configure(
         integration,
         payment_method_field="Payment_Method__c",
         default_tax_type="TAX003",
         credit_note_on_amount_drop=True,
     )
-    _method(integration, "Credit Card", apply_payment=True, bank_account_code="090")
-    line = _lines(card)[0]
+    h.method(integration, "Credit Card", apply_payment=True, bank_account_code="090")
+    line = h.lines(card)[0]
     sf_sandbox.line_item_update(line_item=line, quantity=Decimal(5))
-    _sync(integration)
+    h.sync(integration)
     original = line.total_price
     sf_sandbox.line_item_update(line_item=line, quantity=line.quantity - 1)
-    _sync(integration)
+    h.sync(integration)
     sf_sandbox.line_item_update(line_item=line, quantity=line.quantity - 1)
-    _sync(integration)
-    credited = sum((n.sub_total for n in _credit_notes()), Decimal(0))
+    h.sync(integration)
+    credited = sum((n.sub_total for n in h.credit_notes()), Decimal(0))
     assert credited == original - line.total_price
 
 
 def test_negative_lines_stay_on_the_invoice_by_default(integration: Integration):
     """negative_lines="line": a returned product is a negative line on the invoice."""
-    opportunity = _won_of("Stark Industries", nth=1)
-    _only(opportunity)
-    _configure(integration, default_tax_type="TAX005")
-    first = _lines(opportunity)[0]
+    opportunity = h.won_of("Stark Industries", nth=1)
+    h.only(opportunity)
+    h.configure(integration, default_tax_type="TAX005")
+    first = h.lines(opportunity)[0]
     sf_sandbox.line_item_add(
         opportunity=opportunity, product=first.product, quantity=-1, description="Returned"
     )
-    _sync(integration)
-    invoice = _invoice(integration, opportunity)
+    h.sync(integration)
+    invoice = h.invoice(integration, opportunity)
     amounts = sorted(Decimal(line["LineAmount"]) for line in invoice.lines)
     assert amounts[0] == -first.unit_price
     opportunity.refresh_from_db()
     assert invoice.sub_total == opportunity.amount
-    assert not _credit_notes().exists()
+    assert not h.credit_notes().exists()
     assert not CreditNoteEntry.objects.exists()
 
 
 def test_negative_lines_go_on_a_credit_note_when_configured(integration: Integration):
     """negative_lines="credit_note": the invoice has the positive lines, a credit note the
     negative ones (as positive amounts), allocated to the invoice."""
-    opportunity = _won_of("Stark Industries", nth=1)
-    _only(opportunity)
-    _configure(integration, default_tax_type="TAX005", negative_lines="credit_note")
-    first = _lines(opportunity)[0]
-    positive = sum((line.total_price for line in _lines(opportunity)), Decimal(0))
+    opportunity = h.won_of("Stark Industries", nth=1)
+    h.only(opportunity)
+    h.configure(integration, default_tax_type="TAX005", negative_lines="credit_note")
+    first = h.lines(opportunity)[0]
+    positive = sum((line.total_price for line in h.lines(opportunity)), Decimal(0))
     sf_sandbox.line_item_add(
         opportunity=opportunity, product=first.product, quantity=-2, description="Returned"
     )
-    run = _sync(integration)
+    run = h.sync(integration)
     assert run.status == SyncRun.Status.SUCCEEDED, run.error
-    invoice = _invoice(integration, opportunity)
+    invoice = h.invoice(integration, opportunity)
     assert all(Decimal(line["LineAmount"]) > 0 for line in invoice.lines)
     assert invoice.sub_total == positive
-    (note,) = _credit_notes()
+    (note,) = h.credit_notes()
     (line,) = note.lines
     assert (Decimal(line["Quantity"]), Decimal(line["UnitAmount"])) == (
         Decimal(2),
@@ -987,44 +876,44 @@ def test_negative_lines_go_on_a_credit_note_when_configured(integration: Integra
     assert (allocation.invoice_id, allocation.amount) == (invoice.pk, note.total)
     invoice.refresh_from_db()
     assert invoice.amount_due == invoice.total - note.total
-    entry = CreditNoteEntry.objects.get(ledger=_ledger(integration, opportunity))
+    entry = CreditNoteEntry.objects.get(ledger=h.ledger(integration, opportunity))
     assert (entry.reason, entry.state, entry.allocated) == ("negative_lines", "done", note.total)
 
-    again = _sync(integration)
+    again = h.sync(integration)
     assert again.created_count == 0
-    assert _credit_notes().count() == 1
+    assert h.credit_notes().count() == 1
 
 
 def test_negative_line_added_after_invoicing_is_credited(integration: Integration):
     """negative_lines="credit_note": a return added once the invoice exists is credited too."""
-    opportunity = _won_of("Stark Industries", nth=1)
-    _only(opportunity)
-    _configure(integration, default_tax_type="TAX005", negative_lines="credit_note")
-    _sync(integration)
-    first = _lines(opportunity)[0]
+    opportunity = h.won_of("Stark Industries", nth=1)
+    h.only(opportunity)
+    h.configure(integration, default_tax_type="TAX005", negative_lines="credit_note")
+    h.sync(integration)
+    first = h.lines(opportunity)[0]
     sf_sandbox.line_item_add(
         opportunity=opportunity, product=first.product, quantity=-1, description="Returned"
     )
-    _sync(integration)
-    (note,) = _credit_notes()
+    h.sync(integration)
+    (note,) = h.credit_notes()
     assert note.sub_total == first.unit_price
 
 
 def test_refused_allocation_is_not_recorded_as_allocated(integration: Integration):
     """Draft invoices with negative lines apart: Xero refuses to allocate a credit to a DRAFT
     invoice; our record and log must say what Xero holds, not that it was allocated."""
-    opportunity = _won_of("Stark Industries", nth=1)
-    _only(opportunity)
-    _configure(
+    opportunity = h.won_of("Stark Industries", nth=1)
+    h.only(opportunity)
+    h.configure(
         integration, invoice_status="DRAFT", default_tax_type="TAX005", negative_lines="credit_note"
     )
-    first = _lines(opportunity)[0]
+    first = h.lines(opportunity)[0]
     sf_sandbox.line_item_add(opportunity=opportunity, product=first.product, quantity=-1)
-    run = _sync(integration)
-    invoice = _invoice(integration, opportunity)
+    run = h.sync(integration)
+    invoice = h.invoice(integration, opportunity)
     assert invoice.status == "DRAFT"
     held = sum((a.amount for a in Allocation.objects.filter(invoice=invoice)), Decimal(0))
-    entry = CreditNoteEntry.objects.get(ledger=_ledger(integration, opportunity))
+    entry = CreditNoteEntry.objects.get(ledger=h.ledger(integration, opportunity))
     assert entry.allocated == held
     if not held:
         assert not run.entries.filter(message__contains="allocated to the invoice").exists()
@@ -1045,9 +934,9 @@ def test_tax_xero_default_or_one_tax_type(
     integration: Integration, options: dict[str, Any], tax_type: str, rate: Decimal
 ):
     """Xero's default (the sales account's TAX001, nothing sent) or one configured rate."""
-    chosen = (_won_of("Acme Corporation"), _won_of("Initech LLC"), _won_of("Globex Ltd"))
-    _only(*chosen)
-    _configure(integration, **options)
+    chosen = (h.won_of("Acme Corporation"), h.won_of("Initech LLC"), h.won_of("Globex Ltd"))
+    h.only(*chosen)
+    h.configure(integration, **options)
     sent: list[dict[str, Any]] = []
     original = XeroClient.call
 
@@ -1058,13 +947,13 @@ def test_tax_xero_default_or_one_tax_type(
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(XeroClient, "call", spy)
-        run = _sync(integration)
+        run = h.sync(integration)
     assert run.status == SyncRun.Status.SUCCEEDED, run.error
     lines = [line for body in sent for line in body["LineItems"]]
-    assert len(lines) == sum(len(_lines(o)) for o in chosen)
+    assert len(lines) == sum(len(h.lines(o)) for o in chosen)
     assert {line.get("TaxType", "") for line in lines} == ({""} if not options else {tax_type})
     for opportunity in chosen:
-        invoice = _invoice(integration, opportunity)
+        invoice = h.invoice(integration, opportunity)
         assert _tax_types(invoice) == {tax_type}
         expected = sum(
             (_round2(Decimal(line["LineAmount"]) * rate / 100) for line in invoice.lines),
@@ -1085,9 +974,9 @@ def test_tax_rules_by_country_and_state_with_an_export_rate(integration: Integra
         "Yarra Valley Wines Pty Ltd": "NONE",  # AU, no rule for Victoria nor Australia: export
         "Cardiff Bay Robotics": "NONE",  # GB, no rule: export
     }
-    chosen = {name: _won_of(name) for name in expected}
-    _only(*chosen.values())
-    _configure(integration, tax_mode="rules", export_tax_type="NONE", default_tax_type="TAX004")
+    chosen = {name: h.won_of(name) for name in expected}
+    h.only(*chosen.values())
+    h.configure(integration, tax_mode="rules", export_tax_type="NONE", default_tax_type="TAX004")
     for country, region, tax_type in (
         ("US", "TX", "TAX003"),
         ("US", "NY", "TAX002"),
@@ -1100,11 +989,11 @@ def test_tax_rules_by_country_and_state_with_an_export_rate(integration: Integra
             integration=integration, country=country, region=region, tax_type=tax_type
         )
 
-    run = _sync(integration)
+    run = h.sync(integration)
     assert run.status == SyncRun.Status.SUCCEEDED, run.error
-    got = {name: _tax_types(_invoice(integration, o)) for name, o in chosen.items()}
+    got = {name: _tax_types(h.invoice(integration, o)) for name, o in chosen.items()}
     assert got == {name: {tax_type} for name, tax_type in expected.items()}
-    exported = _invoice(integration, chosen["Cardiff Bay Robotics"])
+    exported = h.invoice(integration, chosen["Cardiff Bay Robotics"])
     assert (exported.currency_code, exported.total_tax) == ("GBP", Decimal(0))
 
 
@@ -1124,23 +1013,23 @@ def test_tax_from_a_salesforce_field(integration: Integration):
     assert "Description" in names
 
     by_code, by_name, blank, bogus = (
-        _won_of("Acme Corporation"),
-        _won_of("Initech LLC"),
-        _won_of("Hooli Inc"),
-        _won_of("Stark Industries"),
+        h.won_of("Acme Corporation"),
+        h.won_of("Initech LLC"),
+        h.won_of("Hooli Inc"),
+        h.won_of("Stark Industries"),
     )
-    _only(by_code, by_name, blank, bogus)
-    _set(by_code, description="tax002")
-    _set(by_name, description="Texas Sales Tax")
-    _set(blank, description="")
-    _set(bogus, description="VAT20")
-    _configure(integration, tax_mode="field", tax_field="Description", default_tax_type="TAX005")
+    h.only(by_code, by_name, blank, bogus)
+    h.set_fields(by_code, description="tax002")
+    h.set_fields(by_name, description="Texas Sales Tax")
+    h.set_fields(blank, description="")
+    h.set_fields(bogus, description="VAT20")
+    h.configure(integration, tax_mode="field", tax_field="Description", default_tax_type="TAX005")
 
-    run = _sync(integration)
-    assert _tax_types(_invoice(integration, by_code)) == {"TAX002"}
-    assert _tax_types(_invoice(integration, by_name)) == {"TAX003"}
-    assert _tax_types(_invoice(integration, blank)) == {"TAX005"}
-    waiting = _ledger(integration, bogus)
+    run = h.sync(integration)
+    assert _tax_types(h.invoice(integration, by_code)) == {"TAX002"}
+    assert _tax_types(h.invoice(integration, by_name)) == {"TAX003"}
+    assert _tax_types(h.invoice(integration, blank)) == {"TAX005"}
+    waiting = h.ledger(integration, bogus)
     assert waiting.state == "pending"
     assert "'VAT20' in Description is neither a tax rate code nor a tax rate name" in (
         waiting.last_error
@@ -1149,10 +1038,10 @@ def test_tax_from_a_salesforce_field(integration: Integration):
     assert "INPUT" not in waiting.last_error  # not a rate for sales
     assert run.entries.filter(outcome="attention", salesforce_id=bogus.sf_id).exists()
 
-    _sf_change(bogus, description="TAX004")
-    fixed = _sync(integration)
+    h.sf_change(bogus, description="TAX004")
+    fixed = h.sync(integration)
     assert fixed.status == SyncRun.Status.SUCCEEDED, fixed.error
-    assert _tax_types(_invoice(integration, bogus)) == {"TAX004"}
+    assert _tax_types(h.invoice(integration, bogus)) == {"TAX004"}
     assert not _open(integration).exists()
 
 
@@ -1160,8 +1049,8 @@ def test_tax_field_missing_in_salesforce_fails_the_run_with_its_reason(
     integration: Integration, calls: Counter[str]
 ):
     """A tax field that Salesforce does not have: nothing is sent, the run says which."""
-    _only(_won_of("Acme Corporation"))
-    _configure(integration, tax_mode="field", tax_field="Account.Tax_Code__c")
+    h.only(h.won_of("Acme Corporation"))
+    h.configure(integration, tax_mode="field", tax_field="Account.Tax_Code__c")
     run = sync_integration(integration_id=integration.pk)
     assert run is not None
     assert run.status == SyncRun.Status.FAILED
@@ -1176,17 +1065,17 @@ def test_unusable_tax_rate_waits_with_a_message_and_is_sent_once_fixed(
 ):
     """A purchases-only rate (INPUT) and a rate Xero does not have (TAX009) stop the
     opportunity before any write; fixed in the rules or in Xero, it is sent."""
-    us, uk = _won_of("Acme Corporation"), _won_of("Cardiff Bay Robotics")
-    _only(us, uk)
-    _configure(integration, tax_mode="rules")
+    us, uk = h.won_of("Acme Corporation"), h.won_of("Cardiff Bay Robotics")
+    h.only(us, uk)
+    h.configure(integration, tax_mode="rules")
     TaxRule.objects.create(integration=integration, country="US", tax_type="INPUT")
     TaxRule.objects.create(integration=integration, country="GB", tax_type="TAX009")
 
-    run = _sync(integration)
+    run = h.sync(integration)
     assert run.status == SyncRun.Status.PARTIAL
     assert calls["create_invoices"] == 0
-    assert not _invoices().exists()
-    messages = {o.sf_id: _ledger(integration, o).last_error for o in (us, uk)}
+    assert not h.invoices().exists()
+    messages = {o.sf_id: h.ledger(integration, o).last_error for o in (us, uk)}
     assert messages == {
         us.sf_id: "Tax rate INPUT cannot be used on sales (revenue) in Demo Widgets Ltd: choose "
         "another in the tax rules.",
@@ -1197,7 +1086,7 @@ def test_unusable_tax_rate_waits_with_a_message_and_is_sent_once_fixed(
     assert _open(integration).count() == 2
 
     calls.clear()
-    quiet = _sync(integration)
+    quiet = h.sync(integration)
     assert calls["create_invoices"] == 0
     assert not quiet.entries.exists()
 
@@ -1213,11 +1102,11 @@ def test_unusable_tax_rate_waits_with_a_message_and_is_sent_once_fixed(
         can_apply_to_expenses=False,
         components=[{"Name": "Export", "Rate": "0", "IsCompound": False}],
     )
-    ledger_retry(entry_id=_ledger(integration, uk).pk)
-    fixed = _sync(integration)
+    ledger_retry(entry_id=h.ledger(integration, uk).pk)
+    fixed = h.sync(integration)
     assert fixed.status == SyncRun.Status.SUCCEEDED, fixed.error
-    assert _tax_types(_invoice(integration, us)) == {"TAX005"}
-    assert _tax_types(_invoice(integration, uk)) == {"TAX009"}
+    assert _tax_types(h.invoice(integration, us)) == {"TAX005"}
+    assert _tax_types(h.invoice(integration, uk)) == {"TAX009"}
     assert not _open(integration).exists()
 
 
@@ -1227,12 +1116,12 @@ def test_unusable_tax_rate_waits_with_a_message_and_is_sent_once_fixed(
 def test_currency_not_enabled_waits_with_a_message(integration: Integration, calls: Counter[str]):
     """NZD is not enabled in Xero: the NZD opportunity waits (no call), the others go on."""
     _drop_currency("NZD")
-    nzd, usd = _won_of("Kiwi Orchards Ltd"), _won_of("Acme Corporation")
-    _only(nzd, usd)
-    run = _sync(integration)
+    nzd, usd = h.won_of("Kiwi Orchards Ltd"), h.won_of("Acme Corporation")
+    h.only(nzd, usd)
+    run = h.sync(integration)
     assert run.status == SyncRun.Status.PARTIAL
-    assert _invoice(integration, usd).currency_code == "USD"
-    row = _ledger(integration, nzd)
+    assert h.invoice(integration, usd).currency_code == "USD"
+    row = h.ledger(integration, nzd)
     assert row.state == "pending"
     assert row.last_error == (
         f"{nzd.name!r} is in NZD, which is not enabled in Demo Widgets Ltd: add NZD in Xero "
@@ -1240,33 +1129,33 @@ def test_currency_not_enabled_waits_with_a_message(integration: Integration, cal
         "opportunity waits until then."
     )
     assert calls["create_currency"] == 0
-    assert not _invoices().filter(currency_code="NZD").exists()
+    assert not h.invoices().filter(currency_code="NZD").exists()
     assert [e.message for e in _open(integration)] == [row.last_error]
 
-    quiet = _sync(integration)
+    quiet = h.sync(integration)
     assert not quiet.entries.exists()
-    assert _ledger(integration, nzd).state == "pending"
+    assert h.ledger(integration, nzd).state == "pending"
 
 
 def test_missing_currency_is_enabled_when_configured(integration: Integration):
     """enable_missing_currencies: NZD is added to Xero, then the invoice is sent in NZD."""
     _drop_currency("NZD")
-    nzd = _won_of("Kiwi Orchards Ltd")
-    _only(nzd)
-    _sync(integration)
-    assert _ledger(integration, nzd).state == "pending"
+    nzd = h.won_of("Kiwi Orchards Ltd")
+    h.only(nzd)
+    h.sync(integration)
+    assert h.ledger(integration, nzd).state == "pending"
 
-    _configure(integration, enable_missing_currencies=True)
-    run = _sync(integration)
+    h.configure(integration, enable_missing_currencies=True)
+    run = h.sync(integration)
     assert run.status == SyncRun.Status.SUCCEEDED, run.error
     assert Currency.objects.filter(organisation__name=xero_seed.MAIN_ORG, code="NZD").exists()
-    invoice = _invoice(integration, nzd)
+    invoice = h.invoice(integration, nzd)
     assert (invoice.currency_code, invoice.currency_rate) == (
         "NZD",
         xero_writes.day_rate("USD", "NZD"),
     )
     assert run.entries.filter(message="Currency NZD enabled in Xero.").exists()
-    assert _ledger(integration, nzd).state == "synced"
+    assert h.ledger(integration, nzd).state == "synced"
     assert not _open(integration).exists()
 
 
@@ -1274,12 +1163,12 @@ def test_foreign_currency_payment_uses_the_rate_of_its_invoice(
     integration: Integration, monkeypatch: pytest.MonkeyPatch
 ):
     """A GBP payment two days later carries the invoice's CurrencyRate, not that day's rate."""
-    gbp = _won_of("Mersey Logistics Ltd")
-    _only(gbp)
+    gbp = h.won_of("Mersey Logistics Ltd")
+    h.only(gbp)
     close = dt.date(2026, 4, 6)
-    _set(gbp, payment_method="Credit Card", close_date=close)
-    _configure(integration, payment_method_field="Payment_Method__c")
-    _method(
+    h.set_fields(gbp, payment_method="Credit Card", close_date=close)
+    h.configure(integration, payment_method_field="Payment_Method__c")
+    h.method(
         integration,
         "Credit Card",
         apply_payment=True,
@@ -1287,16 +1176,16 @@ def test_foreign_currency_payment_uses_the_rate_of_its_invoice(
         currency_accounts={"GBP": "091"},
         clearing_delay_days=2,
     )
-    _today(monkeypatch, close)
-    _sync(integration)
-    invoice = _invoice(integration, gbp)
+    h.today(monkeypatch, close)
+    h.sync(integration)
+    invoice = h.invoice(integration, gbp)
     assert invoice.currency_code == "GBP"
     assert invoice.currency_rate == xero_writes.day_rate("USD", "GBP")
     # Xero's rate of the invoice day differed from today's (the sandbox's fixed day rate).
     XeroInvoice.objects.filter(pk=invoice.pk).update(currency_rate=Decimal("0.812345"))
 
-    _today(monkeypatch, close + dt.timedelta(days=2))
-    _sync(integration)
+    h.today(monkeypatch, close + dt.timedelta(days=2))
+    h.sync(integration)
     (payment,) = XeroPayment.objects.filter(invoice=invoice)
     assert payment.account.code == "091"
     assert payment.currency_rate == Decimal("0.812345")
@@ -1305,18 +1194,18 @@ def test_foreign_currency_payment_uses_the_rate_of_its_invoice(
 
 def test_retry_after_xero_refused_a_currency_sends_the_invoice_again(integration: Integration):
     """Our cached settings listed NZD, Xero refused it; NZD is added and a person retries."""
-    nzd = _won_of("Kiwi Orchards Ltd")
-    _only(nzd)
+    nzd = h.won_of("Kiwi Orchards Ltd")
+    h.only(nzd)
     _stale_nzd(integration)
-    _sync(integration)
-    row = _ledger(integration, nzd)
+    h.sync(integration)
+    row = h.ledger(integration, nzd)
     assert row.state == "failed"
     assert "The currency code NZD is not enabled" in row.last_error
     _restore_nzd()
     ledger_retry(entry_id=row.pk)
-    run = _sync(integration)
+    run = h.sync(integration)
     assert run.status == SyncRun.Status.SUCCEEDED, run.error
-    assert _invoice(integration, nzd).currency_code == "NZD"
+    assert h.invoice(integration, nzd).currency_code == "NZD"
 
 
 def _salesforce_rate(code: str, day: dt.date) -> Decimal:
@@ -1335,16 +1224,16 @@ def test_salesforce_rates_become_the_invoice_and_payment_currency_rate(
     """use_salesforce_rates: the dated rate of the close date (per USD, Xero's base) is the
     CurrencyRate of the invoice and of its payment; a missing rate makes it wait."""
     gbp, eur, aud = (
-        _won_of("Mersey Logistics Ltd"),
-        _won_of("Dublin Software Ltd"),
-        _won_of("Adelaide Hills Produce"),
+        h.won_of("Mersey Logistics Ltd"),
+        h.won_of("Dublin Software Ltd"),
+        h.won_of("Adelaide Hills Produce"),
     )
-    _only(gbp, eur, aud)
+    h.only(gbp, eur, aud)
     for opportunity in (gbp, eur, aud):
-        _set(opportunity, payment_method="Credit Card")
+        h.set_fields(opportunity, payment_method="Credit Card")
     DatedConversionRate.objects.filter(org__name=salesforce_seed.DEMO_ORG, iso_code="AUD").delete()
-    _configure(integration, use_salesforce_rates=True, payment_method_field="Payment_Method__c")
-    _method(
+    h.configure(integration, use_salesforce_rates=True, payment_method_field="Payment_Method__c")
+    h.method(
         integration,
         "Credit Card",
         apply_payment=True,
@@ -1352,16 +1241,16 @@ def test_salesforce_rates_become_the_invoice_and_payment_currency_rate(
         currency_accounts={"GBP": "091", "EUR": "092"},
     )
 
-    run = _sync(integration)
+    run = h.sync(integration)
     for opportunity in (gbp, eur):
         code = opportunity.currency_iso_code
         expected = _salesforce_rate(code, opportunity.close_date)
         assert expected != xero_writes.day_rate("USD", code)  # else this proves nothing
-        invoice = _invoice(integration, opportunity)
+        invoice = h.invoice(integration, opportunity)
         assert (invoice.currency_code, invoice.currency_rate) == (code, expected)
         (payment,) = invoice.payments.all()
         assert (payment.currency_rate, payment.amount) == (expected, invoice.total)
-    row = _ledger(integration, aud)
+    row = h.ledger(integration, aud)
     assert row.state == "pending"
     assert row.last_error.startswith(
         f"Salesforce has no conversion rate for AUD on {aud.close_date.isoformat()}"
@@ -1375,11 +1264,11 @@ def test_salesforce_rates_become_the_invoice_and_payment_currency_rate(
 def test_tracking_from_a_fixed_option_and_from_a_mapped_field(integration: Integration):
     """Sales Rep is always "Carol White"; Region follows Region__c through the mapping."""
     us, uk, au = (
-        _won_of("Acme Corporation"),
-        _won_of("Cardiff Bay Robotics"),
-        _won_of("Umbrella Pty Ltd"),
+        h.won_of("Acme Corporation"),
+        h.won_of("Cardiff Bay Robotics"),
+        h.won_of("Umbrella Pty Ltd"),
     )
-    _only(us, uk, au)
+    h.only(us, uk, au)
     TrackingRule.objects.create(
         integration=integration,
         category_name="region",  # as people type it: Xero's spelling is used
@@ -1393,11 +1282,11 @@ def test_tracking_from_a_fixed_option_and_from_a_mapped_field(integration: Integ
         source="fixed",
         fixed_option="carol white",
     )
-    run = _sync(integration)
+    run = h.sync(integration)
     assert run.status == SyncRun.Status.SUCCEEDED, run.error
     for opportunity, region in ((us, "West"), (uk, "East"), (au, "South")):
-        invoice = _invoice(integration, opportunity)
-        assert len(invoice.lines) == len(_lines(opportunity))
+        invoice = h.invoice(integration, opportunity)
+        assert len(invoice.lines) == len(h.lines(opportunity))
         assert _tracking(invoice) == {(("Region", region), ("Sales Rep", "Carol White"))}
     assert TrackingOption.objects.filter(category__name="Region").count() == 4
 
@@ -1406,8 +1295,8 @@ def test_missing_tracking_option_waits_unless_creating_is_allowed(
     integration: Integration, calls: Counter[str]
 ):
     """Region__c "EMEA" maps to nothing and is no option: it waits; allowed, it is created."""
-    us, uk = _won_of("Acme Corporation"), _won_of("Cardiff Bay Robotics")
-    _only(us, uk)
+    us, uk = h.won_of("Acme Corporation"), h.won_of("Cardiff Bay Robotics")
+    h.only(us, uk)
     rule = TrackingRule.objects.create(
         integration=integration,
         category_name="Region",
@@ -1415,10 +1304,10 @@ def test_missing_tracking_option_waits_unless_creating_is_allowed(
         field="Region__c",
         mapping={"North America": "North"},
     )
-    run = _sync(integration)
+    run = h.sync(integration)
     assert run.status == SyncRun.Status.PARTIAL
-    assert _tracking(_invoice(integration, us)) == {(("Region", "North"),)}
-    row = _ledger(integration, uk)
+    assert _tracking(h.invoice(integration, us)) == {(("Region", "North"),)}
+    row = h.ledger(integration, uk)
     assert row.state == "pending"
     assert row.last_error == (
         "The tracking option 'EMEA' in category 'Region' of Demo Widgets Ltd does not exist: "
@@ -1430,10 +1319,10 @@ def test_missing_tracking_option_waits_unless_creating_is_allowed(
 
     rule.create_missing_options = True
     rule.save()
-    fixed = _sync(integration)
+    fixed = h.sync(integration)
     assert fixed.status == SyncRun.Status.SUCCEEDED, fixed.error
     (option,) = TrackingOption.objects.filter(category__name="Region", name="EMEA")
     assert option.status == "ACTIVE"
-    assert _tracking(_invoice(integration, uk)) == {(("Region", "EMEA"),)}
+    assert _tracking(h.invoice(integration, uk)) == {(("Region", "EMEA"),)}
     assert calls["create_tracking_options"] == 1
     assert not _open(integration).exists()

@@ -15,8 +15,8 @@ from django.utils import timezone
 from integrations.connections.xero.client import XeroClient
 from integrations.core.config import SyncConfig
 from integrations.core.models import Integration
-from integrations.sync.engine import sync_integration
-from integrations.sync.models import Backfill, LedgerEntry, SyncLogEntry, SyncRun
+from integrations.sync.models import Backfill, LedgerEntry, SyncLogEntry, SyncRun, XeroOperation
+from integrations.sync.run import sync_integration
 from sandbox.salesforce import services as sf_sandbox
 from sandbox.salesforce.models import Opportunity as SandboxOpportunity
 from sandbox.xero.models import Invoice as XeroInvoice
@@ -159,16 +159,17 @@ def test_short_answer_is_unknown_then_looked_up(
     def short(self: XeroClient, method: str, *args: Any, **kwargs: Any) -> Any:
         answer = original(self, method, *args, **kwargs)
         if method == "create_invoices" and not dropped:
-            invoices = answer.data.invoices
-            dropped.append(str(invoices[-1].reference))
-            answer.data.invoices = invoices[:-1]
+            invoices = answer.data["Invoices"]
+            dropped.append(str(invoices[-1]["Reference"]))
+            answer.data["Invoices"] = invoices[:-1]
         return answer
 
     monkeypatch.setattr(XeroClient, "call", short)
     first = sync_integration(integration_id=integration.pk)
     assert first is not None
     unknown = LedgerEntry.objects.get(integration=integration, state="unknown")
-    assert unknown.sent_reference == dropped[0]
+    (op,) = XeroOperation.objects.filter(ledger=unknown, state="unknown")
+    assert op.lookup["reference"] == dropped[0]
     assert not first.entries.filter(outcome="failed").exists()
 
     second = sync_integration(integration_id=integration.pk)
@@ -186,8 +187,9 @@ def test_unknown_outcome_waits_before_its_lookup(integration: Integration, setti
     sync_integration(integration_id=integration.pk)
     row = LedgerEntry.objects.filter(integration=integration).order_by("pk").first()
     assert row is not None
-    LedgerEntry.objects.filter(pk=row.pk).update(
-        state="unknown", xero_invoice_id="", last_sent_at=timezone.now()
+    LedgerEntry.objects.filter(pk=row.pk).update(state="unknown", xero_invoice_id="")
+    XeroOperation.objects.filter(ledger=row, kind="invoice").update(
+        state="unknown", sent_at=timezone.now()
     )
     XeroInvoice.objects.filter(invoice_id=row.xero_invoice_id).update(status="DELETED")
     run = sync_integration(integration_id=integration.pk)

@@ -10,8 +10,8 @@ from collections import Counter
 import pytest
 
 from integrations.core.models import Integration
-from integrations.sync.engine import sync_integration
 from integrations.sync.models import LedgerEntry, SyncRun
+from integrations.sync.run import sync_integration
 from sandbox.salesforce import seed as salesforce_seed
 from sandbox.salesforce.models import Account as SandboxAccount
 from sandbox.salesforce.models import Contact as SandboxContact

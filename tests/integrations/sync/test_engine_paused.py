@@ -8,8 +8,8 @@ import pytest
 
 from integrations.core.models import Integration
 from integrations.rules.models import PaymentMethod
-from integrations.sync.engine import sync_integration
 from integrations.sync.models import LedgerEntry, PaymentEntry
+from integrations.sync.run import sync_integration
 from tests.integrations.sync.helpers import ours, won
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -8,9 +8,9 @@ import pytest
 
 from integrations.core.models import Integration
 from integrations.rules.models import PaymentMethod
-from integrations.sync.engine import sync_integration
 from integrations.sync.models import LedgerEntry, SyncRun
 from integrations.sync.preview import preview_document, preview_opportunity
+from integrations.sync.run import sync_integration
 from sandbox.salesforce.models import Opportunity as SandboxOpportunity
 from sandbox.xero.models import Invoice as XeroInvoice
 from tests.integrations.sync.helpers import WRITES, won

@@ -16,6 +16,7 @@ import pytest
 from xero_python.exceptions import RateLimitException
 
 from sandbox.xero import clock, webhooks
+from sandbox.xero.models import Contact as XeroContact
 from sandbox.xero.models import XeroApp, XeroOrganisation
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -98,6 +99,22 @@ def test_timeout_fault_answers_504(raw, main_org):
         faults={"timeout_every": 1, "timeout_seconds": 0.1}
     )
     assert raw.call("GET", "Currencies", check=False).status_code == 504
+
+
+def test_a_lost_answer_is_saved_then_answered_504(raw, main_org):
+    """The request is processed and kept (a replay of its Idempotency-Key returns it); only
+    the answer is lost, as when a proxy times out after Xero did the work."""
+    XeroOrganisation.objects.filter(pk=main_org.pk).update(faults={"lose_answer_every": 1})
+    body = {"Contacts": [{"Name": "Lost Answer Ltd", "ContactNumber": "LOST-1"}]}
+    answer = raw.call(
+        "PUT", "Contacts", body=body, headers={"Idempotency-Key": "lost-1"}, check=False
+    )
+    assert answer.status_code == 504
+    assert XeroContact.objects.filter(organisation=main_org, contact_number="LOST-1").count() == 1
+    XeroOrganisation.objects.filter(pk=main_org.pk).update(faults={})
+    replay = raw.call("PUT", "Contacts", body=body, headers={"Idempotency-Key": "lost-1"})
+    assert replay.status_code == 200
+    assert XeroContact.objects.filter(organisation=main_org, contact_number="LOST-1").count() == 1
 
 
 def test_expire_tokens_fault(raw, main_org):

@@ -161,6 +161,7 @@ def test_pages_render():
             "force_429": 0,
             "timeout_every": 0,
             "timeout_seconds": 35,
+            "lose_answer_every": 0,
             "webhook_url": "",
             "webhook_key": "",
         },

@@ -1,0 +1,217 @@
+"""Contacts: ContactNumber (our earlier link) → exact name → email; otherwise created.
+
+One lookup for the chunk (numbers, names and emails ORed together) and at most two writes:
+our ContactNumber onto contacts matched by name or email (POST), and the contacts that are
+missing (PUT: a POST without ContactID would update whichever contact has that name, an archived
+one included). Archived contacts are never used. A contact found by name that carries another
+ContactNumber is another record with the same name: the configured rule either links to it
+anyway or creates "Name (Account id)" (Xero forbids two active contacts with one name); logged
+either way. Both writes are prerequisites: a lost one is settled by looking the number up.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from integrations.connections.xero import where
+from integrations.connections.xero.records import Contact
+from integrations.sync import protocol
+from integrations.sync.context import RunContext
+from integrations.sync.models import SyncLogEntry, XeroOperation
+from integrations.sync.protocol import Element, Handler, register
+from integrations.sync.translate import ContactDraft, content_hash
+
+if TYPE_CHECKING:
+    from integrations.sync.steps.chunk import Work
+
+Kind = XeroOperation.Kind
+Outcome = SyncLogEntry.Outcome
+
+
+def match(ctx: RunContext, work: list[Work]) -> None:
+    """Sets each work's ``contact_id`` (or its ``problem``)."""
+    wanted = {w.contact.contact_number: w.contact for w in work}
+    missing = {n: c for n, c in wanted.items() if n not in ctx.contacts}
+    if missing:
+        claims, creates = _find(ctx, missing, work)
+        if claims:
+            _claim(ctx, claims)
+        if creates:
+            _create(ctx, creates, work)
+    for w in work:
+        if w.contact.contact_number in ctx.contacts:
+            w.contact_id, w.contact_name = ctx.contacts[w.contact.contact_number]
+
+
+def _find(
+    ctx: RunContext, missing: dict[str, ContactDraft], work: list[Work]
+) -> tuple[list[tuple[str, str]], list[ContactDraft]]:
+    """Links what the lookup finds; returns (ContactID, number) claims and drafts to create."""
+    terms = [where.equals("ContactNumber", n) for n in missing]
+    terms += [where.equals("Name", c.name) for c in missing.values()]
+    terms += [where.equals("EmailAddress", c.email) for c in missing.values() if c.email]
+    by_number: dict[str, Contact] = {}
+    by_name: dict[str, Contact] = {}
+    by_email: dict[str, Contact] = {}
+    for clause in where.join_or(terms):
+        for contact in ctx.xero.contacts_where(clause):
+            if contact.status == "ARCHIVED":
+                continue
+            if contact.number:
+                by_number.setdefault(contact.number, contact)
+            by_name.setdefault(contact.name.lower(), contact)
+            if contact.email:
+                by_email.setdefault(contact.email.lower(), contact)
+    creates: list[ContactDraft] = []
+    claims: list[tuple[str, str]] = []
+    for number, draft in missing.items():
+        if number in by_number:
+            found = by_number[number]
+            ctx.contacts[number] = (found.contact_id, found.name)
+            continue
+        named = by_name.get(draft.name.lower())
+        mailed = by_email.get(draft.email.lower()) if draft.email else None
+        chosen = named
+        if chosen is None and mailed is not None and not mailed.number:
+            chosen = mailed
+        if chosen is None:
+            creates.append(draft)
+            continue
+        if not chosen.number:
+            ctx.contacts[number] = (chosen.contact_id, chosen.name)
+            claims.append((chosen.contact_id, number))
+            continue
+        if ctx.config.contact_name_collision == "link":
+            ctx.contacts[number] = (chosen.contact_id, chosen.name)
+            message = (
+                f"Xero contact {chosen.name!r} belongs to another record "
+                f"(ContactNumber {chosen.number}); the invoice is addressed to it, as configured."
+            )
+        else:
+            suffix = f" ({number})"
+            renamed = dataclasses.replace(
+                draft, name=draft.name[: 255 - len(suffix)].rstrip() + suffix
+            )
+            creates.append(renamed)
+            message = (
+                f"Xero contact {chosen.name!r} belongs to another record "
+                f"(ContactNumber {chosen.number}); a contact named {renamed.name!r} is used for "
+                "this customer, as configured."
+            )
+        for w in work:
+            if w.contact.contact_number == number:
+                ctx.log(Outcome.WARNING, message, ledger=w.ledger, step="contact")
+    return claims, creates
+
+
+def _claim(ctx: RunContext, claims: list[tuple[str, str]]) -> None:
+    """Our ContactNumber onto contacts matched by name or email: the next run finds them by
+    number even after a rename. The links stand for this run whatever the answer."""
+    elements = [
+        Element(
+            subject=f"{contact_id}:{number}"[:255],
+            body={"ContactID": contact_id, "ContactNumber": number},
+            content_hash=content_hash({"ContactID": contact_id, "ContactNumber": number}),
+            lookup={"contact_id": contact_id, "number": number},
+        )
+        for contact_id, number in claims
+    ]
+    protocol.write(
+        ctx,
+        Kind.CONTACT_NUMBER,
+        elements,
+        lambda bodies, key: ctx.xero.write_contacts(bodies, key=key, create=False),
+    )
+
+
+def _create(ctx: RunContext, creates: list[ContactDraft], work: list[Work]) -> None:
+    elements = [
+        Element(
+            subject=draft.contact_number,
+            body=draft.to_xero(),
+            content_hash=content_hash(draft.to_xero()),
+            lookup={"number": draft.contact_number, "name": draft.name},
+        )
+        for draft in creates
+    ]
+    results = protocol.write(
+        ctx,
+        Kind.CONTACT,
+        elements,
+        lambda bodies, key: ctx.xero.write_contacts(bodies, key=key, create=True),
+    )
+    for op, answer in results:
+        if answer is None:
+            name = op.lookup.get("name")
+            for w in work:
+                if w.contact.contact_number != op.subject:
+                    continue
+                if op.state == XeroOperation.State.UNKNOWN:
+                    # It may exist: the next run's settle looks it up before anything else.
+                    w.waits = f"Waiting for Xero's answer about the contact {name!r}."
+                else:
+                    w.problem = f"Xero refused the contact {name!r}: " + (
+                        op.last_error or "no reason given"
+                    )
+
+
+class ContactHandler(Handler):
+    kind = Kind.CONTACT
+    settles_waiting = True
+    waiting_picked_up_by = "settle: looked up by ContactNumber at the start of the next run"
+
+    def lookup(self, ctx: RunContext, ops: list[XeroOperation]) -> Mapping[int, Contact]:
+        numbers = {str(op.lookup.get("number", "")) for op in ops}
+        found: dict[str, Contact] = {}
+        for clause in where.any_of("ContactNumber", sorted(numbers)):
+            for contact in ctx.xero.contacts_where(clause):
+                if contact.status != "ARCHIVED":
+                    found.setdefault(contact.number, contact)
+        return {
+            op.pk: found[str(op.lookup.get("number"))]
+            for op in ops
+            if str(op.lookup.get("number")) in found
+        }
+
+    def done(self, ctx: RunContext, op: XeroOperation, answer: Contact, *, found: bool) -> None:
+        ctx.contacts[op.subject] = (answer.contact_id, answer.name)
+
+    def failed(self, ctx: RunContext, op: XeroOperation, errors: Sequence[str]) -> None:
+        """Each invoice needing it fails with Xero's words (the chunk's step says so)."""
+
+
+class ContactNumberHandler(Handler):
+    kind = Kind.CONTACT_NUMBER
+    settles_waiting = True
+    waiting_picked_up_by = "settle: looked up at the start of the next run, else cancelled"
+
+    def lookup(self, ctx: RunContext, ops: list[XeroOperation]) -> Mapping[int, Any]:
+        numbers = sorted({str(op.lookup.get("number", "")) for op in ops})
+        have: dict[str, Contact] = {}
+        for clause in where.any_of("ContactNumber", numbers):
+            for contact in ctx.xero.contacts_where(clause):
+                have[contact.number] = contact
+        found: dict[int, Any] = {}
+        for op in ops:
+            numbered = have.get(str(op.lookup.get("number")))
+            if numbered is not None and numbered.contact_id == op.lookup.get("contact_id"):
+                found[op.pk] = numbered
+        return found
+
+    def done(self, ctx: RunContext, op: XeroOperation, answer: Any, *, found: bool) -> None:
+        """The link already stands in this run; the next run finds the contact by number."""
+
+    def failed(self, ctx: RunContext, op: XeroOperation, errors: Sequence[str]) -> None:
+        # Without the number the next run matches by name again and tries once more.
+        ctx.log(
+            Outcome.WARNING,
+            f"Xero did not take our ContactNumber {op.lookup.get('number')} on a contact found "
+            f"by name or email ({'; '.join(errors)}); it is matched by name again next time.",
+            step=op.kind,
+        )
+
+
+register(ContactHandler())
+register(ContactNumberHandler())

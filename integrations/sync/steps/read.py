@@ -1,0 +1,130 @@
+"""Reading: rows still waiting, then won opportunities changed since the watermark, then a
+back-fill if a person asked for one — each in chunks of 50 through ``chunk.process_chunk``.
+
+Rows still waiting (a retry, a settled unknown, a rate-limited send, a rule that could not be
+applied) are re-read by id first: the watermark query may never return their opportunities
+again. The watermark advances only past chunks that were fully processed; a run stopped early
+re-reads from there next time (reads are idempotent).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Iterator
+
+from django.utils import timezone
+
+from integrations.connections.salesforce.reader import (
+    PageSource,
+    ReadSpec,
+    build_count_soql,
+    read_opportunities,
+    read_opportunities_by_id,
+)
+from integrations.connections.salesforce.records import Opportunity
+from integrations.core.config import SyncConfig
+from integrations.core.models import Integration
+from integrations.rules.specs import fields_needed
+from integrations.sync.context import RunContext
+from integrations.sync.models import Backfill, LedgerEntry, SyncRun
+from integrations.sync.protocol import Stop
+from integrations.sync.steps import lifecycle
+from integrations.sync.steps.chunk import process_chunk
+
+CHUNK_SIZE = 50
+PAGE_SIZE = 2000
+
+
+def chunks(records: Iterable[Opportunity], size: int = CHUNK_SIZE) -> Iterator[list[Opportunity]]:
+    chunk: list[Opportunity] = []
+    for record in records:
+        chunk.append(record)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def read_spec(ctx: RunContext, config: SyncConfig, *, multi_currency: bool) -> ReadSpec:
+    opportunity_fields, account_fields = fields_needed(config, ctx.rules)
+    if config.reference_field != "Name" and config.reference_field not in opportunity_fields:
+        opportunity_fields = (*opportunity_fields, config.reference_field)
+    return ReadSpec(
+        since=ctx.integration.watermark,
+        stage=config.stage or None,
+        start_date=config.start_date,
+        multi_currency=multi_currency,
+        opportunity_fields=opportunity_fields,
+        account_fields=account_fields,
+    )
+
+
+def _process(ctx: RunContext, chunk: list[Opportunity]) -> None:
+    if ctx.heartbeat.lost.is_set():
+        raise Stop("This run lost its claim to another worker and stopped; nothing is lost.")
+    ctx.run.read_count += len(chunk)
+    process_chunk(ctx, chunk)
+
+
+def waiting(ctx: RunContext, source: PageSource, spec: ReadSpec) -> set[str]:
+    """Processes the opportunities of PENDING rows; returns the ids processed.
+
+    A waiting row whose opportunity no longer counts is withdrawn (with the reason read from
+    Salesforce). The watermark does not move here: these records may be newer than others not
+    yet read.
+    """
+    ids = list(
+        LedgerEntry.objects.filter(integration=ctx.integration, state=LedgerEntry.State.PENDING)
+        .order_by("salesforce_id")
+        .values_list("salesforce_id", flat=True)
+    )
+    done: set[str] = set()
+    if not ids:
+        return done
+    for chunk in chunks(read_opportunities_by_id(source, spec, ids, batch_size=PAGE_SIZE)):
+        _process(ctx, chunk)
+        done.update(o.salesforce_id for o in chunk)
+    gone = [i for i in ids if i not in done]
+    if gone:
+        lifecycle.explain_gone(ctx, source, gone)
+    return done
+
+
+def changed(ctx: RunContext, source: PageSource, spec: ReadSpec, skip: set[str]) -> None:
+    """Won opportunities changed since the watermark (its 5-minute overlap included)."""
+    integration = ctx.integration
+    records = (
+        r
+        for r in read_opportunities(source, spec, batch_size=PAGE_SIZE)
+        if r.salesforce_id not in skip
+    )
+    for chunk in chunks(records):
+        _process(ctx, chunk)
+        # Every opportunity of the chunk is settled: the watermark may pass them.
+        newest = max(o.system_modstamp for o in chunk)
+        if integration.watermark is None or newest > integration.watermark:
+            integration.watermark = newest
+            Integration.objects.filter(pk=integration.pk).update(watermark=newest)
+
+
+def backfill(ctx: RunContext, source: PageSource, spec: ReadSpec) -> None:
+    """Continues the running back-fill (if a person asked for one) where it left off."""
+    running = Backfill.objects.filter(integration=ctx.integration, status=Backfill.Status.RUNNING)
+    job = running.first()
+    if job is None:
+        return
+    ctx.run.trigger = SyncRun.Trigger.BACKFILL
+    read = dataclasses.replace(spec, since=job.watermark, start_date=job.since)
+    if job.total is None:
+        job.total = int(next(source.query_pages(build_count_soql(read))).get("totalSize") or 0)
+        job.save(update_fields=["total"])
+    this = Backfill.objects.filter(pk=job.pk, status=Backfill.Status.RUNNING)
+    for chunk in chunks(read_opportunities(source, read, batch_size=PAGE_SIZE)):
+        _process(ctx, chunk)
+        job.processed += len(chunk)
+        job.watermark = max(o.system_modstamp for o in chunk)
+        # Conditional: a person may have cancelled it meanwhile; then it stops here.
+        if not this.update(processed=job.processed, watermark=job.watermark):
+            return
+    this.update(status=Backfill.Status.DONE, finished_at=timezone.now())
