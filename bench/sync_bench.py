@@ -47,7 +47,10 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from bench.seed import Seeded
 
 ROOT = Path(__file__).resolve().parent.parent
 VAR = ROOT / "var" / "bench"
@@ -443,6 +446,34 @@ def _figures(measured: dict[str, Any], dupes: dict[str, int], full: int) -> dict
     }
 
 
+# The organisation's settings the sync reads before anything else (organisation, tax rates,
+# currencies, accounts, tracking categories, branding themes): it cannot choose tax or
+# accounts without them.
+METADATA_READS = 6
+WRITE_BATCH = 50
+CONTACTS_PER_PAGE = 1000
+
+
+def xero_calls_lower_bound(seeded: Seeded) -> int:
+    """The fewest Xero calls the benchmark's data needs: one write per 50 documents of each
+    kind it creates or links (invoices, contacts, our ContactNumber on the contacts found by
+    name, items), plus the reads that cannot be avoided (the settings, one page of contacts per
+    1,000 that exist, one lookup of the item codes)."""
+
+    def writes(count: int) -> int:
+        return -(-count // WRITE_BATCH)
+
+    return (
+        writes(seeded.opportunities)
+        + writes(seeded.customers - seeded.existing_contacts)
+        + writes(seeded.existing_contacts)
+        + writes(seeded.products - seeded.existing_items)
+        + METADATA_READS
+        + max(1, -(-seeded.existing_contacts // CONTACTS_PER_PAGE))
+        + 1
+    )
+
+
 def orchestrate(options: argparse.Namespace) -> None:
     VAR.mkdir(parents=True, exist_ok=True)
     database_url, label = choose_database(options.database)
@@ -504,6 +535,10 @@ def orchestrate(options: argparse.Namespace) -> None:
     if engine_dupes["invoices"] != seeded.opportunities:
         log(f"WARNING: {engine_dupes['invoices']} invoices for {seeded.opportunities} won opps")
     result = _figures(engine, engine_dupes, seeded.opportunities)
+    bound = xero_calls_lower_bound(seeded)
+    result["xero_calls_lower_bound"] = bound
+    result["xero_calls_lower_bound_per_opportunity"] = round(bound / seeded.opportunities, 4)
+    result["xero_calls_over_lower_bound"] = round(int(engine["xero_calls"]) / bound, 2)
     if naive is not None:
         naive_dupes = _duplicates(NAIVE_XERO_ORG)
         log(f"naive organisation after the run: {naive_dupes}")

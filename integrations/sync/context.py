@@ -12,6 +12,7 @@ from django.utils import timezone
 from integrations.connections.salesforce.client import SalesforceClient
 from integrations.connections.xero.api import XeroApi
 from integrations.connections.xero.metadata_types import OrganisationMetadata
+from integrations.connections.xero.records import Contact
 from integrations.core.config import SyncConfig
 from integrations.core.models import Integration
 from integrations.rules.specs import RuleSet
@@ -19,6 +20,27 @@ from integrations.sync.claim import ClaimHeartbeat
 from integrations.sync.models import OPEN_OUTCOMES, LedgerEntry, SyncLogEntry, SyncRun
 
 Outcome = SyncLogEntry.Outcome
+
+
+class ContactDirectory:
+    """The organisation's live contacts by ContactNumber, name and email (lower case)."""
+
+    def __init__(self) -> None:
+        self.by_number: dict[str, Contact] = {}
+        self.by_name: dict[str, Contact] = {}
+        self.by_email: dict[str, Contact] = {}
+
+    def add(self, contact: Contact) -> None:
+        if contact.status == "ARCHIVED":
+            return
+        if contact.number:
+            self.by_number.setdefault(contact.number, contact)
+        self.by_name.setdefault(contact.name.lower(), contact)
+        if contact.email:
+            self.by_email.setdefault(contact.email.lower(), contact)
+
+    def __len__(self) -> int:
+        return len(self.by_name)
 
 
 @dataclass
@@ -39,6 +61,9 @@ class RunContext:
     had_failures: bool = False
     contacts: dict[str, tuple[str, str]] = field(default_factory=dict)
     """ContactNumber → (ContactID, name) found or created in this run."""
+    directory: ContactDirectory | None = None
+    """Every contact of the organisation, read once at the start of a large first sync:
+    contacts are then matched without a lookup per chunk."""
     items: set[str] = field(default_factory=set)
     """Item codes known to exist in this run."""
     logs: list[SyncLogEntry] = field(default_factory=list)

@@ -195,6 +195,7 @@ def _steps(ctx: RunContext) -> None:
         describe = salesforce.describe("Opportunity")
         spec = read.read_spec(ctx, ctx.config, multi_currency=org_has_currency(describe))
         lifecycle.withdrawals(ctx, salesforce, spec)
+        read.index_contacts(ctx, salesforce, spec)
         done = read.waiting(ctx, salesforce, spec)
         read.changed(ctx, salesforce, spec, skip=done)
         read.backfill(ctx, salesforce, spec)

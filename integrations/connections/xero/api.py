@@ -31,6 +31,8 @@ from integrations.connections.xero.records import (
 
 Priority = ratelimit.Priority
 IDS_PER_READ = 50
+# The most Xero lists in one page of contacts (its default is 100).
+CONTACTS_PER_PAGE = 1000
 
 
 def _chunks(ids: Sequence[str], size: int = IDS_PER_READ) -> Iterable[list[str]]:
@@ -100,6 +102,20 @@ class XeroApi:
     def contacts_where(self, where: str) -> list[Contact]:
         return records.parse_list(
             self._json("get_contacts", where=where, priority=Priority.NEW),
+            "Contacts",
+            Contact.parse,
+        )
+
+    def contacts_page(self, page: int, *, page_size: int = CONTACTS_PER_PAGE) -> list[Contact]:
+        """One page of the organisation's contacts (archived ones left out, as Xero does by
+        default): fewer than ``page_size`` means the last page."""
+        return records.parse_list(
+            self._json(
+                "get_contacts",
+                page=page,
+                page_size=page_size,
+                priority=Priority.NEW,
+            ),
             "Contacts",
             Contact.parse,
         )

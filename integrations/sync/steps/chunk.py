@@ -11,6 +11,7 @@ currencies and tracking options (``organisation``), contacts, items — and the 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -48,6 +49,10 @@ CONFIGURATION_REQUIRED = (
 )
 
 
+# Xero's advice for batches: 50 documents a request.
+SEND_BATCH = 50
+
+
 @dataclasses.dataclass
 class Work:
     """One opportunity of a chunk on its way to Xero."""
@@ -73,8 +78,15 @@ class Work:
 # --- the chunk -------------------------------------------------------------------------------
 
 
-def process_chunk(ctx: RunContext, chunk: list[Opportunity]) -> None:
-    """One chunk of opportunities, end to end; its log entries are written however it ends."""
+def process_chunk(
+    ctx: RunContext,
+    chunk: list[Opportunity],
+    *,
+    settled: Callable[[Opportunity], None] | None = None,
+) -> None:
+    """A group of opportunities (up to a page of Salesforce's), end to end: their contacts
+    matched and created together (50 a write, not a write per 50 invoices), then invoices sent
+    50 at a time; log entries are written however it ends."""
     try:
         work = _plan(ctx, chunk)
         if not work:
@@ -85,8 +97,16 @@ def process_chunk(ctx: RunContext, chunk: list[Opportunity]) -> None:
             return
         organisation.prepare(ctx, work)
         contacts.match(ctx, work)
-        items.match(ctx, work)
-        invoices.send(ctx, work)
+        ctx.flush_logs()
+        for start in range(0, len(work), SEND_BATCH):
+            batch = work[start : start + SEND_BATCH]
+            items.match(ctx, batch)
+            invoices.send(ctx, batch)
+            ctx.flush_logs()
+            if settled is not None:
+                # Everything up to this batch's last opportunity is settled: a stop later in
+                # the group re-reads only what follows.
+                settled(batch[-1].opportunity)
     finally:
         ctx.flush_logs()
 

@@ -1,12 +1,14 @@
 """Contacts: ContactNumber (our earlier link) → exact name → email; otherwise created.
 
-One lookup for the chunk (numbers, names and emails ORed together) and at most two writes:
-our ContactNumber onto contacts matched by name or email (POST), and the contacts that are
-missing (PUT: a POST without ContactID would update whichever contact has that name, an archived
-one included). Archived contacts are never used. A contact found by name that carries another
-ContactNumber is another record with the same name: the configured rule either links to it
-anyway or creates "Name (Account id)" (Xero forbids two active contacts with one name); logged
-either way. Both writes are prerequisites: a lost one is settled by looking the number up.
+One lookup for the chunk (numbers, names and emails ORed together) — none at all in a large
+first sync, which reads the organisation's contacts once (:func:`index_organisation`) — and
+writes of at most 50 contacts each: our ContactNumber onto contacts matched by name or email
+(POST), and the contacts that are missing (PUT: a POST without ContactID would update whichever
+contact has that name, an archived one included). Archived contacts are never used. A contact
+found by name that carries another ContactNumber is another record with the same name: the
+configured rule either links to it anyway or creates "Name (Account id)" (Xero forbids two
+active contacts with one name); logged either way. Both writes are prerequisites: a lost one is
+settled by looking the number up.
 """
 
 from __future__ import annotations
@@ -16,9 +18,10 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from integrations.connections.xero import where
+from integrations.connections.xero.api import CONTACTS_PER_PAGE
 from integrations.connections.xero.records import Contact
 from integrations.sync import protocol
-from integrations.sync.context import RunContext
+from integrations.sync.context import ContactDirectory, RunContext
 from integrations.sync.models import SyncLogEntry, XeroOperation
 from integrations.sync.protocol import Element, Handler, register
 from integrations.sync.translate import ContactDraft, content_hash
@@ -28,6 +31,7 @@ if TYPE_CHECKING:
 
 Kind = XeroOperation.Kind
 Outcome = SyncLogEntry.Outcome
+BATCH = 50
 
 
 def match(ctx: RunContext, work: list[Work]) -> None:
@@ -45,25 +49,36 @@ def match(ctx: RunContext, work: list[Work]) -> None:
             w.contact_id, w.contact_name = ctx.contacts[w.contact.contact_number]
 
 
+def index_organisation(ctx: RunContext, *, budget: int) -> bool:
+    """Reads every contact of the organisation into ``ctx.directory``, 1,000 a page, if that
+    takes at most ``budget`` calls (what the per-chunk lookups it replaces would cost); False,
+    and no directory, when the organisation has more contacts than that is worth."""
+    directory = ContactDirectory()
+    for page in range(1, budget + 1):
+        contacts = ctx.xero.contacts_page(page)
+        for contact in contacts:
+            directory.add(contact)
+        if len(contacts) < CONTACTS_PER_PAGE:
+            ctx.directory = directory
+            return True
+    return False
+
+
 def _find(
     ctx: RunContext, missing: dict[str, ContactDraft], work: list[Work]
 ) -> tuple[list[tuple[str, str]], list[ContactDraft]]:
     """Links what the lookup finds; returns (ContactID, number) claims and drafts to create."""
-    terms = [where.equals("ContactNumber", n) for n in missing]
-    terms += [where.equals("Name", c.name) for c in missing.values()]
-    terms += [where.equals("EmailAddress", c.email) for c in missing.values() if c.email]
-    by_number: dict[str, Contact] = {}
-    by_name: dict[str, Contact] = {}
-    by_email: dict[str, Contact] = {}
-    for clause in where.join_or(terms):
-        for contact in ctx.xero.contacts_where(clause):
-            if contact.status == "ARCHIVED":
-                continue
-            if contact.number:
-                by_number.setdefault(contact.number, contact)
-            by_name.setdefault(contact.name.lower(), contact)
-            if contact.email:
-                by_email.setdefault(contact.email.lower(), contact)
+    if ctx.directory is not None:
+        known = ctx.directory
+    else:
+        known = ContactDirectory()
+        terms = [where.equals("ContactNumber", n) for n in missing]
+        terms += [where.equals("Name", c.name) for c in missing.values()]
+        terms += [where.equals("EmailAddress", c.email) for c in missing.values() if c.email]
+        for clause in where.join_or(terms):
+            for contact in ctx.xero.contacts_where(clause):
+                known.add(contact)
+    by_number, by_name, by_email = known.by_number, known.by_name, known.by_email
     creates: list[ContactDraft] = []
     claims: list[tuple[str, str]] = []
     for number, draft in missing.items():
@@ -82,6 +97,11 @@ def _find(
         if not chosen.number:
             ctx.contacts[number] = (chosen.contact_id, chosen.name)
             claims.append((chosen.contact_id, number))
+            # Numbered now, as a lookup later in the run would find it.
+            numbered = dataclasses.replace(chosen, number=number)
+            known.by_name[chosen.name.lower()] = numbered
+            if chosen.email:
+                known.by_email[chosen.email.lower()] = numbered
             continue
         if ctx.config.contact_name_collision == "link":
             ctx.contacts[number] = (chosen.contact_id, chosen.name)
@@ -118,12 +138,13 @@ def _claim(ctx: RunContext, claims: list[tuple[str, str]]) -> None:
         )
         for contact_id, number in claims
     ]
-    protocol.write(
-        ctx,
-        Kind.CONTACT_NUMBER,
-        elements,
-        lambda bodies, key: ctx.xero.write_contacts(bodies, key=key, create=False),
-    )
+    for start in range(0, len(elements), BATCH):
+        protocol.write(
+            ctx,
+            Kind.CONTACT_NUMBER,
+            elements[start : start + BATCH],
+            lambda bodies, key: ctx.xero.write_contacts(bodies, key=key, create=False),
+        )
 
 
 def _create(ctx: RunContext, creates: list[ContactDraft], work: list[Work]) -> None:
@@ -136,13 +157,17 @@ def _create(ctx: RunContext, creates: list[ContactDraft], work: list[Work]) -> N
         )
         for draft in creates
     ]
-    results = protocol.write(
-        ctx,
-        Kind.CONTACT,
-        elements,
-        lambda bodies, key: ctx.xero.write_contacts(bodies, key=key, create=True),
-    )
+    results: list[tuple[XeroOperation, Contact | None]] = []
+    for start in range(0, len(elements), BATCH):
+        results += protocol.write(
+            ctx,
+            Kind.CONTACT,
+            elements[start : start + BATCH],
+            lambda bodies, key: ctx.xero.write_contacts(bodies, key=key, create=True),
+        )
     for op, answer in results:
+        if answer is not None and ctx.directory is not None:
+            ctx.directory.add(answer)
         if answer is None:
             name = op.lookup.get("name")
             for w in work:

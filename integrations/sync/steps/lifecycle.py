@@ -23,7 +23,13 @@ from integrations.connections.salesforce.reader import (
 )
 from integrations.core.models import Integration
 from integrations.sync.context import RunContext
-from integrations.sync.models import CreditNoteEntry, LedgerEntry, PaymentEntry, SyncLogEntry
+from integrations.sync.models import (
+    CreditNoteEntry,
+    LedgerEntry,
+    PaymentEntry,
+    SyncLogEntry,
+    XeroOperation,
+)
 from integrations.sync.steps.credit_notes import record_news
 
 State = LedgerEntry.State
@@ -106,12 +112,32 @@ def withdraw(ctx: RunContext, raws: dict[str, dict[str, Any]]) -> None:
             if ledger.xero_invoice_id or unsettled:
                 # Its invoice exists (or may: its send is being settled): the news and the
                 # work it requires, together.
-                ledger.save(update_fields=["withdrawn", "withdrawn_at", "updated_at"])
+                fields = ["withdrawn", "withdrawn_at", "updated_at"]
+                if ledger.state == State.PENDING and ledger.xero_invoice_id:
+                    # An update of it was waiting: not wanted now. The invoice stands as Xero
+                    # has it, and the credit-notes step acts on it.
+                    XeroOperation.objects.filter(
+                        ledger=ledger,
+                        kind=XeroOperation.Kind.INVOICE_UPDATE,
+                        state=XeroOperation.State.WAITING,
+                    ).update(
+                        state=XeroOperation.State.CANCELLED,
+                        last_error=f"Not sent: the opportunity was {what}.",
+                    )
+                    ledger.state = State.SYNCED
+                    ledger.last_error = ""
+                    fields += ["state", "last_error"]
+                ledger.save(update_fields=fields)
+                # One piece of news per invoice (lost, then deleted, is nothing more to do),
+                # and a new one after each time it counted again before being acted on.
+                again = CreditNoteEntry.objects.filter(
+                    ledger=ledger, reason=CreditNoteEntry.Reason.WITHDRAWN, superseded=True
+                ).count()
                 recorded = record_news(
                     ctx,
                     ledger,
                     reason=CreditNoteEntry.Reason.WITHDRAWN,
-                    news=f"withdrawn:{reason}:{ledger.xero_invoice_id}:{ledger.generation}",
+                    news=f"withdrawn:{ledger.xero_invoice_id}:{ledger.generation}:{again}",
                 )
                 if recorded is not None:
                     ctx.log(

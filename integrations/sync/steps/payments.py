@@ -88,8 +88,9 @@ def _pay(ctx: RunContext, entries: list[PaymentEntry]) -> None:
     invoices = ctx.xero.invoices_by_id([e.ledger.xero_invoice_id for e in entries])
     elements: list[Element] = []
     for entry in entries:
-        body = _body(ctx, entry, invoices.get(entry.ledger.xero_invoice_id))
-        if body is not None:
+        invoice = invoices.get(entry.ledger.xero_invoice_id)
+        body = _body(ctx, entry, invoice)
+        if body is not None and invoice is not None:
             elements.append(
                 Element(
                     subject=str(entry.pk),
@@ -98,6 +99,9 @@ def _pay(ctx: RunContext, entries: list[PaymentEntry]) -> None:
                     lookup={
                         "invoice_id": entry.ledger.xero_invoice_id,
                         "amount": str(body["Amount"]),
+                        # What was paid before ours: a lost payment is found only when the
+                        # invoice's AmountPaid has grown by its amount since.
+                        "paid_before": str(invoice.amount_paid),
                     },
                     ledger=entry.ledger,
                     payment=entry,
@@ -191,8 +195,9 @@ class PaymentHandler(Handler):
             )
 
     def lookup(self, ctx: RunContext, ops: list[XeroOperation]) -> Mapping[int, Any]:
-        """Found when the invoice shows it paid by at least the amount sent (or owing nothing):
-        Xero's idempotency replay lasts minutes, the invoice's own figures do not."""
+        """Found when the invoice's AmountPaid has grown by at least the amount sent since it
+        was sent (or it owes nothing, so nothing more may be paid): Xero's idempotency replay
+        lasts minutes, the invoice's own figures do not."""
         invoices = ctx.xero.invoices_by_id([str(op.lookup.get("invoice_id")) for op in ops])
         found: dict[int, Any] = {}
         for op in ops:
@@ -200,7 +205,8 @@ class PaymentHandler(Handler):
             if invoice is None:
                 continue
             amount = Decimal(str(op.lookup.get("amount") or 0))
-            if invoice.amount_paid >= amount or invoice.amount_due == 0:
+            before = Decimal(str(op.lookup.get("paid_before") or 0))
+            if invoice.amount_paid >= before + amount or invoice.amount_due == 0:
                 found[op.pk] = invoice
         return found
 

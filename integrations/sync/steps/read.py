@@ -10,7 +10,7 @@ re-reads from there next time (reads are idempotent).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from django.utils import timezone
 
@@ -28,11 +28,17 @@ from integrations.rules.specs import fields_needed
 from integrations.sync.context import RunContext
 from integrations.sync.models import Backfill, LedgerEntry, SyncRun
 from integrations.sync.protocol import Stop
-from integrations.sync.steps import lifecycle
+from integrations.sync.steps import contacts, lifecycle
 from integrations.sync.steps.chunk import process_chunk
 
-CHUNK_SIZE = 50
+# Opportunities processed together (their contacts matched and created together; invoices
+# still go 50 a request); the watermark passes a group once all of it is settled.
+CHUNK_SIZE = 1000
 PAGE_SIZE = 2000
+# A first sync this large reads the organisation's contacts once instead of looking them up
+# group by group: one page of 1,000 contacts is worth it for every 100 opportunities.
+INDEX_FROM = 500
+OPPORTUNITIES_PER_CONTACT_PAGE = 100
 
 
 def chunks(records: Iterable[Opportunity], size: int = CHUNK_SIZE) -> Iterator[list[Opportunity]]:
@@ -60,11 +66,15 @@ def read_spec(ctx: RunContext, config: SyncConfig, *, multi_currency: bool) -> R
     )
 
 
-def _process(ctx: RunContext, chunk: list[Opportunity]) -> None:
+def _process(
+    ctx: RunContext,
+    chunk: list[Opportunity],
+    settled: Callable[[Opportunity], None] | None = None,
+) -> None:
     if ctx.heartbeat.lost.is_set():
         raise Stop("This run lost its claim to another worker and stopped; nothing is lost.")
     ctx.run.read_count += len(chunk)
-    process_chunk(ctx, chunk)
+    process_chunk(ctx, chunk, settled=settled)
 
 
 def waiting(ctx: RunContext, source: PageSource, spec: ReadSpec) -> set[str]:
@@ -91,6 +101,17 @@ def waiting(ctx: RunContext, source: PageSource, spec: ReadSpec) -> set[str]:
     return done
 
 
+def index_contacts(ctx: RunContext, source: PageSource, spec: ReadSpec) -> None:
+    """Before a large first sync: the organisation's contacts read once (if there are not so
+    many that the lookups they replace would cost less)."""
+    if spec.since is not None:
+        return
+    total = int(next(source.query_pages(build_count_soql(spec))).get("totalSize") or 0)
+    if total < INDEX_FROM:
+        return
+    contacts.index_organisation(ctx, budget=total // OPPORTUNITIES_PER_CONTACT_PAGE)
+
+
 def changed(ctx: RunContext, source: PageSource, spec: ReadSpec, skip: set[str]) -> None:
     """Won opportunities changed since the watermark (its 5-minute overlap included)."""
     integration = ctx.integration
@@ -99,13 +120,26 @@ def changed(ctx: RunContext, source: PageSource, spec: ReadSpec, skip: set[str])
         for r in read_opportunities(source, spec, batch_size=PAGE_SIZE)
         if r.salesforce_id not in skip
     )
-    for chunk in chunks(records):
-        _process(ctx, chunk)
-        # Every opportunity of the chunk is settled: the watermark may pass them.
-        newest = max(o.system_modstamp for o in chunk)
+
+    def advance(done: list[Opportunity]) -> None:
+        newest = max(o.system_modstamp for o in done)
         if integration.watermark is None or newest > integration.watermark:
             integration.watermark = newest
             Integration.objects.filter(pk=integration.pk).update(watermark=newest)
+
+    for chunk in chunks(records):
+        position = {o.salesforce_id: i for i, o in enumerate(chunk)}
+
+        def settled(
+            upto: Opportunity,
+            chunk: list[Opportunity] = chunk,
+            position: dict[str, int] = position,
+        ) -> None:
+            advance(chunk[: position[upto.salesforce_id] + 1])
+
+        _process(ctx, chunk, settled)
+        # Every opportunity of the chunk is settled: the watermark may pass them.
+        advance(chunk)
 
 
 def backfill(ctx: RunContext, source: PageSource, spec: ReadSpec) -> None:
