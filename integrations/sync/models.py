@@ -6,12 +6,41 @@ can be re-found here, so a lost message delays work but never loses it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import ClassVar
 
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import models
+from django.db import connection, models, transaction
 from django.utils import timezone
+
+
+def bulk_set(rows: Sequence[models.Model], fields: Sequence[str]) -> None:
+    """Saves ``fields`` of ``rows`` (of one model): one prepared UPDATE by primary key, executed
+    for every row. What ``bulk_update`` does, without building a CASE per field and row — in
+    the run's hot path that cost more CPU than everything else the engine does."""
+    if not rows:
+        return
+    meta = type(rows[0])._meta
+    columns: list[models.Field[object, object]] = []
+    for name in fields:
+        field = meta.get_field(name)
+        assert isinstance(field, models.Field), name
+        columns.append(field)
+    quote = connection.ops.quote_name
+    # Names from the model's own options, quoted; every value is a parameter.
+    sql = (
+        f"UPDATE {quote(meta.db_table)} SET "  # noqa: S608
+        + ", ".join(f"{quote(field.column)} = %s" for field in columns)
+        + f" WHERE {quote(meta.pk.column or 'id')} = %s"
+    )
+    params = [
+        [field.get_db_prep_save(getattr(row, field.attname), connection) for field in columns]
+        + [row.pk]
+        for row in rows
+    ]
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.executemany(sql, params)
 
 
 class LedgerEntry(models.Model):

@@ -47,6 +47,7 @@ from integrations.sync.models import (
     LedgerEntry,
     PaymentEntry,
     XeroOperation,
+    bulk_set,
 )
 from integrations.sync.translate import content_hash, idempotency_key
 
@@ -228,7 +229,7 @@ def intent(ctx: RunContext, kind: str, elements: Sequence[Element]) -> list[Xero
             op.last_error = ""
             ops.append(op)
         XeroOperation.objects.bulk_create([op for op in ops if op.pk is None])
-        XeroOperation.objects.bulk_update(
+        bulk_set(
             [op for op in ops if op.pk is not None and op.subject in existing],
             [
                 "state",
@@ -355,7 +356,7 @@ def _finish(
                 confirmed.append((op, answer))
         if confirmed:
             handler.done_all(ctx, confirmed, found=False)
-        XeroOperation.objects.bulk_update(
+        bulk_set(
             [op for op, _, _ in outcomes],
             ["state", "last_error", "result_id", "result_number", "finished_at"],
         )
@@ -368,7 +369,7 @@ def _set_state(ctx: RunContext, ops: list[XeroOperation], state: str, why: str) 
     for op in ops:
         op.state = state
         op.last_error = why[:4000]
-    XeroOperation.objects.bulk_update(ops, ["state", "last_error"])
+    bulk_set(ops, ["state", "last_error"])
 
 
 def _result_id(answer: Any) -> str:
@@ -458,9 +459,7 @@ def settle_ops(ctx: RunContext, handler: Handler, ops: list[XeroOperation]) -> N
         for was_unknown, batch in confirmed.items():
             if batch:
                 handler.done_all(ctx, batch, found=was_unknown)
-        XeroOperation.objects.bulk_update(
-            ops, ["state", "result_id", "result_number", "finished_at"]
-        )
+        bulk_set(ops, ["state", "result_id", "result_number", "finished_at"])
         if back:
             handler.waiting(
                 ctx, back, "not found in Xero after its answer was lost; it is sent again."

@@ -30,6 +30,7 @@ from integrations.sync.models import (
     PaymentEntry,
     SyncLogEntry,
     XeroOperation,
+    bulk_set,
 )
 from integrations.sync.protocol import Element, Handler, register
 from integrations.sync.steps import payments
@@ -278,7 +279,7 @@ class InvoiceHandler(Handler):
             ledger.content_hash = op.content_hash
             ledger.xero_contact_id = str(op.lookup.get("contact_id", ""))
             rows.append(ledger)
-        LedgerEntry.objects.bulk_update(
+        bulk_set(
             rows,
             [
                 "state",
@@ -368,7 +369,7 @@ class InvoiceHandler(Handler):
             else:
                 settled.append((op, answer))
             rows.append(ledger)
-        LedgerEntry.objects.bulk_update(
+        bulk_set(
             rows,
             [
                 "state",
@@ -412,7 +413,7 @@ class InvoiceHandler(Handler):
         )
         for entry in due:
             entry.content_hash = negative_news(by_id[entry.ledger_id], entry.lines)
-        CreditNoteEntry.objects.bulk_update(due, ["content_hash"])
+        bulk_set(due, ["content_hash"])
         for op, answer in settled:
             self._log_done(ctx, op, answer, found=found, updated=updated)
 

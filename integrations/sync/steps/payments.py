@@ -21,7 +21,13 @@ from integrations.rules.payments import payment_account_for
 from integrations.rules.problems import RuleProblem
 from integrations.sync import calendar, protocol
 from integrations.sync.context import RunContext
-from integrations.sync.models import LedgerEntry, PaymentEntry, SyncLogEntry, XeroOperation
+from integrations.sync.models import (
+    LedgerEntry,
+    PaymentEntry,
+    SyncLogEntry,
+    XeroOperation,
+    bulk_set,
+)
 from integrations.sync.protocol import Element, Handler, register
 from integrations.sync.translate import round2
 
@@ -63,9 +69,7 @@ def schedule(ctx: RunContext, invoiced: Sequence[tuple[LedgerEntry, Decimal]]) -
         else:
             entry.account_code = account.code
             entry.state = State.SCHEDULED
-    PaymentEntry.objects.bulk_update(
-        entries, ["amount", "state", "account_code", "last_error", "updated_at"]
-    )
+    bulk_set(entries, ["amount", "state", "account_code", "last_error", "updated_at"])
 
 
 def pay_due(ctx: RunContext) -> None:
