@@ -7,6 +7,7 @@ from carrytheone import views
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("", account_views.home, name="home"),
+    path("favicon.ico", views.favicon, name="favicon"),
     path("healthz", views.healthz, name="healthz"),
     path("healthz/detail", views.healthz_detail, name="healthz_detail"),
     # The operator admin: staff with TOTP only (carrytheone/admin_site.py), at ADMIN_URL.

@@ -1,5 +1,6 @@
 from django.conf import settings
-from django.http import Http404, HttpRequest, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponsePermanentRedirect, JsonResponse
+from django.templatetags.static import static
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
@@ -60,3 +61,10 @@ def healthz_detail(request: HttpRequest) -> JsonResponse:
             "worker_last_heartbeat": last_worker_heartbeat(),
         }
     )
+
+
+@require_GET
+def favicon(request: HttpRequest) -> HttpResponsePermanentRedirect:
+    """Browsers ask for /favicon.ico on pages that name no icon (the admin's, a JSON answer):
+    the site's icon rather than a 404 in every console."""
+    return HttpResponsePermanentRedirect(static("img/favicon.svg"))

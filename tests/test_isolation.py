@@ -29,6 +29,7 @@ NOT_TENANT_NAMES = {
     "xero:callback",
     "salesforce:callback",
     "healthz",
+    "favicon",
     # Staff only (404 for everyone else), tested in tests/carrytheone/test_healthz.py.
     "healthz_detail",
     "accounts:account_list",

@@ -192,3 +192,10 @@ def test_gunicorn_names_no_product_and_logs_no_query_strings(tmp_path):
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
     def redirect_request(self, *args, **kwargs):
         return None
+
+
+@pytest.mark.django_db
+def test_favicon_ico_leads_to_the_site_icon(client: Client) -> None:
+    response = client.get("/favicon.ico")
+    assert response.status_code == 301
+    assert response["Location"].endswith("img/favicon.svg")
