@@ -93,7 +93,7 @@ def process_chunk(
             return
         if "invoices" in ctx.paused:
             for w in work:
-                wait(ctx, w.ledger, CONFIGURATION_REQUIRED)
+                invoices.wait(ctx, w.ledger, CONFIGURATION_REQUIRED)
             return
         organisation.prepare(ctx, work)
         contacts.match(ctx, work)
@@ -133,7 +133,7 @@ def _plan(ctx: RunContext, chunk: list[Opportunity]) -> list[Work]:
         try:
             decision = decide(opportunity, ctx.config, ctx.rules, ctx.metadata, rate=_rate_for(ctx))
         except RuleProblem as problem:
-            wait(ctx, ledger, problem.message)
+            invoices.wait(ctx, ledger, problem.message)
             continue
         if decision.method is not None and not decision.method.create_invoice:
             _not_invoiced(ctx, ledger, opportunity, decision.method)
@@ -199,17 +199,6 @@ def _rate_for(ctx: RunContext) -> Any:
 
 
 # --- rows that are not sent ------------------------------------------------------------------
-
-
-def wait(ctx: RunContext, ledger: LedgerEntry, message: str) -> None:
-    """A rule cannot be applied: the opportunity waits (re-read each run) until it can."""
-    told = ledger.pk is not None and ledger.state == State.PENDING and ledger.last_error == message
-    ledger.state = State.PENDING
-    ledger.last_error = message
-    ledger.content_hash = ""
-    ledger.save_fields("state", "last_error", "content_hash")
-    if not told:
-        ctx.log(Outcome.ATTENTION, message, ledger=ledger, step="invoice")
 
 
 def _not_invoiced(

@@ -64,22 +64,23 @@ def fail(ctx: RunContext, w: Work, message: str) -> None:
     ctx.log(Outcome.FAILED, message, ledger=ledger, step="invoice")
 
 
-def _wait(ctx: RunContext, w: Work) -> None:
-    """Not sent this run: the row stays pending (re-read by the next run, which settles the
-    prerequisite first), told once."""
-    ledger = w.ledger
-    told = ledger.pk is not None and ledger.state == State.PENDING and ledger.last_error == w.waits
+def wait(
+    ctx: RunContext,
+    ledger: LedgerEntry,
+    message: str,
+    *,
+    outcome: str = Outcome.ATTENTION,
+    told_as: str = "",
+) -> None:
+    """Not sent this run: the row stays pending, re-read by every run until it can go (a rule
+    that cannot be applied yet, a prerequisite still being settled); told once, not each run."""
+    told = ledger.pk is not None and ledger.state == State.PENDING and ledger.last_error == message
     ledger.state = State.PENDING
-    ledger.last_error = w.waits
+    ledger.last_error = message
     ledger.content_hash = ""
     ledger.save_fields("state", "last_error", "content_hash")
     if not told:
-        ctx.log(
-            Outcome.WAITING,
-            f"Invoice for {ledger.opportunity_name!r}: {w.waits} It is sent on the next run.",
-            ledger=ledger,
-            step="invoice",
-        )
+        ctx.log(outcome, told_as or message, ledger=ledger, step="invoice")
 
 
 # --- sending -----------------------------------------------------------------------------------
@@ -91,7 +92,14 @@ def send(ctx: RunContext, work: list[Work]) -> None:
         if w.problem:
             fail(ctx, w, w.problem)
         elif w.waits:
-            _wait(ctx, w)
+            wait(
+                ctx,
+                w.ledger,
+                w.waits,
+                outcome=Outcome.WAITING,
+                told_as=f"Invoice for {w.ledger.opportunity_name!r}: {w.waits} It is sent on the "
+                "next run.",
+            )
         elif not w.contact_id:
             fail(ctx, w, "No Xero contact could be matched or created.")
         else:

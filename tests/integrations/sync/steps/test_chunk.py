@@ -22,7 +22,7 @@ from integrations.rules.specs import PaymentMethodSpec, RuleSet
 from integrations.sync.context import RunContext
 from integrations.sync.models import CreditNoteEntry, LedgerEntry, XeroOperation
 from integrations.sync.services import ledger_retry
-from integrations.sync.steps import chunk, credit_notes
+from integrations.sync.steps import chunk, credit_notes, invoices
 from integrations.sync.steps.chunk import CONFIGURATION_REQUIRED, process_chunk
 from tests.integrations.rules.data import opportunity
 from tests.integrations.sync.steps.fakes import FakeXero
@@ -299,7 +299,7 @@ def test_a_retry_meanwhile_survives_chunk_wait(ctx: RunContext) -> None:
     row = ledger(ctx, state=State.FAILED)
     held = LedgerEntry.objects.get(pk=row.pk)
     ledger_retry(entry_id=row.pk)
-    chunk.wait(ctx, held, "Tax rate TAX008 is archived.")
+    invoices.wait(ctx, held, "Tax rate TAX008 is archived.")
     assert _generation(row) == 1
 
 
