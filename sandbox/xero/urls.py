@@ -18,6 +18,11 @@ urlpatterns = [
     path("orgs/<int:org_id>/items/", views.items, name="items"),
     path("orgs/<int:org_id>/invoices/", views.invoices, name="invoices"),
     path("orgs/<int:org_id>/invoices/<uuid:invoice_id>/", views.invoice, name="invoice"),
+    path(
+        "orgs/<int:org_id>/invoices/<uuid:invoice_id>/pay/",
+        views.invoice_pay,
+        name="invoice_pay",
+    ),
     path("orgs/<int:org_id>/payments/", views.payments, name="payments"),
     path("orgs/<int:org_id>/credit-notes/", views.credit_notes, name="credit_notes"),
     path("orgs/<int:org_id>/settings/", views.settings_view, name="settings"),

@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import uuid
+from decimal import Decimal
 from typing import Any
 
 from django import forms
+from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.http import urlencode
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
+from sandbox.db import atomic
 from sandbox.faults import Faults
-from sandbox.xero import api, oauth, serialize
+from sandbox.xero import api, clock, oauth, serialize, webhooks, writes
 from sandbox.xero.models import (
+    Account,
     Connection,
     Contact,
     CreditNote,
@@ -137,9 +141,14 @@ def revocation(request: HttpRequest) -> HttpResponse:
 
 
 def _page(
-    request: HttpRequest, org: XeroOrganisation, template: str, **context: Any
+    request: HttpRequest,
+    org: XeroOrganisation,
+    template: str,
+    *,
+    status: int = 200,
+    **context: Any,
 ) -> HttpResponse:
-    return render(request, f"sandbox_xero/{template}", {"org": org, **context})
+    return render(request, f"sandbox_xero/{template}", {"org": org, **context}, status=status)
 
 
 def org(request: HttpRequest, org_id: int) -> HttpResponse:
@@ -182,6 +191,24 @@ def invoices(request: HttpRequest, org_id: int) -> HttpResponse:
     return _page(request, organisation, "invoices.html", invoices=rows)
 
 
+class PaymentForm(forms.Form):
+    """A payment as a person records it on the invoice in Xero (Pay this invoice)."""
+
+    amount = forms.DecimalField(max_digits=14, decimal_places=2, min_value=Decimal("0.01"))
+    date = forms.DateField()
+    account = forms.ChoiceField(label="Paid to")
+    reference = forms.CharField(required=False, max_length=255)
+
+    def __init__(self, *args: Any, organisation: XeroOrganisation, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        accounts = Account.objects.filter(organisation=organisation, status="ACTIVE").exclude(
+            code=""
+        )
+        field = self.fields["account"]
+        assert isinstance(field, forms.ChoiceField)
+        field.choices = [(a.code, f"{a.code} {a.name}") for a in accounts if a.accepts_payments]
+
+
 def invoice(request: HttpRequest, org_id: int, invoice_id: uuid.UUID) -> HttpResponse:
     organisation = get_object_or_404(XeroOrganisation, pk=org_id)
     found = get_object_or_404(
@@ -189,12 +216,59 @@ def invoice(request: HttpRequest, org_id: int, invoice_id: uuid.UUID) -> HttpRes
         organisation=organisation,
         invoice_id=invoice_id,
     )
+    payable = found.type == "ACCREC" and found.status == "AUTHORISED" and found.amount_due > 0
+    form = PaymentForm(
+        initial={"amount": found.amount_due, "date": clock.now().date()},
+        organisation=organisation,
+    )
     return _page(
         request,
         organisation,
         "invoice.html",
         invoice=found,
         data=serialize.invoice(found, unitdp=4),
+        payment_form=form if payable else None,
+        payments=Payment.objects.filter(invoice=found).select_related("account").order_by("pk"),
+    )
+
+
+@require_POST
+def invoice_pay(request: HttpRequest, org_id: int, invoice_id: uuid.UUID) -> HttpResponse:
+    """Records a payment as the Xero web app does: the same rules as the API, and the webhook
+    (an INVOICE UPDATE) sent after commit."""
+    organisation = get_object_or_404(XeroOrganisation, pk=org_id)
+    found = get_object_or_404(Invoice, organisation=organisation, invoice_id=invoice_id)
+    form = PaymentForm(request.POST, organisation=organisation)
+    if form.is_valid():
+        ctx = writes.Context(org=organisation)
+        try:
+            with atomic():
+                writes.write_payment(
+                    ctx,
+                    {
+                        "Invoice": {"InvoiceID": str(found.invoice_id)},
+                        "Account": {"Code": form.cleaned_data["account"]},
+                        "Date": form.cleaned_data["date"].isoformat(),
+                        "Amount": str(form.cleaned_data["amount"]),
+                        "Reference": form.cleaned_data["reference"],
+                    },
+                )
+                webhooks.queue_events(organisation, ctx.events)
+        except writes.ElementError as exc:
+            form.add_error(None, exc.messages)
+        else:
+            messages.success(request, f"Payment of {form.cleaned_data['amount']} recorded.")
+            return redirect("sandbox_xero:invoice", org_id=org_id, invoice_id=invoice_id)
+    found = Invoice.objects.select_related("contact").get(pk=found.pk)
+    return _page(
+        request,
+        organisation,
+        "invoice.html",
+        invoice=found,
+        data=serialize.invoice(found, unitdp=4),
+        payment_form=form,
+        payments=Payment.objects.filter(invoice=found).select_related("account").order_by("pk"),
+        status=400,
     )
 
 
