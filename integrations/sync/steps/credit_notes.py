@@ -351,6 +351,7 @@ class CreditNoteHandler(Handler):
             ]
         )
         ledger = entry.ledger
+        allocation = max(min(answer.total, Decimal(str(op.lookup.get("due") or 0))), ZERO)
         # What it allocates is decided when sent: a payment may come first.
         protocol.plan(
             ctx,
@@ -365,6 +366,8 @@ class CreditNoteHandler(Handler):
                     "credit_note_id": answer.credit_note_id,
                     "invoice_id": op.lookup.get("invoice_id") or ledger.xero_invoice_id,
                     "invoice_number": op.lookup.get("invoice_number") or ledger.xero_invoice_number,
+                    # What the log promised would go against the invoice.
+                    "promised": str(allocation),
                 },
                 ledger=ledger,
                 credit_note=entry,
@@ -379,7 +382,6 @@ class CreditNoteHandler(Handler):
                 ledger=ledger, state__in=(PaymentEntry.State.PLANNED, PaymentEntry.State.SCHEDULED)
             ).update(state=PaymentEntry.State.CANCELLED)
         currency = str(op.lookup.get("currency", ""))
-        allocation = max(min(answer.total, Decimal(str(op.lookup.get("due") or 0))), ZERO)
         refund = answer.total - allocation
         message = (
             f"Credit note {answer.number} ({f'{currency} ' if currency else ''}"
@@ -441,8 +443,23 @@ def allocate(ctx: RunContext) -> None:
         due = invoice.amount_due if invoice is not None else ZERO
         amount = min(entry.amount - entry.allocated, due)
         if amount <= 0:
-            # Nothing owed any more (paid meanwhile): the credit stands as credit in Xero.
+            # Nothing owed any more (paid meanwhile) or the invoice is gone: the credit stands
+            # as credit in Xero, which a person may refund or apply elsewhere.
             XeroOperation.objects.filter(pk=op.pk).update(state=XeroOperation.State.CANCELLED)
+            if Decimal(str(op.lookup.get("promised", "1"))) <= 0:
+                continue  # the credit note's own entry said it all goes back to the customer
+            why = (
+                "its invoice no longer exists in Xero"
+                if invoice is None
+                else f"invoice {invoice.number or invoice_id} owes nothing any more"
+            )
+            ctx.log(
+                Outcome.WARNING,
+                f"Credit note {entry.xero_credit_note_number or entry.xero_credit_note_id} was "
+                f"not allocated: {why}. Its amount stays as credit on the customer in Xero.",
+                ledger=ledger,
+                step="credit_note",
+            )
             continue
         body = {
             "Invoice": {"InvoiceID": invoice_id},

@@ -189,4 +189,12 @@ def _withdrawal_text(reason: str, raw: dict[str, Any]) -> str:
         return "deleted in Salesforce"
     if reason == Withdrawal.LOST:
         return f"closed lost ({stage})" if stage else "closed lost"
+    if raw.get("IsWon"):
+        # Still won, but no longer what the integration invoices (another won stage, or a
+        # close date moved before the start date): "reopened" would tell the user a falsehood.
+        return (
+            f"moved to stage {stage}, which this integration does not invoice"
+            if stage
+            else "changed so that this integration no longer invoices it"
+        )
     return f"reopened (stage {stage})" if stage else "reopened"

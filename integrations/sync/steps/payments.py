@@ -218,7 +218,9 @@ class PaymentHandler(Handler):
         entry = op.payment
         assert entry is not None
         entry.state = State.PAID
-        entry.xero_payment_id = str(getattr(answer, "payment_id", "") or "")
+        entry.xero_payment_id = (
+            _unclaimed_payment(op, answer) if found else str(getattr(answer, "payment_id", ""))
+        )
         entry.last_error = ""
         entry.save(update_fields=["state", "xero_payment_id", "last_error", "updated_at"])
         if found:
@@ -247,6 +249,18 @@ class PaymentHandler(Handler):
             ledger=op.ledger,
             step="payment",
         )
+
+
+def _unclaimed_payment(op: XeroOperation, invoice: Any) -> str:
+    """The id of the payment found by lookup: the one payment on the invoice that no other
+    entry of ours has claimed (none when a person paid too and it cannot be told apart)."""
+    claimed = set(
+        PaymentEntry.objects.filter(ledger_id=op.ledger_id)
+        .exclude(xero_payment_id="")
+        .values_list("xero_payment_id", flat=True)
+    )
+    unclaimed = [p for p in getattr(invoice, "payment_ids", ()) if p and p not in claimed]
+    return unclaimed[0] if len(unclaimed) == 1 else ""
 
 
 def _number(op: XeroOperation) -> str:

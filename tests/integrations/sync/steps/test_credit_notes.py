@@ -11,7 +11,7 @@ from decimal import Decimal
 
 import pytest
 
-from integrations.connections.xero.client import XeroUnavailable
+from integrations.connections.xero.client import XeroRateLimited, XeroUnavailable
 from integrations.sync import protocol
 from integrations.sync.context import RunContext
 from integrations.sync.models import CreditNoteEntry, LedgerEntry, PaymentEntry, XeroOperation
@@ -220,6 +220,35 @@ def test_news_on_an_invoice_gone_from_xero_needs_a_person(ctx: RunContext, xero:
     (logged,) = entries(ctx)
     assert logged.outcome == "attention"
     assert "no credit note was raised because its invoice is no longer in Xero" in logged.message
+
+
+@pytest.mark.parametrize("gone", [False, True], ids=["paid meanwhile", "invoice deleted"])
+def test_an_allocation_with_nothing_left_to_allocate_to_is_cancelled_and_logged(
+    ctx: RunContext, xero: FakeXero, gone: bool
+) -> None:
+    _on(ctx)
+    invoice_id = xero.add_invoice()
+    row = _withdrawn(ctx, xero, invoice_id)
+    news(ctx, row)
+    xero.fail_next(
+        "allocate_credit_note", XeroRateLimited("limit", retry_after=5, problem="minute")
+    )
+    with pytest.raises(Stop):
+        credit_notes.act(ctx)
+    waiting = XeroOperation.objects.get(kind="allocation", state="waiting")
+    if gone:
+        del xero.invoices[invoice_id]
+    else:
+        raw = xero.invoices[invoice_id]
+        xero._totals(raw, paid=raw["Total"], credited=D(0))
+    credit_notes.allocate(ctx)
+    waiting.refresh_from_db()
+    assert waiting.state == XeroOperation.State.CANCELLED
+    assert len(xero.sent("allocate_credit_note")) == 1  # only the refused one
+    logged = entries(ctx, step="credit_note")[-1]
+    assert logged.outcome == "warning"
+    assert "was not allocated" in logged.message
+    assert ("no longer exists" in logged.message) is gone
 
 
 # --- amount drops, pause -----------------------------------------------------------------------

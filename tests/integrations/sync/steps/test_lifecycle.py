@@ -246,3 +246,16 @@ def test_lost_again_after_counting_again_before_its_void_records_the_news_anew(
     assert pending.count() == 1
     credit_notes.act(ctx)
     assert xero.invoices[row.xero_invoice_id]["Status"] == "VOIDED"
+
+
+def test_a_deal_still_won_but_no_longer_invoiced_is_not_called_reopened(ctx: RunContext) -> None:
+    row = _row(ctx)
+    source = FakeSalesforce(
+        sf_opportunity(row.salesforce_id, won=True, closed=True, stage="Closed Won - Renewal")
+    )
+    lifecycle.explain_gone(ctx, source, [row.salesforce_id])
+    (logged,) = entries(ctx)
+    assert "moved to stage Closed Won - Renewal, which this integration does not invoice" in (
+        logged.message
+    )
+    assert "reopened" not in logged.message

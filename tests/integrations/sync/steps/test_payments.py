@@ -215,6 +215,9 @@ def test_a_lost_answer_is_settled_from_the_invoices_amount_paid(
     if applied:
         assert _reload(entry).state == State.PAID
         assert "nothing was paid twice" in entries(ctx)[-1].message
+        # The payment found is named: the one on the invoice that no entry had claimed.
+        (paid_id,) = xero.invoices[entry.ledger.xero_invoice_id]["Payments"]
+        assert _reload(entry).xero_payment_id == paid_id["PaymentID"]
     else:
         assert _reload(entry).state == State.SCHEDULED
     payments.pay_due(ctx)
