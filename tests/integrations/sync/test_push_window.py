@@ -15,6 +15,12 @@ def window(minute: int, day: int, base: float = 1.0) -> float | None:
     return batch_window(base=base, minute_remaining=minute, day_remaining=day, limits=XERO)
 
 
+def widths(*pairs: tuple[int, int]) -> list[float]:
+    found = [window(minute, day) for minute, day in pairs]
+    assert all(w is not None for w in found)
+    return [w for w in found if w is not None]
+
+
 def test_a_fresh_organisation_gets_the_configured_window():
     assert window(60, 5000) == 1.0
     assert window(30, 2750) == 1.0
@@ -22,18 +28,18 @@ def test_a_fresh_organisation_gets_the_configured_window():
 
 
 def test_the_window_widens_as_the_minute_runs_low():
-    widths = [window(m, 5000) for m in (30, 20, 10, 1, 0)]
-    assert widths == sorted(widths)
-    assert widths[1] == pytest.approx(20.0)
-    assert widths[-1] == MAX_WINDOW
+    found = widths(*((m, 5000) for m in (30, 20, 10, 1, 0)))
+    assert found == sorted(found)
+    assert found[1] == pytest.approx(20.0)
+    assert found[-1] == MAX_WINDOW
 
 
 def test_the_window_widens_as_the_day_runs_low():
-    widths = [window(60, d) for d in (2750, 2000, 1000, 501)]
-    assert widths == sorted(widths)
-    assert widths[0] == 1.0
-    assert 1.0 < widths[1] < widths[2] < MAX_WINDOW
-    assert widths[-1] == pytest.approx(MAX_WINDOW, abs=0.1)
+    found = widths(*((60, d) for d in (2750, 2000, 1000, 501)))
+    assert found == sorted(found)
+    assert found[0] == 1.0
+    assert 1.0 < found[1] < found[2] < MAX_WINDOW
+    assert found[-1] == pytest.approx(MAX_WINDOW, abs=0.1)
 
 
 def test_push_waits_for_the_poll_once_only_the_days_reserve_is_left():
