@@ -52,6 +52,17 @@ row = LedgerEntry.objects.filter(salesforce_id=%r, state="synced").first()
 print(json.dumps(bool(row and Invoice.objects.filter(invoice_id=row.xero_invoice_id).exists())))
 """
 
+# The sandbox Salesforce pushed the change to the demo integration's push URL, and was answered
+# Ack (seed_demo --connect-sandbox set its Outbound Message endpoint).
+_PUSHED = """
+import json
+from integrations.sync.models import PushEndpoint
+from sandbox.salesforce.models import OutboundDelivery
+statuses = set(OutboundDelivery.objects.filter(record_id=%r).values_list("status", flat=True))
+heard = PushEndpoint.objects.filter(last_message_at__isnull=False).exists()
+print(json.dumps(statuses == {"delivered"} and heard))
+"""
+
 _SYNCED = """
 import json
 from integrations.sync.models import LedgerEntry
@@ -97,6 +108,16 @@ def _walk(stack: Stack) -> None:
             return bool(stack.query(_INVOICED % won))
 
         stack.wait_for(invoiced, timeout=90, what=f"the invoice of {won}", every=2)
+
+        def pushed(won: str = won) -> bool:
+            return bool(stack.query(_PUSHED % won))
+
+        stack.wait_for(
+            pushed,
+            timeout=30,
+            what=f"the Outbound Message of {won} acknowledged",
+            every=2,
+        )
     health: dict[str, Any] = stack.query(_HEALTH)
     assert health["failing_since"] == "", health
     assert health["last_success_at"], health
@@ -108,6 +129,7 @@ def _walk(stack: Stack) -> None:
     logs = "\n".join(stack.log(name) for name in ("web", "worker", "beat"))
     assert "database is locked" not in logs
     assert "Traceback" not in stack.log("worker"), stack.log("worker")[-5000:]
+    assert "Traceback" not in stack.log("web"), stack.log("web")[-5000:]
 
 
 _FAST_EXPIRY = {

@@ -70,9 +70,7 @@ def test_a_deal_won_in_salesforce_is_invoiced_in_xero_within_seconds(
         close_date=acme.close_date,
         amount=Decimal("777.00"),
     )
-    _wait_for(
-        lambda: h.ours().filter(reference=deal.name).exists(), timeout=30, what="the invoice"
-    )
+    _wait_for(lambda: h.ours().filter(reference=deal.name).exists(), timeout=30, what="the invoice")
     elapsed = time.monotonic() - started
     delivery = OutboundDelivery.objects.get(record_id=deal.sf_id)
     assert delivery.status == OutboundDelivery.Status.DELIVERED, delivery.last_error
