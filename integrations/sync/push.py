@@ -405,11 +405,14 @@ def push_schedule(*, integration_id: int, immediately: bool = False) -> bool:
     arriving during the run queue the next one. Losing the key (a cache restart) only makes an
     extra run; a run that never starts lets the key expire.
     """
+    key = _scheduled_key(integration_id)
+    if cache.get(key):
+        return False  # the batch is open: the rest of a burst costs no limiter read
     window = _window_for(integration_id)
     if window is None:
         logger.info("push: integration %s waits for the poll (Xero day budget)", integration_id)
         return False
-    if not cache.add(_scheduled_key(integration_id), 1, window + 60):
+    if not cache.add(key, 1, window + 60):
         return False
     current_app.send_task(PUSH_TASK, args=[integration_id], countdown=0 if immediately else window)
     return True

@@ -185,7 +185,13 @@ def test_make_run_on_postgresql_and_redis_keeps_syncing_past_token_expiry(tmp_pa
     source = settings.DATABASES["default"]
     name = f"c1_stack_{uuid.uuid4().hex[:8]}"
     _psql(source, f'CREATE DATABASE "{name}"')
-    redis_url = settings.REDIS_URL.rsplit("/", 1)[0] + "/13"
+    # A database of its own, beside this session's (its number + 10): a fixed one would be
+    # shared by two sessions running this test at once, whose workers then take each other's
+    # tasks (and refuse the ones their code does not know).
+    base, _, number = settings.REDIS_URL.rpartition("/")
+    if not number.isdigit():  # no database in the URL: database 0
+        base, number = settings.REDIS_URL.rstrip("/"), "0"
+    redis_url = f"{base}/{(int(number) + 10) % 16}"
     redis.Redis.from_url(redis_url).flushdb()
     user = source["USER"]
     auth = f"{user}:{source['PASSWORD']}@" if source.get("PASSWORD") else f"{user}@"
