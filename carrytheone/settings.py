@@ -350,6 +350,17 @@ SYNC_STALLED_AFTER: float = env.float("SYNC_STALLED_AFTER", default=900.0)
 # Xero is still processing is not sent a second time.
 SYNC_UNKNOWN_SETTLE_AFTER: float = env.float("SYNC_UNKNOWN_SETTLE_AFTER", default=120.0)
 
+# Real-time push (Salesforce Outbound Messages): opportunities arriving within this many seconds
+# go to Xero in one run (widened automatically while the Xero organisation's budget is low).
+PUSH_BATCH_WINDOW_SECONDS: float = env.float("PUSH_BATCH_WINDOW_SECONDS", default=1.0)
+# A larger Outbound Message body is refused (413); Salesforce's largest (100 notifications of
+# an object with many fields) stays well below a megabyte.
+PUSH_MAX_BODY_BYTES: int = env.int("PUSH_MAX_BODY_BYTES", default=1_048_576)
+# Push counts as healthy while a message arrived within this many seconds; then polling slows
+# to every PUSH_HEALTHY_POLL_INTERVAL seconds (the safety net for a lost message).
+PUSH_HEALTHY_WITHIN: float = env.float("PUSH_HEALTHY_WITHIN", default=3600.0)
+PUSH_HEALTHY_POLL_INTERVAL: float = env.float("PUSH_HEALTHY_POLL_INTERVAL", default=900.0)
+
 # --- Product ----------------------------------------------------------------------------------
 TRIAL_DAYS: int = env.int("TRIAL_DAYS", default=30)
 INVITATION_TTL_DAYS: int = env.int("INVITATION_TTL_DAYS", default=14)

@@ -12,6 +12,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("healthz/detail", views.healthz_detail, name="healthz_detail"),
     # The operator admin: staff with TOTP only (carrytheone/admin_site.py), at ADMIN_URL.
     path(settings.ADMIN_URL, admin.site.urls),
+    path("", include("integrations.web.hooks_urls")),
     path("", include("accounts.urls")),
     path("", include("integrations.web.urls")),
     path("", include("integrations.web.connect.xero_urls")),

@@ -6,6 +6,7 @@ import functools
 
 from celery import shared_task
 from django.db import transaction
+from django.utils import timezone
 
 from billing.services import subscription_sync_block
 from integrations.connections.providers import ProviderError
@@ -13,6 +14,14 @@ from integrations.core.models import Integration, IntegrationPause, PauseCause
 from integrations.core.pauses import integration_pause, integration_resume, runnable
 from integrations.setup.validation import integration_check_configuration
 from integrations.sync.claim import close_dead_runs
+from integrations.sync.models import SyncRun
+from integrations.sync.push import (
+    poll_due,
+    push_pending,
+    push_prune,
+    push_run_starting,
+    push_schedule,
+)
 from integrations.sync.run import sync_integration
 
 
@@ -25,9 +34,10 @@ def poll_integrations() -> int:
     _apply_billing()
     # Runs whose worker died: closed as failed with the reason, whoever polls first.
     close_dead_runs()
+    push_prune()
     # On, both connections usable, and no pause in force (billing, a rate limit's wait, a
-    # person...): see integrations.core.pauses.
-    ids = list(Integration.objects.filter(runnable()).values_list("pk", flat=True))
+    # person...): see integrations.core.pauses. While push is healthy, polled less often.
+    ids = poll_due(list(Integration.objects.filter(runnable()).values_list("pk", flat=True)))
     for integration_id in ids:
         # Published only once the surrounding transaction (if any) has committed.
         transaction.on_commit(functools.partial(sync_integration_task.delay, integration_id))
@@ -46,7 +56,50 @@ def poll_integrations() -> int:
 )
 def sync_integration_task(integration_id: int, trigger: str = "poll") -> int | None:
     """Runs one sync of one integration; returns the run's id (None: someone else holds it)."""
-    run = sync_integration(integration_id=integration_id, trigger=trigger)
+    return _sync_then_follow(integration_id, trigger)
+
+
+@shared_task(
+    name="integrations.tasks.sync_push",
+    acks_late=True,
+    autoretry_for=(ProviderError,),
+    retry_backoff=True,
+    retry_backoff_max=600,
+    retry_jitter=True,
+    max_retries=5,
+)
+def sync_push(integration_id: int) -> int | None:
+    """A push-triggered run of the opportunities Salesforce notified (integrations.sync.push).
+
+    None when there is nothing left to do, the integration may not sync now (the notifications
+    wait for its next run), or another run holds it (that run's end queues this one again).
+    """
+    if not push_run_starting(integration_id=integration_id):
+        return None
+    if not Integration.objects.filter(runnable(), pk=integration_id).exists():
+        return None
+    return _sync_then_follow(integration_id, SyncRun.Trigger.PUSH)
+
+
+def _sync_then_follow(integration_id: int, trigger: str) -> int | None:
+    """One run; then notifications that arrived while it went on are not left for the poll:
+    the next push run is queued at once (one already waiting makes this a no-op).
+
+    Only those newer than the run's start: what a failed or stopped run left pending waits for
+    the retry or the poll, so a failing integration cannot loop. When another worker held the
+    claim, its run's end does this.
+    """
+    started = timezone.now()
+    ran = False
+    try:
+        run = sync_integration(integration_id=integration_id, trigger=trigger)
+        ran = run is not None
+    except BaseException:
+        ran = True
+        raise
+    finally:
+        if ran and push_pending(integration_id=integration_id, since=started):
+            push_schedule(integration_id=integration_id, immediately=True)
     return run.pk if run is not None else None
 
 

@@ -37,6 +37,9 @@ NOT_TENANT_NAMES = {
     "accounts:invitation_accept",
     # The one-time link of a lock-out notice (accounts.login_throttle).
     "accounts:login_unlock",
+    # Salesforce Outbound Messages: the URL's token is the credential (tests/integrations/web/
+    # test_push_views.py: an unknown or rotated token gets 404).
+    "push_salesforce_outbound",
 }
 
 

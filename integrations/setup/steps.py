@@ -28,7 +28,7 @@ class Step:
     key: str
     title: str
     intro: str
-    kind: Literal["connect", "config", "review"] = "config"
+    kind: Literal["connect", "config", "push", "review"] = "config"
     keys: tuple[str, ...] = ()
     """The SyncConfig keys this step sets."""
     rules: str = ""
@@ -121,6 +121,13 @@ STEPS: Final = (
         ),
     ),
     Step(
+        "push",
+        "Real-time push",
+        "Optional: Salesforce tells us the moment a deal is won, so its invoice is in Xero within "
+        "seconds instead of at the next poll.",
+        kind="push",
+    ),
+    Step(
         "review",
         "Review and switch on",
         "Everything checked against your Xero and Salesforce; syncing starts when you switch "
@@ -174,7 +181,8 @@ def done_steps(integration: Integration) -> set[str]:
         if connection is not None and connection.status == Connection.Status.ACTIVE:
             done.add(key)
     saved = (integration.config or {}).get(DONE_KEY) or []
-    configured = {s.key for s in STEPS if s.kind == "config"}
+    # Push is saved like a setting step (by continuing past it), though it is optional.
+    configured = {s.key for s in STEPS if s.kind in ("config", "push")}
     if integration.is_enabled:
         done |= configured | {"review"}
     else:
@@ -186,7 +194,8 @@ def resume_step(integration: Integration) -> Step:
     """The first step not done yet (the review when all are)."""
     done = done_steps(integration)
     for candidate in STEPS:
-        if candidate.key not in done:
+        # Push is optional (the poll works without it): it never holds the wizard back.
+        if candidate.key not in done and candidate.kind != "push":
             return candidate
     return BY_KEY["review"]
 

@@ -19,6 +19,8 @@ urlpatterns: list[URLPattern] = [
         for step in STEPS
     ),
     path(f"{BASE}rules/", views.setup_rules, name="setup_rules"),
+    path(f"{BASE}push/test/", views.setup_push_test, name="setup_push_test"),
+    path(f"{BASE}push/rotate/", views.setup_push_rotate, name="setup_push_rotate"),
     path(f"{BASE}refresh/", views.setup_refresh, name="setup_refresh"),
     path(f"{BASE}switch/", views.setup_switch, name="setup_switch"),
     path(f"{BASE}preview/", views.setup_preview, name="setup_preview"),

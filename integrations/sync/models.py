@@ -186,7 +186,14 @@ class SyncLogEntry(models.Model):
         WAITING = "waiting", "Waiting"
         RESOLVED = "resolved", "Resolved"
 
-    run = models.ForeignKey(SyncRun, on_delete=models.CASCADE, related_name="entries")
+    run = models.ForeignKey(
+        SyncRun,
+        on_delete=models.CASCADE,
+        related_name="entries",
+        null=True,
+        blank=True,
+        help_text="Empty for what happened outside a run (a refused push message).",
+    )
     integration = models.ForeignKey(
         "integrations.Integration", on_delete=models.CASCADE, related_name="log_entries"
     )
@@ -507,3 +514,107 @@ OPEN_OPERATION_STATES = (
     XeroOperation.State.SENDING,
     XeroOperation.State.UNKNOWN,
 )
+
+
+# --- real-time push (Salesforce Outbound Messages) ---------------------------------------------
+
+
+class PushEndpoint(models.Model):
+    """The inbound URL of one integration for Salesforce Outbound Messages, and its health.
+
+    The URL's token is a secret: stored encrypted (the panel shows the full URL to the people
+    who set Salesforce up) beside its SHA-256, by which a message finds its integration without
+    decrypting anything. Rotating replaces both; the old digest is kept only to tell a message
+    sent to the old URL from a random one (answered 404 either way, but logged for the former).
+    """
+
+    integration = models.OneToOneField(
+        "integrations.Integration", on_delete=models.CASCADE, related_name="push_endpoint"
+    )
+    token = models.TextField(
+        help_text="The URL token, encrypted (integrations.connections.crypto)."
+    )
+    token_digest = models.CharField(max_length=64, unique=True)
+    previous_token_digest = models.CharField(max_length=64, blank=True, db_index=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    rotated_at = models.DateTimeField(null=True, blank=True)
+    last_message_at = models.DateTimeField(
+        null=True, blank=True, help_text="When an accepted message last arrived."
+    )
+    last_failure_at = models.DateTimeField(null=True, blank=True)
+    last_failure = models.TextField(blank=True, help_text="Why the last refused message was.")
+    test_requested_at = models.DateTimeField(
+        null=True, blank=True, help_text='When a person pressed "Send a test message".'
+    )
+    test_received_at = models.DateTimeField(
+        null=True, blank=True, help_text="When a message (any) first arrived after that."
+    )
+
+    def __str__(self) -> str:
+        return f"Push endpoint of {self.integration_id}"
+
+
+class PushReceipt(models.Model):
+    """One Outbound Message notification already recorded: Salesforce repeats a delivery until
+    it is acknowledged (for up to 24 hours), and a repeat must do nothing twice."""
+
+    integration = models.ForeignKey(
+        "integrations.Integration", on_delete=models.CASCADE, related_name="+"
+    )
+    notification_id = models.CharField(max_length=32)
+    received_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        constraints: ClassVar = [
+            models.UniqueConstraint(
+                fields=("integration", "notification_id"), name="sync_push_receipt_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.notification_id
+
+
+class PushNotification(models.Model):
+    """An opportunity Salesforce said changed, waiting for a run to re-read it.
+
+    One row per opportunity: a second notification only moves ``received_at``, so a run that
+    took the first one (and deletes only rows it took) leaves the newer news for the next run.
+    """
+
+    integration = models.ForeignKey(
+        "integrations.Integration", on_delete=models.CASCADE, related_name="+"
+    )
+    salesforce_id = models.CharField(max_length=18)
+    received_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints: ClassVar = [
+            models.UniqueConstraint(
+                fields=("integration", "salesforce_id"), name="sync_push_pending_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.salesforce_id
+
+
+class PushTally(models.Model):
+    """Messages and refusals of one integration in one hour: the panel's push health, in a
+    bounded number of rows however many messages arrive."""
+
+    integration = models.ForeignKey(
+        "integrations.Integration", on_delete=models.CASCADE, related_name="+"
+    )
+    hour = models.DateTimeField()
+    messages = models.PositiveIntegerField(default=0)
+    notifications = models.PositiveIntegerField(default=0)
+    failures = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints: ClassVar = [
+            models.UniqueConstraint(fields=("integration", "hour"), name="sync_push_tally_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.integration_id} {self.hour:%Y-%m-%d %H}h: {self.messages}"

@@ -5,8 +5,9 @@ The steps, in order (each in ``integrations/sync/steps/``):
 1. **settle** — writes whose outcome was lost are looked up in Xero (``protocol.settle``);
 2. **lifecycle** — opportunities that stopped counting (reopened, lost, deleted) and the work
    their invoices need, recorded with the news;
-3. **read** — rows still waiting, by id; then opportunities changed since the watermark; then a
-   back-fill — each chunk of 50 decided, translated and written (``chunk``: organisation,
+3. **read** — rows still waiting, by id; then the opportunities Salesforce pushed (Outbound
+   Messages), by id; then opportunities changed since the watermark; then a back-fill (not in a
+   push run) — each chunk of 50 decided, translated and written (``chunk``: organisation,
    contacts, items, invoices);
 4. **credit notes** — pending news turned into voids, deletions, credit notes and allocations;
 5. **payments** — every scheduled payment whose day has come.
@@ -197,8 +198,12 @@ def _steps(ctx: RunContext) -> None:
         lifecycle.withdrawals(ctx, salesforce, spec)
         read.index_contacts(ctx, salesforce, spec)
         done = read.waiting(ctx, salesforce, spec)
+        done |= read.pushed(ctx, salesforce, spec, skip=done)
+        # The watermark read costs Salesforce calls only (nothing new: nothing for Xero).
         read.changed(ctx, salesforce, spec, skip=done)
-        read.backfill(ctx, salesforce, spec)
+        if ctx.run.trigger != SyncRun.Trigger.PUSH:
+            # A person's back-fill is long work: left to the poll, a push run stays quick.
+            read.backfill(ctx, salesforce, spec)
         credit_notes.act(ctx)
         payments.pay_due(ctx)
 

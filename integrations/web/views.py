@@ -17,6 +17,7 @@ from integrations.core import services as core_services
 from integrations.core.models import Integration
 from integrations.sync import services as sync_services
 from integrations.sync.models import OPEN_OUTCOMES, SyncLogEntry, SyncRun
+from integrations.sync.push import push_health
 from integrations.web.forms import BackfillForm, IntegrationCreateForm
 
 
@@ -68,6 +69,7 @@ def integration_detail(request: AccountRequest, integration_id: int) -> HttpResp
         "open_failures": _open_failures(integration).count(),
         "backfill": integration.backfills.first(),
         "backfill_form": BackfillForm(),
+        "health": push_health(integration=integration),
     }
     return render(request, "integrations/detail.html", context)
 

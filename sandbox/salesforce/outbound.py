@@ -100,7 +100,10 @@ def notify(opportunity: Opportunity) -> OutboundDelivery | None:
 
 
 def _start(delivery_id: int) -> None:
-    threading.Thread(target=_deliver_in_thread, args=(delivery_id,), daemon=True).start()
+    # Not a daemon: a short-lived process (a management command or shell script closing a
+    # deal) waits for its one attempt (at most TIMEOUT_SECONDS) instead of exiting with the
+    # message unsent; Salesforce, too, sends whatever process made the change.
+    threading.Thread(target=_deliver_in_thread, args=(delivery_id,), daemon=False).start()
 
 
 def _deliver_in_thread(delivery_id: int) -> None:

@@ -52,6 +52,17 @@ row = LedgerEntry.objects.filter(salesforce_id=%r, state="synced").first()
 print(json.dumps(bool(row and Invoice.objects.filter(invoice_id=row.xero_invoice_id).exists())))
 """
 
+# The sandbox Salesforce pushed the change to the demo integration's push URL, and was answered
+# Ack (seed_demo --connect-sandbox set its Outbound Message endpoint).
+_PUSHED = """
+import json
+from integrations.sync.models import PushEndpoint
+from sandbox.salesforce.models import OutboundDelivery
+statuses = set(OutboundDelivery.objects.filter(record_id=%r).values_list("status", flat=True))
+heard = PushEndpoint.objects.filter(last_message_at__isnull=False).exists()
+print(json.dumps(statuses == {"delivered"} and heard))
+"""
+
 _SYNCED = """
 import json
 from integrations.sync.models import LedgerEntry
@@ -97,6 +108,16 @@ def _walk(stack: Stack) -> None:
             return bool(stack.query(_INVOICED % won))
 
         stack.wait_for(invoiced, timeout=90, what=f"the invoice of {won}", every=2)
+
+        def pushed(won: str = won) -> bool:
+            return bool(stack.query(_PUSHED % won))
+
+        stack.wait_for(
+            pushed,
+            timeout=30,
+            what=f"the Outbound Message of {won} acknowledged",
+            every=2,
+        )
     health: dict[str, Any] = stack.query(_HEALTH)
     assert health["failing_since"] == "", health
     assert health["last_success_at"], health
@@ -108,6 +129,7 @@ def _walk(stack: Stack) -> None:
     logs = "\n".join(stack.log(name) for name in ("web", "worker", "beat"))
     assert "database is locked" not in logs
     assert "Traceback" not in stack.log("worker"), stack.log("worker")[-5000:]
+    assert "Traceback" not in stack.log("web"), stack.log("web")[-5000:]
 
 
 _FAST_EXPIRY = {
@@ -163,7 +185,13 @@ def test_make_run_on_postgresql_and_redis_keeps_syncing_past_token_expiry(tmp_pa
     source = settings.DATABASES["default"]
     name = f"c1_stack_{uuid.uuid4().hex[:8]}"
     _psql(source, f'CREATE DATABASE "{name}"')
-    redis_url = settings.REDIS_URL.rsplit("/", 1)[0] + "/13"
+    # A database of its own, beside this session's (its number + 10): a fixed one would be
+    # shared by two sessions running this test at once, whose workers then take each other's
+    # tasks (and refuse the ones their code does not know).
+    base, _, number = settings.REDIS_URL.rpartition("/")
+    if not number.isdigit():  # no database in the URL: database 0
+        base, number = settings.REDIS_URL.rstrip("/"), "0"
+    redis_url = f"{base}/{(int(number) + 10) % 16}"
     redis.Redis.from_url(redis_url).flushdb()
     user = source["USER"]
     auth = f"{user}:{source['PASSWORD']}@" if source.get("PASSWORD") else f"{user}@"

@@ -63,6 +63,7 @@ class Command(BaseCommand):
             configure_demo_rules,
             connect_sandbox_integration,
         )
+        from integrations.sync.push import push_endpoint_for, push_endpoint_url
         from sandbox.salesforce.models import SalesforceOrg
         from sandbox.xero.models import XeroOrganisation
 
@@ -90,4 +91,9 @@ class Command(BaseCommand):
         if returned:
             self.stdout.write(f"Demo deal {returned!r} has a returned unit: expect a credit note.")
         Integration.objects.filter(pk=integration.pk).update(is_enabled=True)
+        # Real-time push out of the box: the sandbox Salesforce sends its Outbound Messages to
+        # the demo integration's push URL, as a customer's org would once set up.
+        push_url = push_endpoint_url(push_endpoint_for(integration=integration))
+        SalesforceOrg.objects.filter(pk=salesforce_org.pk).update(outbound_url=push_url)
         self.stdout.write(self.style.SUCCESS(f"Demo integration connected and on: {path}"))
+        self.stdout.write(f"Sandbox Salesforce pushes its Outbound Messages to {push_url}")

@@ -19,6 +19,7 @@ from integrations.connections.ratelimit.limits import (
     Lease,
     LimiterUnavailable,
     Priority,
+    Remaining,
     SalesforcePause,
     SlotUnavailable,
     XeroLimits,
@@ -128,6 +129,15 @@ class XeroLimiter:
             )
         except LimiterUnavailable:
             logger.warning("ratelimit: could not record Xero's limits for %s", tenant_id)
+
+    def remaining(self, tenant_id: str) -> Remaining | None:
+        """What the organisation has left of its minute and day; None when the limiter cannot
+        be asked (the caller decides without it)."""
+        try:
+            return self.backend.remaining(tenant_id, limits=self.limits)
+        except LimiterUnavailable:
+            logger.warning("ratelimit: could not read the remaining calls of %s", tenant_id)
+            return None
 
     def block(self, tenant_id: str, *, retry_after: float, problem: str) -> None:
         """After a 429: every worker leaves the organisation alone for ``retry_after`` s."""

@@ -101,6 +101,14 @@ class SalesforcePause:
         )
 
 
+@dataclass(frozen=True)
+class Remaining:
+    """The calls an organisation has left: in the sliding minute and the sliding day."""
+
+    minute: int
+    day: int
+
+
 class LimiterUnavailable(Exception):
     """The shared limiter (Redis) could not be asked: a transient failure, not a refusal."""
 
@@ -169,6 +177,14 @@ class Backend(ABC):
         limits: XeroLimits,
     ) -> None:
         """Xero's remaining figures after a call: kept while lower than our own count."""
+
+    def remaining(self, tenant_id: str, *, limits: XeroLimits) -> Remaining:
+        """What is left of the organisation's minute and day (reading only, admitting nothing).
+
+        Backends that cannot tell say "all of it": a guess too high only keeps push as fast as
+        it would be without the figure; the limiter itself still refuses what is not there.
+        """
+        return Remaining(minute=limits.per_minute, day=limits.per_day)
 
     @abstractmethod
     def salesforce_check(self, org_id: str, *, headroom: float) -> SalesforcePause | None:

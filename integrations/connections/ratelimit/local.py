@@ -23,6 +23,7 @@ from integrations.connections.ratelimit.limits import (
     Lease,
     LimiterUnavailable,
     Refusal,
+    Remaining,
     SalesforcePause,
     XeroLimits,
     is_paused,
@@ -141,6 +142,17 @@ class _XeroState:
         self.leases[token] = now + limits.lease_seconds
         return Lease(tenant_id, token, now)
 
+    def remaining(self, *, now: float, limits: XeroLimits) -> Remaining:
+        # The same arithmetic as _REMAINING_LUA.
+        self._expire(now, limits)
+        minute = limits.per_minute - len(self.minute)
+        if self.reported_minute is not None:
+            minute = min(minute, self.reported_minute[0])
+        day = limits.per_day - sum(self.day.values())
+        if self.reported_day is not None:
+            day = min(day, self.reported_day[0])
+        return Remaining(minute=minute, day=day)
+
     def block(self, *, now: float, seconds: float, problem: str) -> None:
         if now + seconds > self.blocked_until:
             self.blocked_until = now + seconds
@@ -223,6 +235,10 @@ class LocalBackend(Backend):
     ) -> Lease | Refusal:
         with self._xero(tenant_id) as state:
             return state.admit(tenant_id, token, now=self.clock(), floor=floor, limits=limits)
+
+    def remaining(self, tenant_id: str, *, limits: XeroLimits) -> Remaining:
+        with self._xero(tenant_id) as state:
+            return state.remaining(now=self.clock(), limits=limits)
 
     def release(self, lease: Lease) -> None:
         with self._xero(lease.tenant_id) as state:

@@ -14,6 +14,7 @@ from integrations.connections.ratelimit.limits import (
     Lease,
     LimiterUnavailable,
     Refusal,
+    Remaining,
     SalesforcePause,
     XeroLimits,
 )
@@ -163,6 +164,31 @@ end
 return 1
 """
 
+# Read only (nothing pruned or counted): KEYS minute, day, reported minute, reported day.
+_REMAINING_LUA = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local per_minute = tonumber(ARGV[1])
+local per_day = tonumber(ARGV[2])
+local minute_ms = tonumber(ARGV[3])
+local day_ms = tonumber(ARGV[4])
+local bucket_ms = tonumber(ARGV[5])
+local minute = per_minute - redis.call('ZCOUNT', KEYS[1], '(' .. (now - minute_ms), '+inf')
+local reported_minute = tonumber(redis.call('GET', KEYS[3]) or '')
+if reported_minute and reported_minute < minute then minute = reported_minute end
+local fields = redis.call('HGETALL', KEYS[2])
+local used = 0
+for i = 1, #fields, 2 do
+  if (tonumber(fields[i]) + 1) * bucket_ms + day_ms > now then
+    used = used + tonumber(fields[i + 1])
+  end
+end
+local day = per_day - used
+local reported_day = tonumber(redis.call('GET', KEYS[4]) or '')
+if reported_day and reported_day < day then day = reported_day end
+return {minute, day}
+"""
+
 _SALESFORCE_CHECK_LUA = """
 local v = redis.call('HMGET', KEYS[1], 'used', 'allowed')
 if not v[1] or not v[2] then return {} end
@@ -200,6 +226,7 @@ class RedisBackend(Backend):
         self._block = self.client.register_script(_BLOCK_LUA)
         self._report = self.client.register_script(_REPORT_LUA)
         self._salesforce_check = self.client.register_script(_SALESFORCE_CHECK_LUA)
+        self._remaining = self.client.register_script(_REMAINING_LUA)
 
     @staticmethod
     def _xero_keys(tenant_id: str) -> list[str]:
@@ -274,6 +301,23 @@ class RedisBackend(Backend):
             )
         except redis.RedisError as exc:
             raise _unavailable(exc) from exc
+
+    def remaining(self, tenant_id: str, *, limits: XeroLimits) -> Remaining:
+        keys = self._xero_keys(tenant_id)
+        try:
+            minute, day = self._remaining(
+                keys=[keys[0], keys[1], keys[4], keys[5]],
+                args=[
+                    limits.per_minute,
+                    limits.per_day,
+                    _ms(limits.minute_window),
+                    _ms(limits.day_window),
+                    _ms(limits.day_bucket),
+                ],
+            )
+        except redis.RedisError as exc:
+            raise _unavailable(exc) from exc
+        return Remaining(minute=int(minute), day=int(day))
 
     def salesforce_check(self, org_id: str, *, headroom: float) -> SalesforcePause | None:
         try:

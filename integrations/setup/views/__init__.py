@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from integrations.setup.views.history import change_label, setup_history
 from integrations.setup.views.preview import setup_preview
+from integrations.setup.views.push import setup_push_rotate, setup_push_test
 from integrations.setup.views.review import setup_refresh, setup_switch
 from integrations.setup.views.rules import setup_rules
 from integrations.setup.views.wizard import setup, setup_step
@@ -20,6 +21,8 @@ __all__ = [
     "setup",
     "setup_history",
     "setup_preview",
+    "setup_push_rotate",
+    "setup_push_test",
     "setup_refresh",
     "setup_rules",
     "setup_step",

@@ -24,6 +24,7 @@ from integrations.setup.views.common import (
     url_kwargs,
 )
 from integrations.setup.views.page import render_step, step_form
+from integrations.setup.views.push import render_push
 from integrations.setup.views.review import render_review, review_recheck
 
 
@@ -51,6 +52,11 @@ def setup_step(request: AccountRequest, integration_id: int, step_key: str) -> H
         if request.method == "POST":
             return redirect(step_url(request, integration, steps.next_step(step)))
         return _render_connect(request, integration, step)
+    if step.kind == "push":
+        if request.method == "POST":
+            steps.mark_done(integration, [step.key])
+            return redirect(step_url(request, integration, steps.next_step(step)))
+        return render_push(request, integration, step)
     if step.kind == "review":
         if request.method == "POST":
             return review_recheck(request, integration)

@@ -26,7 +26,7 @@ from integrations.core.config import SyncConfig
 from integrations.core.models import Integration
 from integrations.rules.specs import fields_needed
 from integrations.sync.context import RunContext
-from integrations.sync.models import Backfill, LedgerEntry, SyncRun
+from integrations.sync.models import Backfill, LedgerEntry, PushNotification, SyncRun
 from integrations.sync.protocol import Stop
 from integrations.sync.steps import contacts, lifecycle
 from integrations.sync.steps.chunk import process_chunk
@@ -98,6 +98,33 @@ def waiting(ctx: RunContext, source: PageSource, spec: ReadSpec) -> set[str]:
     gone = [i for i in ids if i not in done]
     if gone:
         lifecycle.explain_gone(ctx, source, gone)
+    return done
+
+
+def pushed(ctx: RunContext, source: PageSource, spec: ReadSpec, skip: set[str]) -> set[str]:
+    """The opportunities Salesforce pushed (``PushNotification``), re-read by id and processed
+    like any other; returns the ids processed.
+
+    Only the notifications received before this step started are taken, and only those are
+    deleted once processed: an opportunity notified again meanwhile stays pending (a newer
+    ``received_at``) for the next run. Opportunities that do not count (not won, outside the
+    configured stage or dates) are read as nothing and produce nothing; the ones in ``skip``
+    were processed by this run already.
+    """
+    started = timezone.now()
+    mine = PushNotification.objects.filter(integration=ctx.integration, received_at__lte=started)
+    ids = sorted(set(mine.values_list("salesforce_id", flat=True)))
+    done: set[str] = set()
+    if not ids:
+        return done
+    unread = [i for i in ids if i not in skip]
+    for chunk in chunks(read_opportunities_by_id(source, spec, unread, batch_size=PAGE_SIZE)):
+        _process(ctx, chunk)
+        taken = [o.salesforce_id for o in chunk]
+        done.update(taken)
+        # Consumed as each chunk is settled: a run stopped later re-reads only the rest.
+        mine.filter(salesforce_id__in=taken).delete()
+    mine.filter(salesforce_id__in=ids).delete()
     return done
 
 

@@ -485,3 +485,21 @@ def test_deploy_check_warns_when_workers_may_run_on_machines_that_share_no_limit
     settings.REDIS_URL = ""
     settings.DEBUG = True
     assert rate_limiter_shared(None) == []
+
+
+def test_remaining_reads_what_is_left_without_spending_it(make_backend: Factory):
+    """What push's batch window is computed from: our own counts, or Xero's lower figures."""
+    backend = make_backend()
+    limits = fast(per_minute=10, per_day=100)
+    org = tenant()
+    assert backend.remaining(org, limits=limits) == ratelimit.Remaining(minute=10, day=100)
+    for _ in range(3):
+        assert isinstance(take(backend, org, limits), Lease)
+    assert backend.remaining(org, limits=limits) == ratelimit.Remaining(minute=7, day=97)
+    # Reading spends nothing.
+    assert backend.remaining(org, limits=limits) == ratelimit.Remaining(minute=7, day=97)
+    backend.report(org, minute_remaining=2, day_remaining=40, limits=limits)
+    assert backend.remaining(org, limits=limits) == ratelimit.Remaining(minute=2, day=40)
+    # The minute's calls leave its window; the day's stay.
+    time.sleep(limits.minute_window + 0.1)
+    assert make_backend().remaining(org, limits=limits).day == 40
