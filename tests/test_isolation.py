@@ -37,6 +37,8 @@ NOT_TENANT_NAMES = {
     "accounts:invitation_accept",
     # The one-time link of a lock-out notice (accounts.login_throttle).
     "accounts:login_unlock",
+    # Xero's webhook: signed with the app's key; its events name their organisation.
+    "integrations:xero_webhook",
 }
 
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import uuid
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django import forms
+from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.http import urlencode
@@ -180,6 +182,33 @@ def invoices(request: HttpRequest, org_id: int) -> HttpResponse:
         .order_by("-created_at", "-pk")[:500]
     )
     return _page(request, organisation, "invoices.html", invoices=rows)
+
+
+@require_POST
+def invoice_pay(request: HttpRequest, org_id: int, invoice_id: uuid.UUID) -> HttpResponse:
+    """Record a payment of the amount due (or the amount entered), as a person does in Xero."""
+    from sandbox.xero import services, writes
+
+    organisation = get_object_or_404(XeroOrganisation, pk=org_id)
+    found = get_object_or_404(Invoice, organisation=organisation, invoice_id=invoice_id)
+    raw = request.POST.get("amount", "").strip()
+    try:
+        amount = Decimal(raw) if raw else None
+    except InvalidOperation:
+        amount = Decimal(-1)
+    try:
+        services.payment_record(invoice_pk=found.pk, amount=amount)
+    except writes.ElementError as exc:
+        messages.error(request, "; ".join(exc.messages))
+    else:
+        messages.success(request, "Payment recorded.")
+    return redirect("sandbox_xero:invoice", org_id=org_id, invoice_id=invoice_id)
+
+
+def invoice_link(request: HttpRequest, invoice_id: uuid.UUID) -> HttpResponse:
+    """An invoice by its id alone, as Xero's deep links are: to its organisation's page."""
+    found = get_object_or_404(Invoice, invoice_id=invoice_id)
+    return redirect("sandbox_xero:invoice", org_id=found.organisation_id, invoice_id=invoice_id)
 
 
 def invoice(request: HttpRequest, org_id: int, invoice_id: uuid.UUID) -> HttpResponse:

@@ -565,6 +565,7 @@ def test_a_problem_names_a_known_behaviour():
         "tax",
         "currencies",
         "tracking",
+        "writeback",
         "matching",
     }
     with pytest.raises(ValueError, match="behaviour"):
