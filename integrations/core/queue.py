@@ -34,9 +34,11 @@ XERO_WEBHOOK_TASK = "integrations.tasks.process_xero_webhook"
 WRITEBACK_TASK = "integrations.tasks.writeback"
 
 
-def enqueue_xero_webhook(*, event_ids: list[int]) -> None:
+def enqueue_xero_webhook(*, event_ids: list[int], countdown: float = 0.0) -> None:
     """Processing of stored webhook events, once they are committed."""
-    transaction.on_commit(lambda: _task(XERO_WEBHOOK_TASK).delay(event_ids))
+    transaction.on_commit(
+        lambda: _task(XERO_WEBHOOK_TASK).apply_async((event_ids,), countdown=countdown)
+    )
 
 
 def enqueue_writeback(*, integration_id: int, countdown: float = 0.0) -> None:

@@ -53,11 +53,13 @@ from integrations.core.models import Integration
 from integrations.core.pauses import runnable
 from integrations.core.queue import enqueue_writeback, enqueue_xero_webhook
 from integrations.sync.models import (
+    OPEN_OPERATION_STATES,
     CreditNoteEntry,
     LedgerEntry,
     SyncLogEntry,
     SyncRun,
     WritebackState,
+    XeroOperation,
     XeroWebhookEvent,
 )
 from integrations.sync.writeback_values import Value, changed, stored, values_for
@@ -80,6 +82,10 @@ FIELD_ERRORS: Final = frozenset(
 GONE_ERRORS: Final = frozenset({"ENTITY_IS_DELETED", "NOT_FOUND", "INVALID_CROSS_REFERENCE_KEY"})
 # A write-back older than this that is still pending was lost (a worker died): beat requeues.
 STALE_AFTER: Final = dt.timedelta(seconds=30)
+# Xero's CREATE event can arrive before the run that created the document has recorded Xero's
+# answer: such events are looked at again this often, for this long, while a write is open.
+RETRY_UNMATCHED_EVERY: Final = 2.0
+RETRY_UNMATCHED_FOR: Final = dt.timedelta(seconds=60)
 
 
 def _queued_key(integration_id: int) -> str:
@@ -167,6 +173,7 @@ def webhook_events_process(*, event_ids: Sequence[int]) -> list[int]:
         if _writeback_config(integration) is not None
     ]
     matched: set[int] = set()
+    again: set[int] = set()
     queued: list[int] = []
     now = timezone.now()
     for integration in integrations:
@@ -205,15 +212,36 @@ def webhook_events_process(*, event_ids: Sequence[int]) -> list[int]:
             _request(integration_id=integration.pk, ledger_ids=ledger_ids, now=now)
             queue_writeback(integration_id=integration.pk)
             queued.append(integration.pk)
+        again |= _not_recorded_yet(integration, [e for e in mine if e.pk not in matched], now)
+    if again:
+        enqueue_xero_webhook(event_ids=sorted(again), countdown=RETRY_UNMATCHED_EVERY)
     with transaction.atomic():
         XeroWebhookEvent.objects.filter(pk__in=matched).update(
             state=XeroWebhookEvent.State.DONE, processed_at=now
         )
         XeroWebhookEvent.objects.filter(
-            pk__in=[e.pk for e in events if e.pk not in matched],
+            pk__in=[e.pk for e in events if e.pk not in matched and e.pk not in again],
             state=XeroWebhookEvent.State.PENDING,
         ).update(state=XeroWebhookEvent.State.IGNORED, processed_at=now)
     return queued
+
+
+def _not_recorded_yet(
+    integration: Integration, unmatched: list[XeroWebhookEvent], now: dt.datetime
+) -> set[int]:
+    """Events to look at again shortly: a document just created whose write the run has not
+    recorded yet (its outcome is still open), for a minute at most."""
+    young = [
+        e.pk
+        for e in unmatched
+        if e.event_type == "CREATE" and e.received_at > now - RETRY_UNMATCHED_FOR
+    ]
+    if not young:
+        return set()
+    open_writes = XeroOperation.objects.filter(
+        integration=integration, state__in=OPEN_OPERATION_STATES
+    ).exists()
+    return set(young) if open_writes else set()
 
 
 def _writeback_config(integration: Integration) -> SyncConfig | None:

@@ -52,6 +52,26 @@ row = LedgerEntry.objects.filter(salesforce_id=%r, state="synced").first()
 print(json.dumps(bool(row and Invoice.objects.filter(invoice_id=row.xero_invoice_id).exists())))
 """
 
+_PAY_AN_INVOICE = """
+import json
+from integrations.sync.models import LedgerEntry
+from sandbox.xero import services, webhooks
+from sandbox.xero.models import Invoice
+# Delivered before this shell exits (a person's page request would use its own thread).
+webhooks.SYNCHRONOUS = True
+row = LedgerEntry.objects.filter(salesforce_id=%r, state="synced").first()
+invoice = Invoice.objects.get(invoice_id=row.xero_invoice_id)
+services.payment_record(invoice_pk=invoice.pk)
+print(json.dumps(str(invoice.total)))
+"""
+
+_WRITTEN_BACK = """
+import json
+from sandbox.salesforce.models import Opportunity
+opportunity = Opportunity.objects.get(sf_id=%r)
+print(json.dumps([opportunity.xero_status, str(opportunity.xero_amount_paid)]))
+"""
+
 _SYNCED = """
 import json
 from integrations.sync.models import LedgerEntry
@@ -97,6 +117,14 @@ def _walk(stack: Stack) -> None:
             return bool(stack.query(_INVOICED % won))
 
         stack.wait_for(invoiced, timeout=90, what=f"the invoice of {won}", every=2)
+    # A payment recorded in the sandbox Xero: its webhook reaches the web process, the worker
+    # writes it back onto the opportunity in the sandbox Salesforce.
+    total: str = stack.query(_PAY_AN_INVOICE % won)
+
+    def written_back(won: str = won) -> bool:
+        return bool(stack.query(_WRITTEN_BACK % won) == ["PAID", total])
+
+    stack.wait_for(written_back, timeout=30, what=f"the write-back of {won}'s payment", every=1)
     health: dict[str, Any] = stack.query(_HEALTH)
     assert health["failing_since"] == "", health
     assert health["last_success_at"], health

@@ -20,8 +20,15 @@ from integrations.connections.salesforce.client import SalesforceClient
 from integrations.core.behaviours import paused_behaviours
 from integrations.core.config import SyncConfig
 from integrations.core.models import Integration
+from integrations.demo import DEMO_WRITEBACK_FIELDS
 from integrations.setup.validation import integration_check_configuration
-from integrations.sync.models import SyncLogEntry, SyncRun, WritebackState, XeroWebhookEvent
+from integrations.sync.models import (
+    LedgerEntry,
+    SyncLogEntry,
+    SyncRun,
+    WritebackState,
+    XeroWebhookEvent,
+)
 from integrations.sync.writeback import integration_writeback
 from sandbox.salesforce.models import Opportunity as SandboxOpportunity
 from sandbox.salesforce.models import SalesforceOrg
@@ -33,14 +40,8 @@ from tests.integrations.sync import helpers as h
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-FIELDS = {
-    "xero_invoice_number": "Xero_Invoice_Number__c",
-    "xero_invoice_status": "Xero_Status__c",
-    "xero_amount_due": "Xero_Amount_Due__c",
-    "xero_amount_paid": "Xero_Amount_Paid__c",
-    "xero_fully_paid_date": "Xero_Paid_Date__c",
-    "xero_invoice_url": "Xero_Invoice_URL__c",
-}
+# Every value but the credited amount, onto the sandbox org's Xero custom fields.
+FIELDS = DEMO_WRITEBACK_FIELDS
 
 
 @pytest.fixture
@@ -327,3 +328,46 @@ def test_beat_writes_back_what_a_lost_task_left(
     assert state.requested_at is None
     assert writeback_due() == []
     assert SyncConfig.from_json(integration.config).writeback_on
+
+
+def test_a_create_event_ahead_of_the_recorded_answer_is_looked_at_again(
+    integration: Integration, monkeypatch: pytest.MonkeyPatch
+):
+    """Xero's CREATE webhook may arrive before the run has recorded Xero's answer: while a
+    write is open the event waits a moment instead of being ignored."""
+    from integrations.sync import writeback
+    from integrations.sync.models import XeroOperation
+
+    opportunity, invoice = synced(integration)
+    configure(integration)
+    retried: list[list[int]] = []
+    monkeypatch.setattr(
+        writeback, "enqueue_xero_webhook", lambda *, event_ids, countdown: retried.append(event_ids)
+    )
+    monkeypatch.setattr(writeback, "queue_writeback", lambda **kw: True)
+    row = h.ledger(integration, opportunity)
+    invoice_id = row.xero_invoice_id
+    LedgerEntry.objects.filter(pk=row.pk).update(xero_invoice_id="")  # not recorded yet
+    operation = XeroOperation.objects.create(
+        integration=integration, kind="invoice", subject="x", state="sending"
+    )
+    assert integration.xero_connection is not None
+    event = XeroWebhookEvent.objects.create(
+        key="k1",
+        tenant_id=integration.xero_connection.external_id,
+        resource_id=invoice_id,
+        event_category="INVOICE",
+        event_type="CREATE",
+        event_date=timezone.now(),
+    )
+    assert writeback.webhook_events_process(event_ids=[event.pk]) == []
+    assert retried == [[event.pk]]
+    event.refresh_from_db()
+    assert event.state == "pending"
+    # The run records the answer: the next look matches it.
+    LedgerEntry.objects.filter(pk=row.pk).update(xero_invoice_id=invoice_id)
+    XeroOperation.objects.filter(pk=operation.pk).update(state="done")
+    assert writeback.webhook_events_process(event_ids=[event.pk]) == [integration.pk]
+    event.refresh_from_db()
+    assert event.state == "done"
+    assert invoice.invoice_id
