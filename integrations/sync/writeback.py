@@ -276,11 +276,17 @@ def queue_writeback(*, integration_id: int, countdown: float | None = None) -> b
 def writeback_due() -> list[int]:
     """Integrations with news not written back for a while (a lost task, a wait that ended):
     beat queues them."""
-    return list(
+    ids = set(
         WritebackState.objects.filter(requested_at__lt=timezone.now() - STALE_AFTER)
         .filter(integration__in=Integration.objects.filter(runnable()))
         .values_list("integration_id", flat=True)
-        .distinct()
+    )
+    # Held back by its settings: it said so when it stopped; the configuration check's
+    # clearing of the problem is what lets it go on, not another minute passing.
+    return sorted(
+        integration.pk
+        for integration in Integration.objects.filter(pk__in=ids).only("pk", "config_problems")
+        if not any(p.behaviour == Behaviour.WRITEBACK for p in stored_problems(integration))
     )
 
 
@@ -405,6 +411,14 @@ def integration_writeback(*, integration_id: int) -> WritebackOutcome:
         log.add(Outcome.WAITING, outcome.waiting)
         outcome.more = False
     except ProviderError as exc:
+        if exc.permanent:
+            # Refused whole (not a field: those are answered per record): retrying would be
+            # refused again. Xero's next change to these invoices tries again.
+            outcome.waiting = f"Write-back failed: {exc.message}"
+            log.add(Outcome.FAILED, f"{outcome.waiting} It is tried again on Xero's next change.")
+            _clear(states)
+            log.save(outcome, xero_calls=xero.calls, salesforce_calls=outcome.salesforce_calls)
+            return outcome
         # Transient (a timeout, a 5xx): the task retries; the news stays marked meanwhile.
         outcome.waiting = f"Write-back could not finish: {exc.message}"
         log.add(Outcome.WAITING, f"{outcome.waiting} It is tried again shortly.")

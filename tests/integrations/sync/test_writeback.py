@@ -29,7 +29,7 @@ from integrations.sync.models import (
     WritebackState,
     XeroWebhookEvent,
 )
-from integrations.sync.writeback import integration_writeback
+from integrations.sync.writeback import integration_writeback, writeback_due
 from sandbox.salesforce.models import Opportunity as SandboxOpportunity
 from sandbox.salesforce.models import SalesforceOrg
 from sandbox.xero import seed as xero_seed
@@ -271,6 +271,9 @@ def test_a_field_salesforce_will_not_let_us_write_is_configuration_required(
     outcome = integration_writeback(integration_id=integration.pk)
     assert outcome.waiting.startswith("Write-back waits for its settings")
     assert salesforce_writes == [1]
+    # Beat does not keep trying (and logging) while the settings hold it back.
+    WritebackState.objects.update(requested_at=timezone.now() - dt.timedelta(minutes=5))
+    assert writeback_due() == []
 
     # The configuration check sees the same from describe and names the field.
     problems = integration_check_configuration(integration_id=integration.pk, refresh=True)
@@ -313,8 +316,6 @@ def test_beat_writes_back_what_a_lost_task_left(
 ):
     """The database is the truth: news marked but never written (the task was lost) is
     queued again by the poll."""
-    from integrations.sync.writeback import writeback_due
-
     opportunity, _invoice = synced(integration)
     configure(integration)
     state = WritebackState.objects.create(
