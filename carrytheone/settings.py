@@ -436,6 +436,23 @@ SALESFORCE_CLIENT_ID: str = env.str(
 SALESFORCE_CLIENT_SECRET: str = env.str(
     "SALESFORCE_CLIENT_SECRET", default="sandbox-secret-salesforce" if SANDBOX_ENABLED else ""
 )
+# The webhook key Xero's developer portal shows for the app's webhook (a secret: signs every
+# delivery to /webhooks/xero/). Empty: every delivery is refused with 401. With the sandbox on it
+# defaults to the key seed_demo gives the sandbox organisation.
+XERO_WEBHOOK_KEY: str = env.str(
+    "XERO_WEBHOOK_KEY", default="sandbox-xero-webhook-key" if SANDBOX_ENABLED else ""
+)
+# Where a person sees one invoice in Xero, for the write-back's invoice link; {invoice_id} is
+# replaced. With the sandbox on: the sandbox Xero's own invoice page.
+XERO_INVOICE_URL: str = env.str(
+    "XERO_INVOICE_URL",
+    default=f"{_sx}/invoices/{{invoice_id}}/"
+    if SANDBOX_ENABLED
+    else "https://go.xero.com/AccountsReceivable/View.aspx?InvoiceID={invoice_id}",
+)
+# Seconds a write-back waits for more webhook events of the same integration before it reads
+# Xero (one read and one Salesforce call for the lot).
+WRITEBACK_BATCH_SECONDS: float = env.float("WRITEBACK_BATCH_SECONDS", default=1.0)
 # Seconds before an access token's expiry at which it is refreshed ahead of use.
 TOKEN_REFRESH_MARGIN: int = env.int("TOKEN_REFRESH_MARGIN", default=120)
 # Timeout, in seconds, of every call to Xero or Salesforce (connect, read).

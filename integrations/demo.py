@@ -147,6 +147,15 @@ def connect_sandbox_integration(
     return path
 
 
+# The sandbox Salesforce org's Xero custom fields, for the demo's write-back.
+DEMO_WRITEBACK_FIELDS: dict[str, str] = {
+    "xero_invoice_number": "Xero_Invoice_Number__c",
+    "xero_invoice_status": "Xero_Status__c",
+    "xero_amount_due": "Xero_Amount_Due__c",
+    "xero_amount_paid": "Xero_Amount_Paid__c",
+    "xero_fully_paid_date": "Xero_Paid_Date__c",
+    "xero_invoice_url": "Xero_Invoice_URL__c",
+}
 # What the demo integration does with the demo seeds' opportunities: a bit of everything the
 # accounting rules can do, so the sandbox Xero pages show payments, credit notes, tax by place,
 # several currencies and tracking.
@@ -160,6 +169,9 @@ DEMO_CONFIG: dict[str, object] = {
     "void_unpaid_instead": True,
     "credit_note_on_amount_drop": True,
     "negative_lines": "credit_note",
+    # Xero's news on the sandbox opportunities' custom fields, seconds after a payment.
+    "writeback_enabled": True,
+    "writeback_fields": DEMO_WRITEBACK_FIELDS,
 }
 DEMO_TAX_RULES = (
     ("US", "CA", "TAX001"),

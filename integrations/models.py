@@ -15,6 +15,8 @@ from integrations.sync.models import (
     PaymentEntry,
     SyncLogEntry,
     SyncRun,
+    WritebackState,
+    XeroWebhookEvent,
 )
 
 __all__ = [
@@ -30,4 +32,6 @@ __all__ = [
     "SyncRun",
     "TaxRule",
     "TrackingRule",
+    "WritebackState",
+    "XeroWebhookEvent",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from typing import Any
 
 from celery import shared_task
 from django.db import transaction
@@ -23,6 +24,23 @@ from integrations.sync.push import (
     push_schedule,
 )
 from integrations.sync.run import sync_integration
+from integrations.sync.writeback import (
+    integration_writeback,
+    queue_writeback,
+    webhook_events_process,
+    writeback_due,
+)
+
+# Only transient provider errors escape the services (they record everything else): retried
+# with backoff.
+_RETRY_TRANSIENT: dict[str, Any] = {
+    "acks_late": True,
+    "autoretry_for": (ProviderError,),
+    "retry_backoff": True,
+    "retry_backoff_max": 600,
+    "retry_jitter": True,
+    "max_retries": 5,
+}
 
 
 @shared_task(name="integrations.tasks.poll_integrations")
@@ -41,19 +59,25 @@ def poll_integrations() -> int:
     for integration_id in ids:
         # Published only once the surrounding transaction (if any) has committed.
         transaction.on_commit(functools.partial(sync_integration_task.delay, integration_id))
+    # Xero's news that a lost task or a wait left unwritten: written back now.
+    for integration_id in writeback_due():
+        queue_writeback(integration_id=integration_id, countdown=0.0)
     return len(ids)
 
 
-@shared_task(
-    name="integrations.tasks.sync_integration",
-    acks_late=True,
-    # Only transient provider errors escape the service (it records everything else).
-    autoretry_for=(ProviderError,),
-    retry_backoff=True,
-    retry_backoff_max=600,
-    retry_jitter=True,
-    max_retries=5,
-)
+@shared_task(name="integrations.tasks.process_xero_webhook", acks_late=True)
+def process_xero_webhook(event_ids: list[int]) -> int:
+    """Matches stored Xero webhook events to our documents; returns the integrations queued."""
+    return len(webhook_events_process(event_ids=event_ids))
+
+
+@shared_task(name="integrations.tasks.writeback", **_RETRY_TRANSIENT)
+def writeback_task(integration_id: int) -> int:
+    """Writes Xero's news onto one integration's opportunities; returns how many it wrote."""
+    return integration_writeback(integration_id=integration_id).written
+
+
+@shared_task(name="integrations.tasks.sync_integration", **_RETRY_TRANSIENT)
 def sync_integration_task(integration_id: int, trigger: str = "poll") -> int | None:
     """Runs one sync of one integration; returns the run's id (None: someone else holds it)."""
     return _sync_then_follow(integration_id, trigger)

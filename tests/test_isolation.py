@@ -40,6 +40,8 @@ NOT_TENANT_NAMES = {
     # Salesforce Outbound Messages: the URL's token is the credential (tests/integrations/web/
     # test_push_views.py: an unknown or rotated token gets 404).
     "push_salesforce_outbound",
+    # Xero's webhook: signed with the app's key; its events name their organisation.
+    "integrations:xero_webhook",
 }
 
 

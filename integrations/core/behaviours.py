@@ -10,6 +10,8 @@ affected:
 - ``currencies``: invoices (and payments) in a currency Xero has not enabled;
 - ``payments``: recording payments (bank accounts, the payment method field);
 - ``credit_notes``: credit notes, which use the same accounts as the invoices;
+- ``writeback``: writing Xero's invoice values onto opportunities (a chosen field missing or
+  not writable);
 - ``matching``: values that match nothing (a payment method name that is not a picklist
   value). Advisory: a person should know, but holding anything back would not help.
 """
@@ -32,6 +34,7 @@ class Behaviour(StrEnum):
     TAX = "tax"
     CURRENCIES = "currencies"
     TRACKING = "tracking"
+    WRITEBACK = "writeback"
     MATCHING = "matching"
 
 
@@ -45,6 +48,7 @@ BEHAVIOUR_LABELS: Final[Mapping[str, str]] = {
     Behaviour.TAX: "Tax",
     Behaviour.CURRENCIES: "Currencies",
     Behaviour.TRACKING: "Tracking",
+    Behaviour.WRITEBACK: "Write-back to Salesforce",
     Behaviour.MATCHING: "Matching Salesforce values",
 }
 

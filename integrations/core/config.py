@@ -44,6 +44,24 @@ _TAX_TYPE = re.compile(r"^[A-Za-z0-9_]{0,50}$")
 _CURRENCY = re.compile(r"^(?:[A-Z]{3})?$")
 MAX_PAYMENT_TERMS_DAYS: Final = 3650
 
+# What the write-back can copy from Xero onto the opportunity, by the kind of value each is.
+WRITEBACK_SOURCES: Final[dict[str, str]] = {
+    "xero_invoice_number": "text",
+    "xero_invoice_status": "text",
+    "xero_amount_due": "money",
+    "xero_amount_paid": "money",
+    "xero_credited_amount": "money",
+    "xero_fully_paid_date": "date",
+    "xero_invoice_url": "url",
+}
+# The Salesforce field types that can hold each kind of value.
+WRITEBACK_FIELD_TYPES: Final[dict[str, frozenset[str]]] = {
+    "text": frozenset({"string", "textarea", "picklist"}),
+    "url": frozenset({"url", "string", "textarea"}),
+    "money": frozenset({"currency", "double"}),
+    "date": frozenset({"date"}),
+}
+
 
 class ConfigError(ValueError):
     """A configuration value that cannot be used; ``field`` names it for the settings form."""
@@ -154,6 +172,20 @@ class SyncConfig:
     """Enable in Xero a currency an opportunity uses that is not enabled yet (else: log it)."""
     use_salesforce_rates: bool = False
     """Send Salesforce's conversion rate as the invoice CurrencyRate; else Xero's daily rate."""
+    writeback_enabled: bool = False
+    """Copy what Xero says of the invoice (number, status, amounts...) onto the opportunity."""
+    writeback_fields: tuple[tuple[str, str], ...] = ()
+    """(source, Opportunity field API name) pairs, sources from :data:`WRITEBACK_SOURCES`, in
+    that order; a tuple (not a dict) so the config stays hashable. Stored as a JSON object."""
+
+    @property
+    def writeback_map(self) -> dict[str, str]:
+        """Source → Opportunity field."""
+        return dict(self.writeback_fields)
+
+    @property
+    def writeback_on(self) -> bool:
+        return self.writeback_enabled and bool(self.writeback_fields)
 
     def __post_init__(self) -> None:
         # Inferred here rather than in from_json, so that a SyncConfig built in code
@@ -271,6 +303,8 @@ class SyncConfig:
             )
 
         return cls(
+            writeback_enabled=flag("writeback_enabled"),
+            writeback_fields=_writeback_fields(data.get("writeback_fields")),
             invoice_status=choice("invoice_status", INVOICE_STATUSES),
             line_amount_types=choice("line_amount_types", LINE_AMOUNT_TYPES),
             payment_terms_days=terms,
@@ -334,4 +368,31 @@ class SyncConfig:
             "negative_lines": self.negative_lines,
             "enable_missing_currencies": self.enable_missing_currencies,
             "use_salesforce_rates": self.use_salesforce_rates,
+            "writeback_enabled": self.writeback_enabled,
+            "writeback_fields": self.writeback_map,
         }
+
+
+def _writeback_fields(raw: Any) -> tuple[tuple[str, str], ...]:
+    """The stored mapping, checked: known sources, field API names, no field written twice.
+    Sources mapped to "" (none) are left out."""
+    name = "writeback_fields"
+    if raw is None:
+        return ()
+    if not isinstance(raw, Mapping):
+        raise ConfigError(name, "must map each Xero value to an Opportunity field.")
+    chosen: dict[str, str] = {}
+    for source, target in raw.items():
+        if source not in WRITEBACK_SOURCES:
+            raise ConfigError(name, f"unknown Xero value {source!r}.")
+        if not isinstance(target, str):
+            raise ConfigError(name, f"{source}: must be a Salesforce field API name.")
+        target = target.strip()
+        if not target:
+            continue
+        if not _FIELD_API_NAME.match(target):
+            raise ConfigError(name, f"{source}: {target!r} is not a Salesforce field API name.")
+        if target in chosen.values():
+            raise ConfigError(name, f"Opportunity.{target} is chosen for two Xero values.")
+        chosen[source] = target
+    return tuple((source, chosen[source]) for source in WRITEBACK_SOURCES if source in chosen)

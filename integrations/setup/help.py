@@ -307,6 +307,60 @@ BEHAVIOUR: Final[Mapping[str, Help]] = {
         "to a credit note, allocated to the invoice, shows them separately.",
         "A -50.00 'loyalty discount' line becomes a 50.00 credit note.",
     ),
+    "writeback_enabled": Help(
+        "Write Xero's values back to Salesforce",
+        "Show on each opportunity what Xero says of its invoice, seconds after it changes.",
+        "Xero tells CarryTheOne of every change to an invoice or credit note (its webhook); "
+        "the invoice is read again and the fields chosen below are updated on the opportunity, "
+        "only when a value changed, up to 200 opportunities per Salesforce call. Off by "
+        "default. Choose fields of their own (custom fields such as Xero_Status__c): fields "
+        "used to build invoices cannot be chosen, so a write-back never looks like a change "
+        "to invoice. The connected Salesforce user needs edit access to them.",
+        "A customer pays by bank transfer; seconds after the payment is reconciled in Xero, "
+        "the opportunity shows Xero Status PAID and Amount Due 0.00.",
+    ),
+    "writeback_fields.xero_invoice_number": Help(
+        "Xero invoice number",
+        "A text field for the invoice's number in Xero.",
+        "",
+        "INV-0042",
+    ),
+    "writeback_fields.xero_invoice_status": Help(
+        "Xero invoice status",
+        "A text or picklist field for DRAFT, SUBMITTED, AUTHORISED, PAID or VOIDED.",
+        "A picklist needs those values; a text field takes them as they are.",
+        "PAID once the last payment is recorded.",
+    ),
+    "writeback_fields.xero_amount_due": Help(
+        "Amount due",
+        "A currency field for what the customer still owes.",
+        "In the invoice's currency.",
+        "0.00 once paid in full.",
+    ),
+    "writeback_fields.xero_amount_paid": Help(
+        "Amount paid",
+        "A currency field for the payments recorded against the invoice.",
+        "In the invoice's currency.",
+        "600.00 after a first instalment of a 1,200.00 invoice.",
+    ),
+    "writeback_fields.xero_credited_amount": Help(
+        "Amount credited",
+        "A currency field for the credit notes allocated to the invoice.",
+        "",
+        "",
+    ),
+    "writeback_fields.xero_fully_paid_date": Help(
+        "Fully paid on",
+        "A date field for the day the invoice became paid in full (empty until then).",
+        "",
+        "",
+    ),
+    "writeback_fields.xero_invoice_url": Help(
+        "Link to the invoice in Xero",
+        "A URL field: one click from the opportunity to the invoice in Xero.",
+        "",
+        "https://go.xero.com/AccountsReceivable/View.aspx?InvoiceID=…",
+    ),
     "payment_methods.create_invoice": Help(
         "Create an invoice",
         "Turn off for sales already recorded elsewhere.",

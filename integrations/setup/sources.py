@@ -300,3 +300,10 @@ def picklist_values(metadata: SalesforceMetadata | None, path: str) -> list[str]
         return []
     info = metadata.resolve(path)
     return list(info.picklist_values) if info is not None else []
+
+
+def writable_fields(metadata: SalesforceMetadata, types: frozenset[str]) -> list[Choice]:
+    """Opportunity fields the connected user may edit, of these types (write-back targets)."""
+    chosen = [f for f in metadata.opportunity.fields.values() if f.updateable and f.type in types]
+    chosen.sort(key=lambda f: (not f.custom, f.label.lower(), f.name))
+    return [(f.name, field_label(f)) for f in chosen]

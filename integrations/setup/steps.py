@@ -128,6 +128,13 @@ STEPS: Final = (
         kind="push",
     ),
     Step(
+        "writeback",
+        "Write-back to Salesforce",
+        "Optional: show on each opportunity what Xero says of its invoice (number, status, "
+        "amounts paid and due), updated within seconds of a change in Xero.",
+        keys=("writeback_enabled", "writeback_fields"),
+    ),
+    Step(
         "review",
         "Review and switch on",
         "Everything checked against your Xero and Salesforce; syncing starts when you switch "
@@ -166,6 +173,8 @@ def step_for_field(field: str) -> Step:
         return STEP_OF_TABLE[table]
     if field in STEP_OF_SETTING:
         return STEP_OF_SETTING[field]
+    if table in STEP_OF_SETTING:  # ``writeback_fields:<source>``
+        return STEP_OF_SETTING[table]
     if field in _OTHER:
         return BY_KEY[_OTHER[field]]
     return BY_KEY["review"]

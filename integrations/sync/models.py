@@ -132,6 +132,7 @@ class SyncRun(models.Model):
         PUSH = "push", "Change notification"
         MANUAL = "manual", "Started by a person"
         BACKFILL = "backfill", "Back-fill"
+        WRITEBACK = "writeback", "Write-back to Salesforce"
 
     class Status(models.TextChoices):
         RUNNING = "running", "Running"
@@ -618,3 +619,73 @@ class PushTally(models.Model):
 
     def __str__(self) -> str:
         return f"{self.integration_id} {self.hour:%Y-%m-%d %H}h: {self.messages}"
+
+
+# --- write-back (Xero webhooks → Salesforce) -------------------------------------------------
+
+
+class XeroWebhookEvent(models.Model):
+    """One event of a signed Xero webhook delivery, stored before it is answered.
+
+    Xero sends only ids (and retries a delivery it did not see answered 200), so an event is a
+    hint to read the document again: the same event twice is one row (``key``), and one that
+    concerns no organisation or document of ours is marked ignored, quietly.
+    """
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Waiting to be processed"
+        DONE = "done", "Processed"
+        IGNORED = "ignored", "Not about a document of ours"
+
+    key = models.CharField(
+        max_length=64,
+        unique=True,
+        help_text="Hash of tenant, resource, category, type and date: one row per event.",
+    )
+    tenant_id = models.CharField(max_length=64)
+    resource_id = models.CharField(max_length=64)
+    event_category = models.CharField(max_length=16)
+    event_type = models.CharField(max_length=16)
+    event_date = models.DateTimeField()
+    sequence = models.BigIntegerField(
+        default=0, help_text="The delivery's lastEventSequence (Xero's order of events)."
+    )
+    state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
+    received_at = models.DateTimeField(default=timezone.now)
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes: ClassVar = [models.Index(fields=("state", "received_at"))]
+
+    def __str__(self) -> str:
+        return f"{self.event_category} {self.event_type} {self.resource_id} ({self.state})"
+
+
+class WritebackState(models.Model):
+    """What the write-back last wrote onto one opportunity, and whether Xero changed since.
+
+    ``requested_at`` is set by every event about the row's documents; a write-back clears it
+    only if it is still the value it read, so an event arriving meanwhile is never lost.
+    """
+
+    ledger = models.OneToOneField(LedgerEntry, on_delete=models.CASCADE, related_name="writeback")
+    integration = models.ForeignKey(
+        "integrations.Integration", on_delete=models.CASCADE, related_name="writebacks"
+    )
+    values = models.JSONField(
+        default=dict,
+        blank=True,
+        encoder=DjangoJSONEncoder,
+        help_text="Opportunity field → the value last written (as sent to Salesforce).",
+    )
+    requested_at = models.DateTimeField(
+        null=True, blank=True, help_text="Set while Xero has news not written back yet."
+    )
+    written_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        indexes: ClassVar = [models.Index(fields=("integration", "requested_at"))]
+
+    def __str__(self) -> str:
+        return f"Write-back of {self.ledger_id}"

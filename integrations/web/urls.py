@@ -1,10 +1,12 @@
 from django.urls import include, path
 
-from integrations.web import views
+from integrations.web import views, webhooks
 
 app_name = "integrations"
 
 urlpatterns = [
+    # Signed by Xero (integrations.sync.writeback), not tenant-scoped: events name their tenant.
+    path("webhooks/xero/", webhooks.xero_webhook, name="xero_webhook"),
     path("a/<slug:account_slug>/integrations/", views.integration_list, name="list"),
     path("a/<slug:account_slug>/integrations/new/", views.integration_create, name="create"),
     path(

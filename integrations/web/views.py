@@ -65,7 +65,10 @@ def integration_detail(request: AccountRequest, integration_id: int) -> HttpResp
     context = {
         "integration": integration,
         "steps": steps,
-        "last_run": SyncRun.objects.filter(integration=integration).first(),
+        # The last sync: a write-back to Salesforce is not one (it is listed with the runs).
+        "last_run": SyncRun.objects.filter(integration=integration)
+        .exclude(trigger=SyncRun.Trigger.WRITEBACK)
+        .first(),
         "open_failures": _open_failures(integration).count(),
         "backfill": integration.backfills.first(),
         "backfill_form": BackfillForm(),

@@ -7,6 +7,7 @@ fault injection, then the ``Sforce-Limit-Info`` header. Errors are Salesforce's 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 import time
 from collections.abc import Callable
@@ -21,7 +22,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from sandbox.db import atomic
 from sandbox.faults import Faults
-from sandbox.salesforce import jsonout
+from sandbox.salesforce import jsonout, writes
 from sandbox.salesforce.describe import describe_object, get_object, global_entry, objects_of
 from sandbox.salesforce.ids import to_18
 from sandbox.salesforce.models import SalesforceOrg
@@ -98,18 +99,27 @@ def _consume_forced_limit(org: SalesforceOrg) -> None:
 ApiHandler = Callable[..., HttpResponse]
 
 
-def api_view(handler: ApiHandler) -> Callable[..., HttpResponse]:
+def api_view(
+    handler: ApiHandler | None = None, *, methods: tuple[str, ...] = ("GET", "HEAD")
+) -> Any:
+    """The checks every API call goes through; ``methods`` are those the resource accepts
+    (records and collections also take PATCH: ``sandbox.salesforce.writes``)."""
+    if handler is None:
+        return lambda h: _api_view(h, methods)
+    return _api_view(handler, methods)
+
+
+def _api_view(handler: ApiHandler, methods: tuple[str, ...]) -> Callable[..., HttpResponse]:
     @csrf_exempt
     @wraps(handler)
     def view(request: HttpRequest, version: str, **kwargs: Any) -> HttpResponse:
         if not valid_version(version):
             return error_response(404, "NOT_FOUND", "The requested resource does not exist")
-        if request.method not in {"GET", "HEAD"}:
-            # The simulator is read-only over the API: writes happen in its pages and services.
+        if request.method not in methods:
             return error_response(
                 405,
                 "METHOD_NOT_ALLOWED",
-                f"HTTP Method '{request.method}' not allowed. Allowed are GET,HEAD",
+                f"HTTP Method '{request.method}' not allowed. Allowed are {','.join(methods)}",
             )
         session = session_lookup(bearer_token(request))
         if session is None:
@@ -336,8 +346,21 @@ def deleted(request: HttpRequest, ctx: ApiContext, sobject: str) -> HttpResponse
     )
 
 
-@api_view
+def _json_body(request: HttpRequest) -> Any:
+    try:
+        return json.loads(request.body or b"null")
+    except ValueError as exc:
+        raise ApiError(400, "JSON_PARSER_ERROR", f"Unexpected character: {exc}") from None
+
+
+@api_view(methods=("GET", "HEAD", "PATCH"))
 def record(request: HttpRequest, ctx: ApiContext, sobject: str, record_id: str) -> HttpResponse:
+    if request.method == "PATCH":
+        try:
+            writes.update_record(ctx.org, sobject, record_id, _json_body(request))
+        except writes.RecordRefused as exc:
+            return json_response([exc.error.to_json(key="errorCode")], exc.status)
+        return HttpResponse(status=204)
     obj = _object(sobject, ctx.org)
     full = to_18(record_id)
     row = (
@@ -353,6 +376,16 @@ def record(request: HttpRequest, ctx: ApiContext, sobject: str, record_id: str) 
     fields: list[FieldRef | Select] = [FieldRef((f.name,), 0) for f in obj.visible_fields(ctx.org)]
     plan: Plan = engine.plan(Select(obj.name, 0, fields))
     return json_response(engine.render_rows(plan, [row["pk"]], include_deleted=False)[0])
+
+
+@api_view(methods=("PATCH",))
+def composite_sobjects(request: HttpRequest, ctx: ApiContext) -> HttpResponse:
+    """The Collections update (PATCH): 200 with one result per record."""
+    try:
+        answers = writes.update_collection_all_or_none(ctx.org, _json_body(request))
+    except writes.RecordRefused as exc:
+        return json_response([exc.error.to_json(key="errorCode")], exc.status)
+    return json_response(answers)
 
 
 @api_view

@@ -29,6 +29,7 @@ STAGES: tuple[tuple[str, int, bool, bool], ...] = (
 STAGE_NAMES = tuple(s[0] for s in STAGES)
 PAYMENT_METHODS = ("Credit Card", "Bank Transfer", "Check", "PayPal")
 REGIONS = ("North America", "EMEA", "APAC")
+XERO_STATUSES = ("DRAFT", "SUBMITTED", "AUTHORISED", "PAID", "VOIDED", "DELETED")
 ACCOUNT_TYPES = ("Prospect", "Customer - Direct", "Customer - Channel", "Partner", "Other")
 PRODUCT_FAMILIES = ("Widgets", "Gadgets", "Services", "Support", "None")
 CONTACT_ROLES = (
@@ -416,6 +417,12 @@ _register(
                 custom=True,
             ),
             _pick("Region__c", "Region", "region", REGIONS, custom=True),
+            _s("Xero_Invoice_Number__c", "Xero Invoice Number", "xero_invoice_number", custom=True),
+            _pick("Xero_Status__c", "Xero Status", "xero_status", XERO_STATUSES, custom=True),
+            _money("Xero_Amount_Due__c", "Xero Amount Due", "xero_amount_due", custom=True),
+            _money("Xero_Amount_Paid__c", "Xero Amount Paid", "xero_amount_paid", custom=True),
+            FieldDef("Xero_Paid_Date__c", "Xero Paid Date", "date", "xero_paid_date", custom=True),
+            _s("Xero_Invoice_URL__c", "Xero Invoice", "xero_invoice_url", type="url", custom=True),
             *_system(),
         ),
         (
@@ -637,6 +644,11 @@ def objects_of(org: models.SalesforceOrg) -> list[ObjectDef]:
     return [obj for obj in OBJECTS.values() if obj.available_in(org)]
 
 
+def writable(f: FieldDef, org: models.SalesforceOrg) -> bool:
+    """Updateable, and not made read-only for the API user (the org's field-level security)."""
+    return f.updateable and f.name not in (org.read_only_fields or [])
+
+
 def _byte_length(f: FieldDef) -> int:
     return f.length * 3 if f.type in STRING_TYPES else 0
 
@@ -713,7 +725,7 @@ def describe_field(f: FieldDef, org: models.SalesforceOrg) -> dict[str, Any]:
         "sortable": f.filterable,
         "type": f.type,
         "unique": f.unique,
-        "updateable": f.updateable,
+        "updateable": writable(f, org),
         "writeRequiresMasterRead": False,
     }
 

@@ -45,6 +45,12 @@ class SalesforceOrg(models.Model):
     )
     faults = models.JSONField(default=dict, blank=True)
     outbound_url = models.URLField(blank=True, default="")
+    read_only_fields = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Field-level security: Opportunity fields the API user may read but not edit "
+        "(describe says updateable false; writes are refused).",
+    )
     id_sequence = models.PositiveBigIntegerField(default=0)
     created_at = models.DateTimeField(default=timezone.now)
 
@@ -236,6 +242,14 @@ class Opportunity(SObject):
     is_won = models.BooleanField(default=False)
     payment_method = models.CharField(max_length=255, blank=True, default="")
     region = models.CharField(max_length=255, blank=True, default="")
+    # Custom fields a Salesforce admin would add for what Xero says of the invoice; written
+    # over the API only (a product's write-back), shown on the opportunity's page.
+    xero_invoice_number = models.CharField(max_length=255, blank=True, default="")
+    xero_status = models.CharField(max_length=255, blank=True, default="")
+    xero_amount_due = models.DecimalField(max_digits=18, decimal_places=2, null=True, blank=True)
+    xero_amount_paid = models.DecimalField(max_digits=18, decimal_places=2, null=True, blank=True)
+    xero_paid_date = models.DateField(null=True, blank=True)
+    xero_invoice_url = models.CharField(max_length=255, blank=True, default="")
 
     class Meta:
         indexes = [models.Index(fields=["org", "system_modstamp"], name="sf_opp_org_stamp")]

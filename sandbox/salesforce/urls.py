@@ -26,6 +26,7 @@ urlpatterns = [
     re_path(_O + r"/deleted/?$", api.deleted, name="deleted"),
     re_path(_O + r"/(?P<record_id>\w+)/?$", api.record, name="record"),
     re_path(_V + r"/limits/?$", api.limits, name="limits"),
+    re_path(_V + r"/composite/sobjects/?$", api.composite_sobjects, name="composite_sobjects"),
     re_path(_V + r"/.*$", api.not_found, name="not_found"),
     # Sandbox pages.
     path("sf/orgs/<int:org_id>/", views.org, name="org"),

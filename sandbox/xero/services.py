@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from decimal import Decimal
 from typing import Any
 
 from sandbox.db import atomic
@@ -46,3 +48,39 @@ def issue_token(*, org_name: str | None) -> dict[str, Any]:
     token = oauth.token_response(access, refresh)
     token["tenant_id"] = str(org.organisation_id)
     return token
+
+
+def payment_record(
+    *, invoice_pk: int, amount: Decimal | None = None, on: dt.date | None = None
+) -> Any:
+    """A payment entered by a person on the invoice's page (the whole amount due unless
+    ``amount``), into the organisation's first bank account that takes it; sends its webhook
+    like any payment. Raises ``writes.ElementError`` with Xero's reasons."""
+    from sandbox.xero import webhooks, writes
+    from sandbox.xero.models import Account, Invoice
+
+    with atomic():
+        invoice = Invoice.objects.select_related("organisation").get(pk=invoice_pk)
+        org = invoice.organisation
+        ctx = writes.Context(org=org)
+        banks = Account.objects.filter(organisation=org, status="ACTIVE").order_by("code", "pk")
+        account = next(
+            (
+                a
+                for a in banks
+                if a.accepts_payments
+                and (a.currency_code or org.base_currency)
+                in (invoice.currency_code, org.base_currency)
+            ),
+            None,
+        )
+        data: dict[str, Any] = {
+            "Invoice": {"InvoiceID": str(invoice.invoice_id)},
+            "Account": {"AccountID": str(account.account_id)} if account else {},
+            "Amount": str(amount if amount is not None else invoice.amount_due),
+            "Date": (on or clock.now().date()).isoformat(),
+            "Reference": "Recorded on the sandbox page",
+        }
+        payment = writes.write_payment(ctx, data)
+        webhooks.queue_events(org, ctx.events)
+    return payment

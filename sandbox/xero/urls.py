@@ -13,6 +13,7 @@ urlpatterns = [
     path("identity/connect/authorize", views.authorize, name="authorize"),
     path("identity/connect/token", views.token, name="token"),
     path("identity/connect/revocation", views.revocation, name="revocation"),
+    path("invoices/<uuid:invoice_id>/", views.invoice_link, name="invoice_link"),
     path("orgs/<int:org_id>/", views.org, name="org"),
     path("orgs/<int:org_id>/contacts/", views.contacts, name="contacts"),
     path("orgs/<int:org_id>/items/", views.items, name="items"),

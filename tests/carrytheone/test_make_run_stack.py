@@ -63,6 +63,26 @@ heard = PushEndpoint.objects.filter(last_message_at__isnull=False).exists()
 print(json.dumps(statuses == {"delivered"} and heard))
 """
 
+_PAY_AN_INVOICE = """
+import json
+from integrations.sync.models import LedgerEntry
+from sandbox.xero import services, webhooks
+from sandbox.xero.models import Invoice
+# Delivered before this shell exits (a person's page request would use its own thread).
+webhooks.SYNCHRONOUS = True
+row = LedgerEntry.objects.filter(salesforce_id=%r, state="synced").first()
+invoice = Invoice.objects.get(invoice_id=row.xero_invoice_id)
+services.payment_record(invoice_pk=invoice.pk)
+print(json.dumps(str(invoice.total)))
+"""
+
+_WRITTEN_BACK = """
+import json
+from sandbox.salesforce.models import Opportunity
+opportunity = Opportunity.objects.get(sf_id=%r)
+print(json.dumps([opportunity.xero_status, str(opportunity.xero_amount_paid)]))
+"""
+
 _SYNCED = """
 import json
 from integrations.sync.models import LedgerEntry
@@ -118,6 +138,14 @@ def _walk(stack: Stack) -> None:
             what=f"the Outbound Message of {won} acknowledged",
             every=2,
         )
+    # A payment recorded in the sandbox Xero: its webhook reaches the web process, the worker
+    # writes it back onto the opportunity in the sandbox Salesforce.
+    total: str = stack.query(_PAY_AN_INVOICE % won)
+
+    def written_back(won: str = won) -> bool:
+        return bool(stack.query(_WRITTEN_BACK % won) == ["PAID", total])
+
+    stack.wait_for(written_back, timeout=30, what=f"the write-back of {won}'s payment", every=1)
     health: dict[str, Any] = stack.query(_HEALTH)
     assert health["failing_since"] == "", health
     assert health["last_success_at"], health

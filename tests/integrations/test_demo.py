@@ -47,6 +47,18 @@ def test_the_demo_account_is_connected_through_oauth_and_only_once(sandbox):
     assert integration.salesforce_connection.credentials["instance_url"] == sandbox
     assert integration.xero_connection.connected_by is not None
     assert integration.is_running
+    # Xero's webhook comes to us, signed with our key; write-back is on with the demo fields.
+    from django.conf import settings
+
+    from integrations.core.config import SyncConfig
+    from sandbox.xero.models import XeroOrganisation
+
+    org = XeroOrganisation.objects.get(name="Demo Widgets Ltd")
+    assert org.webhook_url == f"{sandbox}/webhooks/xero/"
+    assert org.webhook_key == settings.XERO_WEBHOOK_KEY
+    config = SyncConfig.from_json(integration.config)
+    assert config.writeback_on
+    assert config.writeback_map["xero_amount_paid"] == "Xero_Amount_Paid__c"
 
     out = io.StringIO()
     call_command("seed_demo", "--connect-sandbox", stdout=out)

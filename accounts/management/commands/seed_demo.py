@@ -8,6 +8,7 @@ from allauth.account.models import EmailAddress
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
+from django.urls import reverse
 
 from accounts.models import Account, Membership, Role, User
 from accounts.services import account_create
@@ -90,6 +91,12 @@ class Command(BaseCommand):
         returned = add_demo_return(salesforce_org_pk=salesforce_org.pk)
         if returned:
             self.stdout.write(f"Demo deal {returned!r} has a returned unit: expect a credit note.")
+        # The sandbox Xero tells us of every change, signed with our webhook key, as the Xero
+        # developer portal's webhook does once registered: payments show on opportunities.
+        XeroOrganisation.objects.filter(pk=xero_org.pk).update(
+            webhook_url=f"{settings.SITE_URL}{reverse('integrations:xero_webhook')}",
+            webhook_key=settings.XERO_WEBHOOK_KEY,
+        )
         Integration.objects.filter(pk=integration.pk).update(is_enabled=True)
         # Real-time push out of the box: the sandbox Salesforce sends its Outbound Messages to
         # the demo integration's push URL, as a customer's org would once set up.

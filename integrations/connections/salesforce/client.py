@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import json
 import logging
 import math
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -40,7 +41,7 @@ from simple_salesforce.exceptions import (
 from integrations.connections import ratelimit, services
 from integrations.connections.models import Connection
 from integrations.connections.providers import ProviderError, ReauthorizationRequired
-from integrations.connections.salesforce.records import RateTable
+from integrations.connections.salesforce.records import RateTable, SaveError, SaveResult
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +52,8 @@ _LIMIT_INFO = re.compile(r"api-usage=(\d+)/(\d+)")
 _SOBJECT = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 # The daily limit is a rolling 24 hours; checking again in a while is the best we can do.
 LIMIT_RETRY_AFTER = 15 * 60.0
+# Records per Composite sObject Collections request (Salesforce's maximum).
+RECORDS_PER_COLLECTION = 200
 
 
 class SalesforceApiError(ProviderError):
@@ -354,6 +357,65 @@ class SalesforceClient:
         if not isinstance(result, dict):
             raise SalesforceApiError(f"Salesforce answered no description of {sobject}.")
         return result
+
+    def update_records(
+        self,
+        sobject: str,
+        records: Sequence[Mapping[str, Any]],
+        *,
+        all_or_none: bool = False,
+    ) -> list[SaveResult]:
+        """Updates records (each ``{"Id": ..., field: value}``) with the Composite sObject
+        Collections API, 200 per request: one answer per record, in order.
+
+        With ``all_or_none`` off, Salesforce saves the records it can and says why for each
+        one it cannot; a refusal of the whole request raises :class:`SalesforceApiError`.
+        """
+        if not _SOBJECT.match(sobject):
+            raise ValueError(f"not an sObject name: {sobject!r}")
+        results: list[SaveResult] = []
+        for start in range(0, len(records), RECORDS_PER_COLLECTION):
+            chunk = records[start : start + RECORDS_PER_COLLECTION]
+            body = {
+                "allOrNone": all_or_none,
+                "records": [
+                    {
+                        "attributes": {"type": sobject},
+                        "id": str(record["Id"]),
+                        **{k: v for k, v in record.items() if k != "Id"},
+                    }
+                    for record in chunk
+                ],
+            }
+            answer = self._call(
+                functools.partial(_patch_collection, data=json.dumps(body, default=_json_value))
+            )
+            rows = answer if isinstance(answer, list) else []
+            for index, record in enumerate(chunk):
+                raw = rows[index] if index < len(rows) and isinstance(rows[index], dict) else None
+                results.append(
+                    SaveResult.parse(raw, str(record["Id"]))
+                    if raw is not None
+                    else SaveResult(
+                        str(record["Id"]),
+                        False,
+                        (SaveError("NO_ANSWER", "Salesforce answered nothing for it."),),
+                    )
+                )
+        return results
+
+
+def _patch_collection(sf: Salesforce, *, data: str) -> Any:
+    return sf.restful("composite/sobjects", method="PATCH", data=data)
+
+
+def _json_value(value: object) -> object:
+    # Money goes as a JSON number: two decimals print back exactly from a float's repr.
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    raise TypeError(f"cannot send {type(value).__name__} to Salesforce")
 
 
 def _query_more(sf: Salesforce, *, url: str, headers: dict[str, str]) -> dict[str, Any]:

@@ -137,6 +137,7 @@ def _object(described: Mapping[str, Any], name: str) -> ObjectInfo:
             type=str(raw.get("type") or ""),
             custom=bool(raw.get("custom")),
             picklist_values=_active_values(raw.get("picklistValues") or []),
+            updateable=bool(raw.get("updateable")),
         )
     return ObjectInfo(name=str(described.get("name") or name), fields=fields)
 

@@ -28,6 +28,8 @@ class FieldInfo:
     custom: bool = False
     picklist_values: tuple[str, ...] = ()
     """Active picklist values, in Salesforce's order."""
+    updateable: bool = False
+    """The connected user may write it (describe's ``updateable``: field-level security)."""
 
     @property
     def is_picklist(self) -> bool:
@@ -92,6 +94,7 @@ class SalesforceMetadata:
                         "type": f.type,
                         "custom": f.custom,
                         "picklist_values": list(f.picklist_values),
+                        "updateable": f.updateable,
                     }
                     for f in info.fields.values()
                 ],
@@ -116,6 +119,9 @@ class SalesforceMetadata:
                         type=str(f.get("type", "")),
                         custom=bool(f.get("custom")),
                         picklist_values=tuple(str(v) for v in f.get("picklist_values", [])),
+                        # Copies cached before writability was read: assumed writable until
+                        # the next read (a refused write says otherwise at once).
+                        updateable=bool(f.get("updateable", True)),
                     )
                     for f in raw.get("fields", [])
                 },

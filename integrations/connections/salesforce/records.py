@@ -81,3 +81,35 @@ class Opportunity:
 RateTable = dict[str, list[tuple[dt.date, dt.date, Decimal]]]
 """The org's conversion rates by currency: (from, until, units per corporate-currency unit);
 dated with advanced currency management, else one static period per currency."""
+
+
+@dataclass(frozen=True)
+class SaveError:
+    """One reason Salesforce refused a record of a collection write."""
+
+    status_code: str
+    """``FIELD_NOT_UPDATEABLE``, ``ENTITY_IS_DELETED``, ``INSUFFICIENT_ACCESS``..."""
+    message: str
+    fields: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SaveResult:
+    """Salesforce's answer for one record of a Composite sObject Collections write."""
+
+    record_id: str
+    success: bool
+    errors: tuple[SaveError, ...] = ()
+
+    @classmethod
+    def parse(cls, raw: Mapping[str, Any], record_id: str) -> SaveResult:
+        errors = tuple(
+            SaveError(
+                status_code=str(e.get("statusCode") or e.get("errorCode") or ""),
+                message=str(e.get("message") or ""),
+                fields=tuple(str(f) for f in e.get("fields") or []),
+            )
+            for e in raw.get("errors") or []
+            if isinstance(e, Mapping)
+        )
+        return cls(str(raw.get("id") or record_id), bool(raw.get("success")), errors)

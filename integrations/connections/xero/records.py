@@ -121,6 +121,8 @@ class Invoice:
     lines: tuple[Line, ...]
     payment_ids: tuple[str, ...]
     errors: tuple[str, ...]
+    fully_paid_on: dt.date | None = None
+    """``FullyPaidOnDate``: the day the last payment made it paid (None until then)."""
 
     @classmethod
     def parse(cls, raw: Mapping[str, Any]) -> Invoice:
@@ -143,6 +145,7 @@ class Invoice:
             lines=tuple(Line.parse(line) for line in raw.get("LineItems") or []),
             payment_ids=tuple(xero_id(p, "PaymentID") for p in raw.get("Payments") or []),
             errors=errors(raw),
+            fully_paid_on=date(raw, "FullyPaidOnDate"),
         )
 
     @property

@@ -14,6 +14,8 @@ from django.core.exceptions import ValidationError
 from accounts.forms import PlainLabelsMixin
 from integrations.core.config import (
     MAX_PAYMENT_TERMS_DAYS,
+    WRITEBACK_FIELD_TYPES,
+    WRITEBACK_SOURCES,
     ConfigError,
     validate_number_pattern,
 )
@@ -51,6 +53,10 @@ class StepForm(HelpMixin, PlainLabelsMixin, forms.Form):
 
     def build(self) -> None:
         """Adds the step's fields (choices from ``self.sources``)."""
+
+    def summary_fields(self) -> list[str]:
+        """The fields the review lists: one per SyncConfig key, unless a form says otherwise."""
+        return list(self.keys)
 
     def saved(self, name: str) -> str:
         """The stored value: kept selectable even when Xero or Salesforce no longer has it."""
@@ -354,6 +360,67 @@ class CreditNotesForm(StepForm):
         )
 
 
+WRITEBACK_PREFIX = "writeback_fields:"
+
+
+class WritebackForm(StepForm):
+    """On or off, and for each Xero value the Opportunity field it goes to (or none): the
+    fields the connected user may edit, of a type that holds the value (describe)."""
+
+    keys = ("writeback_enabled", "writeback_fields")
+
+    def build(self) -> None:
+        sf = self.sources.salesforce
+        self.fields["writeback_enabled"] = _switch()
+        chosen = self.stored.get("writeback_fields") or {}
+        chosen = chosen if isinstance(chosen, Mapping) else {}
+        for source, kind in WRITEBACK_SOURCES.items():
+            name = f"{WRITEBACK_PREFIX}{source}"
+            current = str(chosen.get(source) or "")
+            self.fields[name] = self._choice(
+                name,
+                src.writable_fields(sf, WRITEBACK_FIELD_TYPES[kind]) if sf else None,
+                current=current,
+                provider=SALESFORCE,
+                blank="Not written",
+                max_length=80,
+            )
+            self.initial[name] = current
+
+    def summary_fields(self) -> list[str]:
+        return list(self.fields)
+
+    def help_of(self, name: str) -> Help | None:
+        # ``writeback_fields:<source>`` (the name problems use) has its help at ``.<source>``.
+        return super().help_of(name.replace(":", ".", 1))
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        seen: dict[str, str] = {}
+        for source in WRITEBACK_SOURCES:
+            name = f"{WRITEBACK_PREFIX}{source}"
+            value = str(cleaned.get(name) or "").strip()
+            if value and value in seen:
+                self.add_error(name, f"Opportunity.{value} is already chosen above.")
+            elif value:
+                seen[value] = source
+        if cleaned.get("writeback_enabled") and not seen:
+            self.add_error(
+                "writeback_enabled", "Choose at least one field below, or leave write-back off."
+            )
+        return cleaned
+
+    def config_data(self) -> dict[str, Any]:
+        return {
+            "writeback_enabled": bool(self.cleaned_data.get("writeback_enabled")),
+            "writeback_fields": {
+                source: str(self.cleaned_data.get(f"{WRITEBACK_PREFIX}{source}") or "").strip()
+                for source in WRITEBACK_SOURCES
+                if self.cleaned_data.get(f"{WRITEBACK_PREFIX}{source}")
+            },
+        }
+
+
 STEP_FORMS: dict[str, type[StepForm]] = {
     "opportunities": OpportunitiesForm,
     "customers": CustomersForm,
@@ -363,4 +430,5 @@ STEP_FORMS: dict[str, type[StepForm]] = {
     "currencies": CurrenciesForm,
     "tracking": TrackingForm,
     "credit_notes": CreditNotesForm,
+    "writeback": WritebackForm,
 }

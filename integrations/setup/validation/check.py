@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from typing import Final
 
 from integrations.connections.salesforce.metadata_types import FieldInfo, SalesforceMetadata
+from integrations.connections.salesforce.reader import OPPORTUNITY_FIELDS
 from integrations.connections.xero.metadata_types import (
     AccountInfo,
     OrganisationMetadata,
@@ -15,7 +16,12 @@ from integrations.connections.xero.metadata_types import (
 from integrations.core.behaviours import (
     ConfigProblem,
 )
-from integrations.core.config import ConfigError, SyncConfig
+from integrations.core.config import (
+    WRITEBACK_FIELD_TYPES,
+    WRITEBACK_SOURCES,
+    ConfigError,
+    SyncConfig,
+)
 from integrations.core.models import Integration
 from integrations.rules.countries import place_name
 from integrations.rules.problems import RuleProblem
@@ -24,6 +30,7 @@ from integrations.rules.specs import (
     PaymentMethodSpec,
     RuleSet,
     TrackingRuleSpec,
+    fields_needed,
     salesforce_label,
 )
 from integrations.rules.tax import check_tax_type
@@ -61,7 +68,20 @@ CONFIG_LABELS: Final = {
     "negative_lines": "Negative lines",
     "enable_missing_currencies": "Enable missing currencies",
     "use_salesforce_rates": "Use Salesforce's exchange rates",
+    "writeback_enabled": "Write-back to Salesforce",
+    "writeback_fields": "Write-back fields",
     "config": "Settings",
+}
+
+
+WRITEBACK_LABELS: Final = {
+    "xero_invoice_number": "Xero invoice number",
+    "xero_invoice_status": "Xero invoice status",
+    "xero_amount_due": "Amount due",
+    "xero_amount_paid": "Amount paid",
+    "xero_credited_amount": "Amount credited",
+    "xero_fully_paid_date": "Fully paid on",
+    "xero_invoice_url": "Link to the invoice in Xero",
 }
 
 
@@ -118,6 +138,7 @@ class _Checker:
         self.currencies(config)
         self.payments(config)
         self.credit_notes(config)
+        self.writeback(config)
 
     # --- invoices ----------------------------------------------------------------------------
 
@@ -199,6 +220,60 @@ class _Checker:
                 "or other income account for invoice lines."
             )
         return ""
+
+    # --- write-back ------------------------------------------------------------------------
+
+    def writeback(self, config: SyncConfig) -> None:
+        """Each chosen Opportunity field exists, may be written by the connected user, holds
+        the kind of value, and is not one the sync reads (a write-back must never look like
+        a change to invoice)."""
+        if not config.writeback_enabled:
+            return
+        if not config.writeback_fields:
+            self.add(
+                "writeback_fields",
+                "Write-back is on but no Opportunity field is chosen: choose where Xero's "
+                "values go, or turn write-back off.",
+                "writeback",
+            )
+            return
+        opportunity_fields, _ = fields_needed(config, self.rules)
+        read = {*OPPORTUNITY_FIELDS, *opportunity_fields, config.reference_field}
+        for source, name in config.writeback_fields:
+            label = WRITEBACK_LABELS.get(source, source)
+            info = self.salesforce.opportunity.field(name)
+            if info is None:
+                self.add(
+                    f"writeback_fields:{source}",
+                    f"{label} is written to Opportunity.{name}, which does not exist in "
+                    "Salesforce (or the connected user cannot see it): choose another field. "
+                    "Write-back waits until then.",
+                    "writeback",
+                )
+            elif not info.updateable:
+                self.add(
+                    f"writeback_fields:{source}",
+                    f"{label} is written to Opportunity.{name}, which the connected Salesforce "
+                    "user may not edit: give them edit access to the field (field-level "
+                    "security) or choose another. Write-back waits until then.",
+                    "writeback",
+                )
+            elif info.type not in WRITEBACK_FIELD_TYPES[WRITEBACK_SOURCES[source]]:
+                kinds = ", ".join(sorted(WRITEBACK_FIELD_TYPES[WRITEBACK_SOURCES[source]]))
+                self.add(
+                    f"writeback_fields:{source}",
+                    f"Opportunity.{name} is a {info.type} field and cannot hold {label.lower()}: "
+                    f"choose a field of type {kinds}. Write-back waits until then.",
+                    "writeback",
+                )
+            elif name in read:
+                self.add(
+                    f"writeback_fields:{source}",
+                    f"Opportunity.{name} is read to build invoices: writing {label.lower()} "
+                    "into it would change the invoice. Choose a field of its own. Write-back "
+                    "waits until then.",
+                    "writeback",
+                )
 
     # --- tax ---------------------------------------------------------------------------------
 

@@ -129,7 +129,9 @@ def _summary(
         if step.kind != "config":
             continue
         form = step_form(request, integration, step, sources)
-        lines = [SummaryLine(str(form.fields[k].label), _display(form, k)) for k in step.keys]
+        lines = [
+            SummaryLine(str(form.fields[k].label), _display(form, k)) for k in form.summary_fields()
+        ]
         rules = None
         if step.rules:
             rules = RULE_MODELS[step.rules]._default_manager.filter(integration=integration).count()

@@ -565,7 +565,79 @@ def test_a_problem_names_a_known_behaviour():
         "tax",
         "currencies",
         "tracking",
+        "writeback",
         "matching",
     }
     with pytest.raises(ValueError, match="behaviour"):
         ConfigProblem("stage", "x", "everything")
+
+
+# --- write-back --------------------------------------------------------------------------------
+
+WRITEBACK_SF = dataclasses.replace(
+    SALESFORCE,
+    opportunity=ObjectInfo(
+        "Opportunity",
+        {
+            **SALESFORCE.opportunity.fields,
+            "Xero_Status__c": dataclasses.replace(
+                _field("Xero_Status__c", custom=True), updateable=True
+            ),
+            "Xero_Due__c": dataclasses.replace(
+                _field("Xero_Due__c", "currency", custom=True), updateable=True
+            ),
+            "Xero_Locked__c": _field("Xero_Locked__c", custom=True),  # not updateable
+            "PO_Number__c": dataclasses.replace(
+                _field("PO_Number__c", custom=True), updateable=True
+            ),
+        },
+    ),
+)
+
+
+def test_write_back_off_is_not_checked():
+    assert check(writeback_fields={"xero_amount_due": "Nope__c"}, salesforce=WRITEBACK_SF) == []
+
+
+def test_write_back_to_writable_fields_of_the_right_type_is_fine():
+    problems = check(
+        writeback_enabled=True,
+        writeback_fields={
+            "xero_invoice_status": "Xero_Status__c",
+            "xero_amount_due": "Xero_Due__c",
+        },
+        salesforce=WRITEBACK_SF,
+    )
+    assert problems == []
+
+
+@pytest.mark.parametrize(
+    ("source", "field", "message"),
+    [
+        ("xero_amount_due", "Gone__c", "does not exist in Salesforce"),
+        ("xero_invoice_status", "Xero_Locked__c", "may not edit"),
+        ("xero_amount_due", "Xero_Status__c", "is a string field and cannot hold amount due"),
+        # The sync reads it for the invoice's Reference: writing it would look like a change.
+        ("xero_invoice_number", "PO_Number__c", "is read to build invoices"),
+    ],
+)
+def test_write_back_problems_are_configuration_required_for_the_write_back_only(
+    source: str, field: str, message: str
+):
+    problem = only(
+        check(
+            writeback_enabled=True,
+            writeback_fields={source: field},
+            salesforce=WRITEBACK_SF,
+        )
+    )
+    assert problem.field == f"writeback_fields:{source}"
+    assert problem.behaviour == "writeback"
+    assert message in problem.message
+    integration = Integration(config_problems=[problem.to_json()])
+    assert paused_behaviours(integration) == frozenset({"writeback"})
+
+
+def test_write_back_on_without_fields_says_so():
+    problem = only(check(writeback_enabled=True, salesforce=WRITEBACK_SF))
+    assert problem.field == "writeback_fields"

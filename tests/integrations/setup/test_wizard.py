@@ -116,6 +116,22 @@ VALID: dict[str, tuple[dict[str, str], dict[str, Any]]] = {
         },
     ),
     "tracking": ({}, {}),
+    "writeback": (
+        {
+            "writeback_enabled": "on",
+            "writeback_fields:xero_invoice_status": "Xero_Status__c",
+            "writeback_fields:xero_amount_due": "Xero_Amount_Due__c",
+            "writeback_fields:xero_fully_paid_date": "Xero_Paid_Date__c",
+        },
+        {
+            "writeback_enabled": True,
+            "writeback_fields": {
+                "xero_invoice_status": "Xero_Status__c",
+                "xero_amount_due": "Xero_Amount_Due__c",
+                "xero_fully_paid_date": "Xero_Paid_Date__c",
+            },
+        },
+    ),
     "credit_notes": (
         {
             "credit_note_on_withdrawal": "on",
@@ -153,6 +169,29 @@ INVALID: list[tuple[str, dict[str, str], str, str]] = [
     ("tax", {"default_tax_type": "INPUT"}, "default_tax_type", "valid choice"),
     ("currencies", {"default_currency": "JPY"}, "default_currency", "valid choice"),
     ("credit_notes", {"negative_lines": "drop"}, "negative_lines", "valid choice"),
+    # Only fields the connected user may edit, of a type that holds the value.
+    (
+        "writeback",
+        {"writeback_fields:xero_invoice_status": "Xero_Locked__c"},
+        "writeback_fields:xero_invoice_status",
+        "valid choice",
+    ),
+    (
+        "writeback",
+        {"writeback_fields:xero_amount_due": "Xero_Status__c"},
+        "writeback_fields:xero_amount_due",
+        "valid choice",
+    ),
+    (
+        "writeback",
+        {
+            "writeback_fields:xero_invoice_number": "Xero_Status__c",
+            "writeback_fields:xero_invoice_status": "Xero_Status__c",
+        },
+        "writeback_fields:xero_invoice_status",
+        "already chosen above",
+    ),
+    ("writeback", {"writeback_enabled": "on"}, "writeback_enabled", "Choose at least one"),
 ]
 
 
@@ -162,7 +201,9 @@ def _defaults_for(key: str) -> dict[str, str]:
     out: dict[str, str] = {}
     for name in steps.step(key).keys:
         value = config[name]
-        if value is True:
+        if isinstance(value, dict):
+            out.update({f"{name}:{k}": str(v) for k, v in value.items()})
+        elif value is True:
             out[name] = "on"
         elif value is not False:
             out[name] = str(value)
@@ -261,7 +302,12 @@ def test_connect_steps_link_to_the_connect_flows(account, owner_client):
 def test_every_option_has_a_short_help_and_a_fuller_explanation(key, integration, owner_client):
     html = owner_client.get(_step_url(integration, key)).content.decode()
     for name in steps.step(key).keys:
-        block = _field_block(html, name)
+        if name == "writeback_fields":
+            # One field per Xero value: ``writeback_fields:<source>``, help at ``.<source>``.
+            name = "writeback_fields.xero_invoice_status"
+            block = _field_block(html, name.replace(".", ":"))
+        else:
+            block = _field_block(html, name)
         assert ALL_HELP[name].short.split(":")[0][:40] in block.replace("&#x27;", "'")
         assert '<details class="field-help">' in block
         assert "Example:" in block

@@ -129,6 +129,16 @@ def _walk_the_wizard(client: Client, integration: Integration) -> None:
         _step(integration, "credit_notes"),
         {"void_unpaid_instead": "on", "negative_lines": "line"},
     )
+    # The sandbox org's own writable custom fields, from its describe.
+    _save(
+        client,
+        _step(integration, "writeback"),
+        {
+            "writeback_enabled": "on",
+            "writeback_fields:xero_invoice_status": "Xero_Status__c",
+            "writeback_fields:xero_amount_due": "Xero_Amount_Due__c",
+        },
+    )
 
 
 def test_settings_made_in_the_wizard_are_what_the_sync_sends(integration, owner):

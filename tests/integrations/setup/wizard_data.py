@@ -103,8 +103,17 @@ def xero_metadata() -> OrganisationMetadata:
     )
 
 
-def _field(name: str, label: str, kind: str, *values: str, custom: bool = False) -> FieldInfo:
-    return FieldInfo(name=name, label=label, type=kind, custom=custom, picklist_values=values)
+def _field(
+    name: str, label: str, kind: str, *values: str, custom: bool = False, updateable: bool = True
+) -> FieldInfo:
+    return FieldInfo(
+        name=name,
+        label=label,
+        type=kind,
+        custom=custom,
+        picklist_values=values,
+        updateable=updateable,
+    )
 
 
 def salesforce_metadata() -> SalesforceMetadata:
@@ -123,6 +132,11 @@ def salesforce_metadata() -> SalesforceMetadata:
                 ),
                 _field("Region__c", "Region", "picklist", *REGIONS, custom=True),
                 _field("PO_Number__c", "PO Number", "string", custom=True),
+                # Write-back targets; one the connected user may not edit.
+                _field("Xero_Status__c", "Xero Status", "string", custom=True),
+                _field("Xero_Amount_Due__c", "Xero Amount Due", "currency", custom=True),
+                _field("Xero_Paid_Date__c", "Xero Paid Date", "date", custom=True),
+                _field("Xero_Locked__c", "Xero Locked", "string", custom=True, updateable=False),
             )
         },
     )

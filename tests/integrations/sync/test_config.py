@@ -233,3 +233,39 @@ def test_invalid_accounting_rule_values_name_the_field(field: str, value: Any) -
     with pytest.raises(ConfigError) as info:
         SyncConfig.from_json({field: value})
     assert info.value.field == field
+
+
+def test_write_back_is_off_by_default_and_round_trips():
+    assert not SyncConfig().writeback_on
+    config = SyncConfig.from_json(
+        {
+            "writeback_enabled": True,
+            "writeback_fields": {
+                "xero_amount_due": "Xero_Amount_Due__c",
+                "xero_invoice_status": "Xero_Status__c",
+                "xero_invoice_url": "",
+            },
+        }
+    )
+    assert config.writeback_on
+    # In the sources' own order; a source mapped to nothing is left out.
+    assert config.writeback_map == {
+        "xero_invoice_status": "Xero_Status__c",
+        "xero_amount_due": "Xero_Amount_Due__c",
+    }
+    assert SyncConfig.from_json(config.to_json()) == config
+    assert hash(config)  # still usable as a key
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"xero_balance": "X__c"}, "unknown Xero value"),
+        ({"xero_amount_due": "Bad Name"}, "not a Salesforce field API name"),
+        ({"xero_amount_due": "X__c", "xero_amount_paid": "X__c"}, "chosen for two"),
+        (["xero_amount_due"], "must map"),
+    ],
+)
+def test_write_back_fields_are_checked(fields: object, message: str):
+    with pytest.raises(ConfigError, match=message):
+        SyncConfig.from_json({"writeback_fields": fields})

@@ -281,3 +281,32 @@ def test_a_paused_org_can_still_be_connected(tenant, sf_org, fresh_limiter):
     assert conn.status == Connection.Status.ACTIVE
     with pytest.raises(SalesforceApiError, match="100 of 100"):
         salesforce_client(conn).describe("Opportunity")
+
+
+def test_records_are_updated_200_a_request_with_an_answer_each(conn, sf_org):
+    deals = [make_opportunity(sf_org, None, f"Deal {n:03}") for n in range(205)]
+    records = [
+        {
+            "Id": d.sf_id,
+            "Xero_Amount_Due__c": Decimal("12.30"),
+            "Xero_Paid_Date__c": dt.date(2026, 12, 3),
+        }
+        for d in deals
+    ]
+    records[3] = {"Id": deals[3].sf_id, "IsWon": True}  # not writable
+    with salesforce_client(conn) as client:
+        before = client.calls
+        results = client.update_records("Opportunity", records)
+        assert client.calls - before == 2  # 200 + 5
+    assert len(results) == 205
+    assert [r.record_id for r in results] == [d.sf_id for d in deals]
+    assert all(r.success for i, r in enumerate(results) if i != 3)
+    refused = results[3]
+    assert not refused.success
+    assert refused.errors[0].status_code == "INVALID_FIELD_FOR_INSERT_UPDATE"
+    assert refused.errors[0].fields == ("IsWon",)
+    deals[0].refresh_from_db()
+    assert deals[0].xero_amount_due == Decimal("12.30")
+    assert deals[0].xero_paid_date == dt.date(2026, 12, 3)
+    with pytest.raises(ValueError, match="sObject"):
+        client.update_records("Opportunity/x", [])
