@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('integrations', '0013_write_protocol'),
+        ('integrations', '0014_push'),
     ]
 
     operations = [

@@ -209,6 +209,12 @@ class PaymentForm(forms.Form):
         field.choices = [(a.code, f"{a.code} {a.name}") for a in accounts if a.accepts_payments]
 
 
+def invoice_link(request: HttpRequest, invoice_id: uuid.UUID) -> HttpResponse:
+    """An invoice by its id alone, as Xero's deep links are: to its organisation's page."""
+    found = get_object_or_404(Invoice, invoice_id=invoice_id)
+    return redirect("sandbox_xero:invoice", org_id=found.organisation_id, invoice_id=invoice_id)
+
+
 def invoice(request: HttpRequest, org_id: int, invoice_id: uuid.UUID) -> HttpResponse:
     organisation = get_object_or_404(XeroOrganisation, pk=org_id)
     found = get_object_or_404(
