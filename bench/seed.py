@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import random
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
@@ -98,6 +98,8 @@ class Shape:
     customers: int = 2_000
     products: int = 30
     lines: int = 3
+    # Opportunities still open (not won), for the push benchmark to close one by one.
+    open_opportunities: int = 0
     existing_share: float = 0.2
     seed: int = 20_260_601
 
@@ -110,6 +112,7 @@ class Seeded:
     existing_contacts: int
     products: int
     existing_items: int
+    open_opportunities: tuple[str, ...] = ()
 
 
 def sandbox_seed(shape: Shape) -> Seeded:
@@ -276,10 +279,14 @@ def _salesforce_records(
     opportunities: list[Opportunity] = []
     lines: list[OpportunityLineItem] = []
     roles: list[OpportunityContactRole] = []
-    opp_ids = ids("Opportunity", shape.opportunities)
-    line_ids = iter(ids("OpportunityLineItem", shape.opportunities * shape.lines))
-    role_ids = ids("OpportunityContactRole", shape.opportunities)
+    every = shape.opportunities + shape.open_opportunities
+    # The open ones come after the won ones: the won set is the same with or without them.
+    owners += [accounts[rng.randrange(len(accounts))] for _ in range(shape.open_opportunities)]
+    opp_ids = ids("Opportunity", every)
+    line_ids = iter(ids("OpportunityLineItem", every * shape.lines))
+    role_ids = ids("OpportunityContactRole", every)
     for n, (sf_id, account) in enumerate(zip(opp_ids, owners, strict=True)):
+        won = n < shape.opportunities
         modified = _stamp(base + dt.timedelta(days=6), rng, 23)
         created = modified - dt.timedelta(days=rng.randrange(1, 60))
         opportunity = Opportunity(
@@ -288,10 +295,10 @@ def _salesforce_records(
             account=account,
             pricebook=standard,
             name=f"{account.name} - {rng.choice(_DEAL_WORDS)} {n + 1:05d}",
-            stage_name="Closed Won",
-            probability=Decimal(100),
-            is_closed=True,
-            is_won=True,
+            stage_name="Closed Won" if won else "Negotiation/Review",
+            probability=Decimal(100 if won else 80),
+            is_closed=won,
+            is_won=won,
             close_date=today - dt.timedelta(days=rng.randrange(1, 150)),
             currency_iso_code="USD",
             created_date=created,
@@ -349,12 +356,13 @@ def _salesforce_records(
     for xero_org in xero_orgs:
         _xero_existing(xero_org, known_customers, known_products, entry_of, rng)
     return Seeded(
-        opportunities=len(opportunities),
+        opportunities=shape.opportunities,
         line_items=len(lines),
         customers=len(accounts),
         existing_contacts=len(known_customers),
         products=len(products),
         existing_items=len(known_products),
+        open_opportunities=tuple(opp_ids[shape.opportunities :]),
     )
 
 
@@ -469,3 +477,27 @@ def connect(*, base_url: str) -> Integrations:
         config=config,
     )
     return Integrations(engine_id=engine.pk, naive_id=naive.pk)
+
+
+def push_connect(*, integration_id: int, base_url: str, writeback_field: str) -> None:
+    """Push both ways for the engine's integration, as a customer would set it up: the
+    Salesforce org's Outbound Messages to the integration's push URL, the Xero organisation's
+    webhook to the product with its key, and the write-back of the amount paid switched on."""
+    from django.conf import settings
+
+    from integrations.sync.push import push_endpoint_for, push_endpoint_url
+
+    integration = Integration.objects.select_related("xero_connection").get(pk=integration_id)
+    url = push_endpoint_url(push_endpoint_for(integration=integration))
+    SalesforceOrg.objects.filter(name=SALESFORCE_ORG).update(outbound_url=url)
+    assert integration.xero_connection is not None
+    XeroOrganisation.objects.filter(organisation_id=integration.xero_connection.external_id).update(
+        webhook_url=f"{base_url}/webhooks/xero/", webhook_key=settings.XERO_WEBHOOK_KEY
+    )
+    config = SyncConfig.from_json(integration.config)
+    integration.config = replace(
+        config,
+        writeback_enabled=True,
+        writeback_fields=(("xero_amount_paid", writeback_field),),
+    ).to_json()
+    integration.save(update_fields=["config"])

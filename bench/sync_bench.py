@@ -499,11 +499,12 @@ def orchestrate(options: argparse.Namespace) -> None:
         customers=options.customers,
         products=options.products,
         lines=options.lines,
+        open_opportunities=options.push + 4 * options.burst,
     )
     call_command("migrate", verbosity=0, interactive=False)
     log("migrated")
     seeded = sandbox_seed(shape)
-    log(f"seeded: {asdict(seeded)}")
+    log(f"seeded: {dict(asdict(seeded), open_opportunities=len(seeded.open_opportunities))}")
     integrations = connect(base_url=env["SANDBOX_BASE_URL"])
     connections.close_all()
 
@@ -529,16 +530,41 @@ def orchestrate(options: argparse.Namespace) -> None:
                 ],
             )
             log(f"naive: {naive}")
+        pushed: dict[str, Any] | None = None
+        if options.push:
+            from bench.push_bench import measure
+            from bench.seed import SALESFORCE_ORG
+
+            pushed = measure(
+                env=env,
+                base=base,
+                integration_id=integrations.engine_id,
+                salesforce_org=SALESFORCE_ORG,
+                xero_org=ENGINE_XERO_ORG,
+                open_opportunities=seeded.open_opportunities,
+                steady=options.push,
+                burst=options.burst,
+                payments=options.payments,
+                log=log,
+                var=VAR,
+            )
 
     engine_dupes = _duplicates(ENGINE_XERO_ORG)
     log(f"engine organisation after the run: {engine_dupes}")
-    if engine_dupes["invoices"] != seeded.opportunities:
-        log(f"WARNING: {engine_dupes['invoices']} invoices for {seeded.opportunities} won opps")
+    won = seeded.opportunities + (
+        int(pushed["push_steady"]["opportunities"]) + int(pushed["push_bursts"]["opportunities"])
+        if pushed
+        else 0
+    )
+    if engine_dupes["invoices"] != won:
+        log(f"WARNING: {engine_dupes['invoices']} invoices for {won} won opportunities")
     result = _figures(engine, engine_dupes, seeded.opportunities)
     bound = xero_calls_lower_bound(seeded)
     result["xero_calls_lower_bound"] = bound
     result["xero_calls_lower_bound_per_opportunity"] = round(bound / seeded.opportunities, 4)
     result["xero_calls_over_lower_bound"] = round(int(engine["xero_calls"]) / bound, 2)
+    if pushed is not None:
+        result.update(pushed)
     if naive is not None:
         naive_dupes = _duplicates(NAIVE_XERO_ORG)
         log(f"naive organisation after the run: {naive_dupes}")
@@ -557,6 +583,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--lines", type=int, default=3, help="line items per opportunity")
     parser.add_argument(
         "--naive", type=int, default=1_000, help="opportunities for the naive sync (0: skip)"
+    )
+    parser.add_argument(
+        "--push",
+        type=int,
+        default=200,
+        help="opportunities closed one a second for the push benchmark (0: skip push)",
+    )
+    parser.add_argument("--burst", type=int, default=50, help="push bursts: 4 of this many")
+    parser.add_argument(
+        "--payments", type=int, default=60, help="payments recorded in Xero for the write-back"
     )
     parser.add_argument("--database", choices=("auto", "postgres", "sqlite"), default="auto")
     parser.add_argument(

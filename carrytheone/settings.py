@@ -352,6 +352,10 @@ SYNC_UNKNOWN_SETTLE_AFTER: float = env.float("SYNC_UNKNOWN_SETTLE_AFTER", defaul
 
 # Real-time push (Salesforce Outbound Messages): opportunities arriving within this many seconds
 # go to Xero in one run (widened automatically while the Xero organisation's budget is low).
+# Seconds a Xero contact or item, once found or created, is used by later runs without looking
+# it up again (0: always look up). A Xero CONTACT webhook event or a refused invoice ends it
+# sooner. Pushed deals of known customers and products then cost one Xero call each.
+XERO_LOOKUP_TTL: int = env.int("XERO_LOOKUP_TTL", default=3600)
 PUSH_BATCH_WINDOW_SECONDS: float = env.float("PUSH_BATCH_WINDOW_SECONDS", default=1.0)
 # A larger Outbound Message body is refused (413); Salesforce's largest (100 notifications of
 # an object with many fields) stays well below a megabyte.

@@ -517,6 +517,54 @@ OPEN_OPERATION_STATES = (
 )
 
 
+class ContactLink(models.Model):
+    """A Salesforce Account's Xero contact, as last found or created in Xero.
+
+    Later runs address invoices to it without looking it up again while the link is fresh
+    (``XERO_LOOKUP_TTL``): a deal pushed on its own then costs one Xero call, its invoice. A
+    Xero CONTACT event about the contact (an archive, a merge, a rename) or an invoice Xero
+    refuses makes the link stale at once, so the next run looks the contact up.
+    """
+
+    integration = models.ForeignKey(
+        "integrations.Integration", on_delete=models.CASCADE, related_name="+"
+    )
+    contact_number = models.CharField(max_length=50, help_text="Our ContactNumber in Xero.")
+    xero_contact_id = models.CharField(max_length=36, db_index=True)
+    name = models.CharField(max_length=255)
+    verified_at = models.DateTimeField(help_text="When Xero last showed this contact to us.")
+
+    class Meta:
+        constraints: ClassVar = [
+            models.UniqueConstraint(
+                fields=("integration", "contact_number"), name="sync_contact_link_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.contact_number} → {self.xero_contact_id}"
+
+
+class ItemLink(models.Model):
+    """An item code last seen in (or created in) the organisation's Xero: like
+    :class:`ContactLink`, used by later runs without a lookup while fresh; an invoice Xero
+    refuses makes the integration's item links stale."""
+
+    integration = models.ForeignKey(
+        "integrations.Integration", on_delete=models.CASCADE, related_name="+"
+    )
+    code = models.CharField(max_length=30)
+    verified_at = models.DateTimeField()
+
+    class Meta:
+        constraints: ClassVar = [
+            models.UniqueConstraint(fields=("integration", "code"), name="sync_item_link_unique")
+        ]
+
+    def __str__(self) -> str:
+        return self.code
+
+
 # --- real-time push (Salesforce Outbound Messages) ---------------------------------------------
 
 

@@ -54,6 +54,7 @@ from integrations.core.pauses import runnable
 from integrations.core.queue import enqueue_writeback, enqueue_xero_webhook
 from integrations.sync.models import (
     OPEN_OPERATION_STATES,
+    ContactLink,
     CreditNoteEntry,
     LedgerEntry,
     SyncLogEntry,
@@ -164,6 +165,7 @@ def webhook_events_process(*, event_ids: Sequence[int]) -> list[int]:
     )
     if not events:
         return []
+    _contacts_changed(events)
     tenants = {event.tenant_id.lower() for event in events}
     integrations = [
         integration
@@ -224,6 +226,19 @@ def webhook_events_process(*, event_ids: Sequence[int]) -> list[int]:
             state=XeroWebhookEvent.State.PENDING,
         ).update(state=XeroWebhookEvent.State.IGNORED, processed_at=now)
     return queued
+
+
+def _contacts_changed(events: Sequence[XeroWebhookEvent]) -> None:
+    """A contact changed in Xero (archived, merged, renamed) since a run last saw it: the
+    runs' remembered link to it is stale, and the next invoice for it looks it up again.
+    (Its events stay "ignored": nothing is written back for a contact.)"""
+    for event in events:
+        if event.event_category == "CONTACT" and event.event_type == "UPDATE":
+            ContactLink.objects.filter(
+                integration__xero_connection__external_id__iexact=event.tenant_id,
+                xero_contact_id=event.resource_id.lower(),
+                verified_at__lt=event.event_date,
+            ).delete()
 
 
 def _not_recorded_yet(

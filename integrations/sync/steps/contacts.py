@@ -14,15 +14,19 @@ settled by looking the number up.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
+
+from django.conf import settings
+from django.utils import timezone
 
 from integrations.connections.xero import where
 from integrations.connections.xero.api import CONTACTS_PER_PAGE
 from integrations.connections.xero.records import Contact
 from integrations.sync import protocol
 from integrations.sync.context import ContactDirectory, RunContext
-from integrations.sync.models import SyncLogEntry, XeroOperation
+from integrations.sync.models import ContactLink, SyncLogEntry, XeroOperation
 from integrations.sync.protocol import Element, Handler, register
 from integrations.sync.translate import ContactDraft, content_hash
 
@@ -39,14 +43,60 @@ def match(ctx: RunContext, work: list[Work]) -> None:
     wanted = {w.contact.contact_number: w.contact for w in work}
     missing = {n: c for n, c in wanted.items() if n not in ctx.contacts}
     if missing:
+        _recall(ctx, missing)
+        missing = {n: c for n, c in missing.items() if n not in ctx.contacts}
+    if missing:
         claims, creates = _find(ctx, missing, work)
         if claims:
             _claim(ctx, claims)
         if creates:
             _create(ctx, creates, work)
+        _remember(ctx, [n for n in missing if n in ctx.contacts])
     for w in work:
         if w.contact.contact_number in ctx.contacts:
             w.contact_id, w.contact_name = ctx.contacts[w.contact.contact_number]
+
+
+def _recall(ctx: RunContext, missing: Mapping[str, ContactDraft]) -> None:
+    """Contacts found or created by an earlier run, while their links are fresh."""
+    fresh = timezone.now() - dt.timedelta(seconds=settings.XERO_LOOKUP_TTL)
+    for number, contact_id, name in ContactLink.objects.filter(
+        integration=ctx.integration, contact_number__in=list(missing), verified_at__gte=fresh
+    ).values_list("contact_number", "xero_contact_id", "name"):
+        ctx.contacts[number] = (contact_id, name)
+
+
+def _remember(ctx: RunContext, numbers: Sequence[str]) -> None:
+    """The contacts this run found or created in Xero, for the runs after it."""
+    if not numbers or settings.XERO_LOOKUP_TTL <= 0:
+        return
+    now = timezone.now()
+    ContactLink.objects.bulk_create(
+        [
+            ContactLink(
+                integration=ctx.integration,
+                contact_number=number,
+                xero_contact_id=ctx.contacts[number][0],
+                name=ctx.contacts[number][1][:255],
+                verified_at=now,
+            )
+            for number in numbers
+        ],
+        update_conflicts=True,
+        unique_fields=["integration", "contact_number"],
+        update_fields=["xero_contact_id", "name", "verified_at"],
+    )
+
+
+def forget(*, integration_id: int, contact_ids: Sequence[str], before: dt.datetime) -> int:
+    """Links to these Xero contacts last verified before ``before`` are stale (a CONTACT
+    event or a refused invoice said the contact changed); returns how many."""
+    deleted, _ = ContactLink.objects.filter(
+        integration_id=integration_id,
+        xero_contact_id__in=[c.lower() for c in contact_ids if c],
+        verified_at__lt=before,
+    ).delete()
+    return deleted
 
 
 def index_organisation(ctx: RunContext, *, budget: int) -> bool:

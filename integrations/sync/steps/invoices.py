@@ -33,7 +33,7 @@ from integrations.sync.models import (
     bulk_set,
 )
 from integrations.sync.protocol import Element, Handler, register
-from integrations.sync.steps import payments
+from integrations.sync.steps import contacts, items, payments
 from integrations.sync.steps.credit_notes import line_json, record_news
 from integrations.sync.translate import InvoiceLineDraft
 
@@ -334,6 +334,13 @@ class InvoiceHandler(Handler):
         ledger.state = State.FAILED
         ledger.last_error = f"Xero refused the invoice: {'; '.join(errors) or 'no reason given'}"
         ledger.save(update_fields=["state", "last_error", "updated_at"])
+        # The contact may be why (archived, merged): looked up again before the next try.
+        contacts.forget(
+            integration_id=ctx.integration.pk,
+            contact_ids=[str(op.lookup.get("contact_id", ""))],
+            before=timezone.now(),
+        )
+        items.forget(integration_id=ctx.integration.pk)
         # What was planned with it will not happen.
         PaymentEntry.objects.filter(ledger=ledger, state=PaymentEntry.State.PLANNED).delete()
         CreditNoteEntry.objects.filter(

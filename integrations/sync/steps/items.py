@@ -4,14 +4,18 @@ configured). A line whose item exists in neither stays, without its item code, a
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
+
+from django.conf import settings
+from django.utils import timezone
 
 from integrations.connections.xero import where
 from integrations.connections.xero.records import Item
 from integrations.sync import protocol
 from integrations.sync.context import RunContext
-from integrations.sync.models import SyncLogEntry, XeroOperation
+from integrations.sync.models import ItemLink, SyncLogEntry, XeroOperation
 from integrations.sync.protocol import Element, Handler, register
 from integrations.sync.translate import ItemDraft, content_hash, item_for
 
@@ -36,6 +40,9 @@ def match(ctx: RunContext, work: list[Work]) -> None:
             if code and code not in ctx.items and code in by_code:
                 drafts.setdefault(code, by_code[code])
     if drafts:
+        _recall(ctx, drafts)
+        drafts = {code: d for code, d in drafts.items() if code not in ctx.items}
+    if drafts:
         for clause in where.any_of("Code", drafts):
             for item in ctx.xero.items_where(clause):
                 ctx.items.add(item.code)
@@ -55,6 +62,7 @@ def match(ctx: RunContext, work: list[Work]) -> None:
                 ],
                 lambda bodies, key: ctx.xero.create_items(bodies, key=key),
             )
+        _remember(ctx, [code for code in drafts if code in ctx.items])
         for draft in missing:
             if draft.shortened_from:
                 ctx.log(
@@ -80,6 +88,33 @@ def match(ctx: RunContext, work: list[Work]) -> None:
                 ledger=w.ledger,
                 step="item",
             )
+
+
+def _recall(ctx: RunContext, drafts: Mapping[str, ItemDraft]) -> None:
+    """Codes an earlier run saw in Xero, while fresh (``XERO_LOOKUP_TTL``, as contacts)."""
+    fresh = timezone.now() - dt.timedelta(seconds=settings.XERO_LOOKUP_TTL)
+    ctx.items.update(
+        ItemLink.objects.filter(
+            integration=ctx.integration, code__in=list(drafts), verified_at__gte=fresh
+        ).values_list("code", flat=True)
+    )
+
+
+def _remember(ctx: RunContext, codes: Sequence[str]) -> None:
+    if not codes or settings.XERO_LOOKUP_TTL <= 0:
+        return
+    now = timezone.now()
+    ItemLink.objects.bulk_create(
+        [ItemLink(integration=ctx.integration, code=code, verified_at=now) for code in codes],
+        update_conflicts=True,
+        unique_fields=["integration", "code"],
+        update_fields=["verified_at"],
+    )
+
+
+def forget(*, integration_id: int) -> None:
+    """Every item code is looked up again (an invoice was refused: an item may be why)."""
+    ItemLink.objects.filter(integration_id=integration_id).delete()
 
 
 class ItemHandler(Handler):

@@ -74,8 +74,14 @@ def test_a_deal_won_in_salesforce_is_invoiced_in_xero_within_seconds(
     elapsed = time.monotonic() - started
     delivery = OutboundDelivery.objects.get(record_id=deal.sf_id)
     assert delivery.status == OutboundDelivery.Status.DELIVERED, delivery.last_error
-    row = LedgerEntry.objects.get(integration=integration, salesforce_id=deal.sf_id)
-    assert row.state == LedgerEntry.State.SYNCED
+    # The invoice exists in Xero a moment before the run has recorded Xero's answer.
+    _wait_for(
+        lambda: LedgerEntry.objects.filter(
+            integration=integration, salesforce_id=deal.sf_id, state=LedgerEntry.State.SYNCED
+        ).exists(),
+        timeout=10,
+        what="the ledger row synced",
+    )
     assert h.ours().get(reference=deal.name).sub_total == Decimal("777.00")
     pushes = SyncRun.objects.filter(integration=integration, trigger=SyncRun.Trigger.PUSH)
     run = _wait_for(

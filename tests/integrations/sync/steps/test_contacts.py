@@ -5,15 +5,18 @@ matched otherwise, name collisions handled as configured, and lost outcomes sett
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import replace
+from typing import Any
 
 import pytest
+from django.utils import timezone
 
 from integrations.connections.salesforce.records import ContactPerson, Opportunity
 from integrations.connections.xero.client import XeroRateLimited
 from integrations.sync import protocol
 from integrations.sync.context import RunContext
-from integrations.sync.models import LedgerEntry, XeroOperation
+from integrations.sync.models import ContactLink, LedgerEntry, XeroOperation
 from integrations.sync.protocol import Stop
 from integrations.sync.steps import contacts, invoices
 from integrations.sync.steps.chunk import Work
@@ -199,3 +202,63 @@ def test_a_lost_contact_answer_leaves_the_invoice_waiting(ctx: RunContext, xero:
     invoices.send(ctx, [w])
     row = LedgerEntry.objects.get(pk=w.ledger.pk)
     assert row.state in (LedgerEntry.State.PENDING, LedgerEntry.State.SYNCED), row.last_error
+
+
+# --- links remembered across runs --------------------------------------------------------------
+
+
+def _next_run(ctx: RunContext, xero: FakeXero) -> None:
+    """What a new run starts with: no contacts in memory, no calls made."""
+    ctx.contacts.clear()
+    xero.log.clear()
+
+
+def test_a_contact_found_once_is_used_by_later_runs_without_a_lookup(
+    ctx: RunContext, xero: FakeXero
+) -> None:
+    found = xero.add_contact("Acme Corporation", number=NUMBER)
+    _match(ctx, _for())
+    _next_run(ctx, xero)
+    (w,) = _match(ctx, _for())
+    assert (w.contact_id, w.contact_name) == (found, "Acme Corporation")
+    assert xero.calls_of("contacts_where") == []
+
+
+def test_a_created_contact_is_remembered_too(ctx: RunContext, xero: FakeXero) -> None:
+    (first,) = _match(ctx, _for())
+    _next_run(ctx, xero)
+    (again,) = _match(ctx, _for())
+    assert again.contact_id == first.contact_id
+    assert xero.log == []
+
+
+def test_a_stale_link_is_looked_up_again(ctx: RunContext, xero: FakeXero) -> None:
+    xero.add_contact("Acme Corporation", number=NUMBER)
+    _match(ctx, _for())
+    ContactLink.objects.update(verified_at=timezone.now() - dt.timedelta(hours=2))
+    _next_run(ctx, xero)
+    _match(ctx, _for())
+    assert len(xero.calls_of("contacts_where")) == 1
+    # Verified again now.
+    assert ContactLink.objects.get().verified_at > timezone.now() - dt.timedelta(minutes=1)
+
+
+def test_forgetting_a_contact_makes_the_next_run_look_it_up(
+    ctx: RunContext, xero: FakeXero
+) -> None:
+    found = xero.add_contact("Acme Corporation", number=NUMBER)
+    _match(ctx, _for())
+    # Changed in Xero before this moment (a CONTACT event, a refused invoice).
+    assert contacts.forget(
+        integration_id=ctx.integration.pk, contact_ids=[found.upper()], before=timezone.now()
+    )
+    _next_run(ctx, xero)
+    _match(ctx, _for())
+    assert len(xero.calls_of("contacts_where")) == 1
+
+
+def test_links_are_off_with_a_ttl_of_zero(ctx: RunContext, xero: FakeXero, settings: Any) -> None:
+    settings.XERO_LOOKUP_TTL = 0
+    xero.add_contact("Acme Corporation", number=NUMBER)
+    _match(ctx, _for())
+    assert not ContactLink.objects.exists()

@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from django.utils import timezone
 
 from integrations.connections.ratelimit import Priority
 from integrations.connections.salesforce.records import LineItem, Opportunity
@@ -20,7 +21,13 @@ from integrations.connections.xero.records import ms_date
 from integrations.rules.specs import PaymentMethodSpec, RuleSet
 from integrations.sync import protocol
 from integrations.sync.context import RunContext
-from integrations.sync.models import CreditNoteEntry, LedgerEntry, PaymentEntry, XeroOperation
+from integrations.sync.models import (
+    ContactLink,
+    CreditNoteEntry,
+    LedgerEntry,
+    PaymentEntry,
+    XeroOperation,
+)
 from integrations.sync.protocol import Stop
 from integrations.sync.steps import invoices
 from integrations.sync.steps.chunk import Work
@@ -134,9 +141,18 @@ def test_a_refused_invoice_fails_with_xeros_words_and_its_plans_go(
     ctx.rules = RuleSet(payment_methods=(CARD,))
     xero.refuse("write_invoices", "Account code '200' is not a valid code.")
     w = _ready(ctx, xero, _deal())
+    link = ContactLink.objects.create(
+        integration=ctx.integration,
+        contact_number="001-acme",
+        xero_contact_id=w.contact_id,
+        name="Acme",
+        verified_at=timezone.now() - dt.timedelta(seconds=1),
+    )
     invoices.send(ctx, [w])
     row = _row(w)
     assert row.state == State.FAILED
+    # The contact may be why: the next try looks it up again.
+    assert not ContactLink.objects.filter(pk=link.pk).exists()
     assert row.last_error == "Xero refused the invoice: Account code '200' is not a valid code."
     assert not PaymentEntry.objects.filter(ledger=row).exists()
     (entry,) = entries(ctx)

@@ -3,15 +3,17 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import replace
 from decimal import Decimal
 
 import pytest
+from django.utils import timezone
 
 from integrations.connections.salesforce.records import LineItem, Opportunity
 from integrations.sync import protocol
 from integrations.sync.context import RunContext
-from integrations.sync.models import XeroOperation
+from integrations.sync.models import ItemLink, XeroOperation
 from integrations.sync.steps import items
 from integrations.sync.steps.chunk import Work
 from tests.integrations.rules.data import opportunity
@@ -144,3 +146,33 @@ def test_items_are_made_for_the_invoice_lines_when_negative_lines_are_kept_apart
         ("WIDGET", "Product WIDGET"),
         ("GEAR", "Product GEAR"),
     ]
+
+
+def _next_run(ctx: RunContext, xero: FakeXero) -> None:
+    ctx.items.clear()
+    xero.log.clear()
+
+
+def test_codes_seen_in_xero_are_used_by_later_runs_without_a_lookup(
+    ctx: RunContext, xero: FakeXero
+) -> None:
+    xero.add_item("BOLT")
+    ctx.config = replace(ctx.config, create_missing_items=True)
+    _match(ctx, _with(_line("BOLT"), _line("NUT")))
+    _next_run(ctx, xero)
+    (w,) = _match(ctx, _with(_line("BOLT"), _line("NUT")))
+    assert _codes(w) == ["BOLT", "NUT"]
+    assert xero.log == []
+
+
+def test_forgotten_or_stale_codes_are_looked_up_again(ctx: RunContext, xero: FakeXero) -> None:
+    xero.add_item("BOLT")
+    _match(ctx, _with(_line("BOLT")))
+    items.forget(integration_id=ctx.integration.pk)
+    _next_run(ctx, xero)
+    _match(ctx, _with(_line("BOLT")))
+    assert len(xero.calls_of("items_where")) == 1
+    ItemLink.objects.update(verified_at=timezone.now() - dt.timedelta(hours=2))
+    _next_run(ctx, xero)
+    _match(ctx, _with(_line("BOLT")))
+    assert len(xero.calls_of("items_where")) == 1
