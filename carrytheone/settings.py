@@ -69,7 +69,7 @@ INSTALLED_APPS = [
     "integrations.connections.xero.apps.XeroConfig",
     "integrations.connections.salesforce.apps.SalesforceIntegrationConfig",
 ]
-SANDBOX_APPS = ["sandbox", "sandbox.xero", "sandbox.salesforce"]
+SANDBOX_APPS = ["sandbox", "sandbox.xero", "sandbox.salesforce", "sandbox.stripe"]
 if SANDBOX_ENABLED:
     INSTALLED_APPS += SANDBOX_APPS
 
@@ -424,6 +424,24 @@ SALESFORCE_CLIENT_ID: str = env.str(
 )
 SALESFORCE_CLIENT_SECRET: str = env.str(
     "SALESFORCE_CLIENT_SECRET", default="sandbox-secret-salesforce" if SANDBOX_ENABLED else ""
+)
+# Stripe, used by the billing work (the `stripe` SDK's API base and keys). With the sandbox on they
+# default to the simulated Stripe and its demo account's public test credentials.
+STRIPE_API_BASE: str = env.str(
+    "STRIPE_API_BASE",
+    default=f"{SANDBOX_BASE_URL}/sandbox/stripe" if SANDBOX_ENABLED else "https://api.stripe.com",
+).rstrip("/")
+STRIPE_SECRET_KEY: str = env.str(
+    "STRIPE_SECRET_KEY",
+    default="sk_test_sandbox_carrytheone_0000000000000000" if SANDBOX_ENABLED else "",
+)
+STRIPE_WEBHOOK_SECRET: str = env.str(
+    "STRIPE_WEBHOOK_SECRET",
+    default="whsec_sandbox_carrytheone_0000000000000000" if SANDBOX_ENABLED else "",
+)
+# Where the simulated Stripe's demo webhook endpoint delivers (empty: no endpoint is seeded).
+SANDBOX_STRIPE_WEBHOOK_URL: str = env.str(
+    "SANDBOX_STRIPE_WEBHOOK_URL", default=f"{SITE_URL}/billing/stripe/webhook/"
 )
 # Seconds before an access token's expiry at which it is refreshed ahead of use.
 TOKEN_REFRESH_MARGIN: int = env.int("TOKEN_REFRESH_MARGIN", default=120)

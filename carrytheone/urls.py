@@ -24,5 +24,6 @@ if settings.SANDBOX_ENABLED:
     urlpatterns += [
         path("", include("sandbox.urls")),
         path("sandbox/xero/", include("sandbox.xero.urls")),
+        path("sandbox/stripe/", include("sandbox.stripe.urls")),
         path("", include("sandbox.salesforce.urls")),
     ]
