@@ -92,6 +92,11 @@ def trial_notices_send(*, now: dt.datetime | None = None) -> int:
                 _send(subscription, kind, now)
         except IntegrityError:
             continue  # sent already (by an earlier hour, or a beat running alongside)
+        except Exception:
+            # The mail server refused: the row rolled back, so the next hour tries again;
+            # the other accounts' notices still go out now.
+            logger.exception("trial notice not sent: subscription=%s", subscription.pk)
+            continue
         sent += 1
         logger.info("trial notice sent: subscription=%s kind=%s", subscription.pk, kind)
     return sent

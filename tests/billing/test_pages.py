@@ -90,7 +90,7 @@ def test_owner_sees_the_trial_countdown_and_the_price_of_what_is_switched_on():
     assert "3 switched-on integrations" in page
     assert "600 invoices created" in page
     assert "Volume: over 500 invoices in 30 days" in page
-    assert "£87.97" in page  # 29.99 + 2 × 23.99 + 10.00
+    assert "£87.97" in page  # 29.99 + 2 x 23.99 + 10.00
     assert reverse("billing:checkout", kwargs={"account_slug": account.slug}) in page
     dashboard = client.get(account.get_absolute_url()).content.decode()
     assert "30 days left" in dashboard

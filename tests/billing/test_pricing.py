@@ -32,7 +32,7 @@ def test_three_integrations_use_the_second_tier_for_two_of_them(plan):
     price = breakdown(plan, integrations=3, invoices_30d=0)
     assert _lines(price) == [
         ("Integration 1", 1, Decimal("29.99"), Decimal("29.99")),
-        ("Integrations 2–3", 2, Decimal("23.99"), Decimal("47.98")),
+        ("Integrations 2\N{EN DASH}3", 2, Decimal("23.99"), Decimal("47.98")),
     ]
     assert price.total == Decimal("77.97")
 
@@ -41,7 +41,7 @@ def test_six_integrations_reach_the_open_ended_tier(plan):
     price = breakdown(plan, integrations=6, invoices_30d=0)
     assert [line.quantity for line in price.lines] == [1, 2, 2, 1]
     assert price.lines[-1].label == "Integrations 6 and up"
-    # 29.99 + 2 × 23.99 + 2 × 20.99 + 17.99
+    # 29.99 + 2 x 23.99 + 2 x 20.99 + 17.99
     assert price.total == Decimal("137.94")
 
 
