@@ -6,15 +6,25 @@ from django.http import HttpRequest
 
 from accounts.models import User
 from accounts.selectors import memberships_for_user
+from billing.models import Subscription
 
 
 def current_account(request: HttpRequest) -> dict[str, Any]:
-    """The account being viewed (set by ``account_view``) and the user's others, for the nav."""
+    """The account being viewed (set by ``account_view``) and the user's others, for the nav;
+    for an owner, the trial still running (its countdown links to the billing page)."""
     user = getattr(request, "user", None)
     if not isinstance(user, User):
         return {}
+    account = getattr(request, "account", None)
+    membership = getattr(request, "membership", None)
+    nav_trial = None
+    if account is not None and membership is not None and membership.is_owner:
+        subscription = Subscription.objects.filter(account=account).first()
+        if subscription is not None and subscription.in_trial:
+            nav_trial = subscription
     return {
-        "current_account": getattr(request, "account", None),
-        "current_membership": getattr(request, "membership", None),
+        "current_account": account,
+        "current_membership": membership,
         "user_memberships": memberships_for_user(user=user),
+        "nav_trial": nav_trial,
     }

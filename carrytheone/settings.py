@@ -331,6 +331,17 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         "schedule": env.float("CONFIG_CHECK_INTERVAL", default=3600.0),
         "options": {"expires": 600},
     },
+    # Each notice is recorded once sent, so an hourly check never sends one twice.
+    "trial-reminders": {
+        "task": "billing.tasks.send_trial_reminders",
+        "schedule": 3600.0,
+        "options": {"expires": 1800},
+    },
+    "closed-accounts-delete": {
+        "task": "accounts.tasks.delete_closed_accounts",
+        "schedule": 86400.0,
+        "options": {"expires": 3600},
+    },
 }
 # Seconds between checks of each running integration's configuration against what Xero and
 # Salesforce hold now (a deleted tax rate, an archived account, a renamed field...).
@@ -352,6 +363,19 @@ SYNC_UNKNOWN_SETTLE_AFTER: float = env.float("SYNC_UNKNOWN_SETTLE_AFTER", defaul
 
 # --- Product ----------------------------------------------------------------------------------
 TRIAL_DAYS: int = env.int("TRIAL_DAYS", default=30)
+# Days before the trial's end on which owners are reminded; the day it ends always is too.
+TRIAL_REMINDER_DAYS: list[int] = sorted(
+    {int(day) for day in env.list("TRIAL_REMINDER_DAYS", default=["7", "1"]) if day.strip()},
+    reverse=True,
+)
+# Days a closed account's data is kept (then deleted by a daily task).
+ACCOUNT_RETENTION_DAYS: int = env.int("ACCOUNT_RETENTION_DAYS", default=30)
+# Days a canceled or unpaid subscription keeps syncing before the billing pause.
+BILLING_GRACE_DAYS: int = env.int("BILLING_GRACE_DAYS", default=7)
+# Stripe's API key and the webhook endpoint's signing secret (each also as *_FILE). Empty:
+# billing is not configured, and subscribing says so.
+STRIPE_SECRET_KEY: str = env.str("STRIPE_SECRET_KEY", default="")
+STRIPE_WEBHOOK_SECRET: str = env.str("STRIPE_WEBHOOK_SECRET", default="")
 INVITATION_TTL_DAYS: int = env.int("INVITATION_TTL_DAYS", default=14)
 # Fernet keys, newest first; used from the connections work on to encrypt OAuth tokens.
 FIELD_ENCRYPTION_KEYS: list[str] = env.list("FIELD_ENCRYPTION_KEYS", default=[])

@@ -13,6 +13,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     # The operator admin: staff with TOTP only (carrytheone/admin_site.py), at ADMIN_URL.
     path(settings.ADMIN_URL, admin.site.urls),
     path("", include("accounts.urls")),
+    path("", include("billing.web.urls")),
     path("", include("integrations.web.urls")),
     path("", include("integrations.web.connect.xero_urls")),
     path("", include("integrations.web.connect.salesforce_urls")),

@@ -37,6 +37,10 @@ NOT_TENANT_NAMES = {
     "accounts:invitation_accept",
     # The one-time link of a lock-out notice (accounts.login_throttle).
     "accounts:login_unlock",
+    # Public pages, before signup (tests/billing/test_pages.py).
+    "billing:pricing",
+    "billing:how_it_works",
+    "billing:faq",
 }
 
 

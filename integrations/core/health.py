@@ -229,6 +229,9 @@ def _pause_action(cause: str, kwargs: dict[str, object]) -> tuple[str, str]:
         return "Resume syncing", reverse("integrations:detail", kwargs=kwargs) + "#pause"
     if cause == PauseCause.CONFIGURATION:
         return "Review the settings", reverse("integrations:setup_review", kwargs=kwargs)
+    if cause == PauseCause.BILLING:
+        # The billing page is the owners' (others get a 403 saying so).
+        return "Subscribe", reverse("billing:page", kwargs={"account_slug": kwargs["account_slug"]})
     return "", ""
 
 

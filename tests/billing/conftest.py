@@ -1,0 +1,3 @@
+from tests.integrations.connections.xero.conftest import xero
+
+__all__ = ["xero"]
