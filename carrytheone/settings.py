@@ -372,10 +372,6 @@ TRIAL_REMINDER_DAYS: list[int] = sorted(
 ACCOUNT_RETENTION_DAYS: int = env.int("ACCOUNT_RETENTION_DAYS", default=30)
 # Days a canceled or unpaid subscription keeps syncing before the billing pause.
 BILLING_GRACE_DAYS: int = env.int("BILLING_GRACE_DAYS", default=7)
-# Stripe's API key and the webhook endpoint's signing secret (each also as *_FILE). Empty:
-# billing is not configured, and subscribing says so.
-STRIPE_SECRET_KEY: str = env.str("STRIPE_SECRET_KEY", default="")
-STRIPE_WEBHOOK_SECRET: str = env.str("STRIPE_WEBHOOK_SECRET", default="")
 INVITATION_TTL_DAYS: int = env.int("INVITATION_TTL_DAYS", default=14)
 # Fernet keys, newest first; used from the connections work on to encrypt OAuth tokens.
 FIELD_ENCRYPTION_KEYS: list[str] = env.list("FIELD_ENCRYPTION_KEYS", default=[])
