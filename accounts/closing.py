@@ -19,6 +19,7 @@ from django.utils import timezone
 from accounts.models import Account, Membership, Role, User
 from accounts.services import AccountsError
 from billing.services import subscription_cancel_for_close
+from billing.stripe_client import BillingError
 from integrations.connections.models import Connection
 from integrations.core.models import Integration
 from integrations.core.services import connection_disconnect
@@ -52,7 +53,11 @@ def account_close(*, account: Account, by: User, confirm_name: str) -> Account:
         account.save(update_fields=["closed_at", "delete_after"])
         Integration.objects.filter(account=account).update(is_enabled=False)
         account.invitations.pending().update(revoked_at=now)
-        subscription_cancel_for_close(account=account)
+        try:
+            subscription_cancel_for_close(account=account)
+        except BillingError as exc:
+            # Nothing is closed while Stripe could still charge: the owner tries again.
+            raise AccountsError(str(exc)) from exc
     for connection in Connection.objects.filter(account=account):
         connection_disconnect(connection=connection)
     logger.info("account closed: account=%s by=%s", account.pk, by.pk)

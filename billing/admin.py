@@ -1,8 +1,17 @@
 """Plans, tiers and volume bands are edited here: prices are data, never code."""
 
 from django.contrib import admin
+from django.http import HttpRequest
 
-from billing.models import Plan, PlanTier, Subscription, TrialClaim, TrialNotice, VolumeBand
+from billing.models import (
+    Plan,
+    PlanTier,
+    StripeEvent,
+    Subscription,
+    TrialClaim,
+    TrialNotice,
+    VolumeBand,
+)
 
 
 class PlanTierInline(admin.TabularInline[PlanTier, Plan]):
@@ -44,3 +53,26 @@ class TrialClaimAdmin(admin.ModelAdmin[TrialClaim]):
     list_filter = ("provider",)
     search_fields = ("external_id", "account__name")
     raw_id_fields = ("account",)
+
+
+@admin.register(StripeEvent)
+class StripeEventAdmin(admin.ModelAdmin[StripeEvent]):
+    """What each Stripe webhook did: read-only, the events are Stripe's record."""
+
+    list_display = ("event_id", "type", "created", "outcome", "processed_at", "subscription")
+    list_filter = ("outcome", "type")
+    search_fields = ("event_id",)
+    readonly_fields = (
+        "event_id",
+        "type",
+        "created",
+        "payload",
+        "received_at",
+        "processed_at",
+        "outcome",
+        "message",
+        "subscription",
+    )
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False

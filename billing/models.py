@@ -144,6 +144,15 @@ class Subscription(models.Model):
         null=True, blank=True, help_text="Stripe's created time of the last event applied."
     )
     canceled_at = models.DateTimeField(null=True, blank=True)
+    # What Stripe bills now, as we last set it: changed only when our counts differ.
+    quantity = models.PositiveIntegerField(
+        default=0, help_text="Integrations billed (the tiered item's quantity)."
+    )
+    stripe_seats_item_id = models.CharField(max_length=255, blank=True)
+    stripe_volume_item_id = models.CharField(max_length=255, blank=True)
+    volume_band_above = models.PositiveIntegerField(
+        null=True, blank=True, help_text="The volume band billed (its threshold); empty: none."
+    )
 
     def __str__(self) -> str:
         return f"{self.account} ({self.status})"
@@ -223,3 +232,59 @@ class TrialClaim(models.Model):
 
     def __str__(self) -> str:
         return f"{self.provider} {self.external_id}"
+
+
+class StripeEvent(models.Model):
+    """A webhook event, stored once its signature was verified and before it is processed.
+
+    The unique Stripe id makes a replay or a duplicate delivery a no-op; ``processed_at`` and
+    ``outcome`` say what became of it (the admin shows them).
+    """
+
+    class Outcome(models.TextChoices):
+        PENDING = "pending", "Pending"
+        APPLIED = "applied", "Applied"
+        IGNORED = "ignored", "Ignored (a type we do not use)"
+        UNKNOWN = "unknown", "For a customer or subscription we do not know"
+        STALE = "stale", "Older than what was applied"
+        FAILED = "failed", "Failed"
+
+    event_id = models.CharField(max_length=255, unique=True)
+    type = models.CharField(max_length=100)
+    created = models.DateTimeField(help_text="Stripe's time of the event.")
+    payload = models.JSONField()
+    received_at = models.DateTimeField(default=timezone.now)
+    processed_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(max_length=16, choices=Outcome.choices, default=Outcome.PENDING)
+    message = models.TextField(blank=True)
+    subscription = models.ForeignKey(
+        Subscription,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="stripe_events",
+    )
+
+    class Meta:
+        ordering = ("-received_at",)
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.event_id} ({self.outcome})"
+
+
+class PaymentFailure(models.Model):
+    """A renewal Stripe could not charge: one row, and one email to the owners, per invoice."""
+
+    subscription = models.ForeignKey(
+        Subscription, on_delete=models.CASCADE, related_name="payment_failures"
+    )
+    invoice_id = models.CharField(max_length=255, unique=True)
+    failed_at = models.DateTimeField(default=timezone.now)
+    notified_at = models.DateTimeField(null=True, blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ("-failed_at",)
+
+    def __str__(self) -> str:
+        return f"{self.invoice_id} of {self.subscription_id}"

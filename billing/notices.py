@@ -18,7 +18,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import Membership, Role
-from billing.models import Subscription, TrialNotice
+from billing.models import PaymentFailure, Subscription, TrialNotice
 
 logger = logging.getLogger(__name__)
 
@@ -100,3 +100,34 @@ def trial_notices_send(*, now: dt.datetime | None = None) -> int:
         sent += 1
         logger.info("trial notice sent: subscription=%s kind=%s", subscription.pk, kind)
     return sent
+
+
+def payment_failed_notify(*, subscription: Subscription, invoice_id: str) -> bool:
+    """Emails the owners that a renewal could not be charged, once per failing invoice (Stripe's
+    retries of the same invoice send nothing more). True if this call sent it."""
+    if not invoice_id:
+        return False
+    with transaction.atomic():
+        failure, created = PaymentFailure.objects.select_for_update().get_or_create(
+            invoice_id=invoice_id, defaults={"subscription": subscription}
+        )
+        if not created and failure.notified_at is not None:
+            return False
+        account = subscription.account
+        url = settings.SITE_URL + reverse("billing:page", kwargs={"account_slug": account.slug})
+        body = render_to_string(
+            "billing/email/payment_failed.txt",
+            {"account": account, "url": url, "grace_days": settings.BILLING_GRACE_DAYS},
+        )
+        recipients = _owner_emails(subscription)
+        if recipients:
+            send_mail(
+                f"Payment failed for CarryTheOne ({account.name}): please update the card",
+                body,
+                None,
+                recipients,
+            )
+        failure.notified_at = timezone.now()
+        failure.save(update_fields=["notified_at"])
+    logger.info("payment failure notice sent: subscription=%s", subscription.pk)
+    return True

@@ -8,6 +8,7 @@ the account's invoices of the last 30 days exceed adds its monthly premium.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -71,6 +72,31 @@ def _money(value: Decimal) -> Decimal:
     return value.quantize(CENT, rounding=ROUND_HALF_UP)
 
 
+def band_reached(plan: PlanPrices, *, invoices_30d: int) -> BandPrice | None:
+    """The one volume band that applies: the highest whose threshold was exceeded."""
+    reached = [band for band in plan.bands if invoices_30d > band.above]
+    return max(reached, key=lambda b: b.above) if reached else None
+
+
+def minor_units(amount: Decimal) -> int:
+    """Pence (or cents): what Stripe's amounts are in."""
+    return int(_money(amount) * 100)
+
+
+def tiers_version(plan: PlanPrices) -> str:
+    """A short digest of the currency and tiers: a Stripe price is made per version, so an
+    admin's edit of the tiers makes a new price and never changes one already billed."""
+    text = (
+        plan.currency.upper()
+        + ";"
+        + ";".join(
+            f"{t.first}-{t.last or ''}={_money(t.unit_amount)}"
+            for t in sorted(plan.tiers, key=lambda t: t.first)
+        )
+    )
+    return hashlib.sha256(text.encode()).hexdigest()[:10]
+
+
 def breakdown(plan: PlanPrices, *, integrations: int, invoices_30d: int) -> Breakdown:
     """The month's price lines and total for ``integrations`` switched on and ``invoices_30d``
     invoices created in the last 30 days."""
@@ -95,9 +121,8 @@ def breakdown(plan: PlanPrices, *, integrations: int, invoices_30d: int) -> Brea
         priced = last
     if priced < billed:
         raise PricingError(f"{plan.name}: no price for integration {priced + 1}")
-    reached = [band for band in plan.bands if invoices_30d > band.above]
-    if reached:
-        band = max(reached, key=lambda b: b.above)
+    band = band_reached(plan, invoices_30d=invoices_30d)
+    if band is not None:
         lines.append(
             Line(
                 label=f"Volume: over {band.above:,} invoices in 30 days",

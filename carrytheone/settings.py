@@ -337,6 +337,12 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         "schedule": 3600.0,
         "options": {"expires": 1800},
     },
+    # Stripe is called only for subscriptions whose integrations or volume band changed.
+    "billing-items-sync": {
+        "task": "billing.tasks.sync_all_subscription_items",
+        "schedule": 3600.0,
+        "options": {"expires": 1800},
+    },
     "closed-accounts-delete": {
         "task": "accounts.tasks.delete_closed_accounts",
         "schedule": 86400.0,

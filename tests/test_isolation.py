@@ -41,6 +41,8 @@ NOT_TENANT_NAMES = {
     "billing:pricing",
     "billing:how_it_works",
     "billing:faq",
+    # Stripe's webhooks: signed by Stripe, verified first (tests/billing/test_webhooks.py).
+    "billing:stripe_webhook",
 }
 
 

@@ -12,4 +12,7 @@ urlpatterns = [
     # Owners only: see accounts.access and tests/test_isolation.py.
     path("a/<slug:account_slug>/billing/", views.billing_page, name="page"),
     path("a/<slug:account_slug>/billing/checkout/", views.checkout, name="checkout"),
+    path("a/<slug:account_slug>/billing/portal/", views.portal, name="portal"),
+    # Stripe's webhooks: signed by Stripe, checked before anything is stored.
+    path("billing/stripe/webhook/", views.stripe_webhook, name="stripe_webhook"),
 ]
