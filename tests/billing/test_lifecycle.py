@@ -220,3 +220,14 @@ def test_checkout_during_the_trial_keeps_the_trial_days(billing: Billing):
     # Subscribed already: Subscribe is not offered twice.
     again = billing.client.post(f"{billing.page()}checkout/")
     assert again.status_code == 302
+
+
+def test_closing_the_account_cancels_the_stripe_subscription(billing: Billing):
+    from accounts.closing import account_close
+
+    paid = billing.checkout(GOOD_CARD)
+    assert paid.status_code == 302
+    stripe_id = billing.subscription.stripe_subscription_id
+    account_close(account=billing.account, by=billing.owner, confirm_name=billing.account.name)
+    assert billing.stripe.v1.subscriptions.retrieve(stripe_id).status == "canceled"
+    assert billing.subscription.status == Subscription.Status.CANCELED
