@@ -34,12 +34,12 @@ class AccountRequest(HttpRequest):
 
 
 def get_membership(user: User, account_slug: str) -> Membership:
-    """The user's membership of the account, or 404."""
+    """The user's membership of the account, or 404 (also once the account is closed)."""
     if not user.is_authenticated:
         raise Http404
     membership = (
         Membership.objects.select_related("account")
-        .filter(user=user, account__slug=account_slug)
+        .filter(user=user, account__slug=account_slug, account__closed_at__isnull=True)
         .first()
     )
     if membership is None:

@@ -27,7 +27,8 @@ class MembershipInline(admin.TabularInline[Membership, Account]):
 
 @admin.register(Account)
 class AccountAdmin(admin.ModelAdmin[Account]):
-    list_display = ("name", "slug", "created_at")
+    list_display = ("name", "slug", "created_at", "closed_at", "delete_after")
+    list_filter = ("closed_at",)
     search_fields = ("name", "slug")
     inlines = (MembershipInline,)
 

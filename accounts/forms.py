@@ -113,3 +113,11 @@ class InvitationSignupForm(PlainLabelsMixin, forms.Form):
             except forms.ValidationError as exc:
                 self.add_error("password1", exc)
         return cleaned
+
+
+class AccountCloseForm(PlainLabelsMixin, forms.Form):
+    confirm_name = forms.CharField(
+        label="Type the account's name to confirm",
+        max_length=120,
+        widget=forms.TextInput(attrs={"autocomplete": "off"}),
+    )

@@ -100,6 +100,14 @@ class Account(models.Model):
     members: models.ManyToManyField[User, Membership] = models.ManyToManyField(
         User, through="Membership", related_name="accounts"
     )
+    closed_at = models.DateTimeField(
+        null=True, blank=True, help_text="When an owner closed it; its pages are gone since."
+    )
+    delete_after = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="A closed account's data is deleted after this (ACCOUNT_RETENTION_DAYS).",
+    )
 
     class Meta:
         ordering = ("name", "id")
@@ -109,6 +117,10 @@ class Account(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("accounts:dashboard", kwargs={"account_slug": self.slug})
+
+    @property
+    def is_closed(self) -> bool:
+        return self.closed_at is not None
 
 
 class Membership(models.Model):

@@ -8,7 +8,12 @@ from accounts.models import Account, Invitation, Membership, User
 
 
 def memberships_for_user(*, user: User) -> QuerySet[Membership]:
-    return Membership.objects.filter(user=user).select_related("account").order_by("account__name")
+    """The user's memberships of open accounts (a closed one is gone for its members)."""
+    return (
+        Membership.objects.filter(user=user, account__closed_at__isnull=True)
+        .select_related("account")
+        .order_by("account__name")
+    )
 
 
 def account_members(*, account: Account) -> QuerySet[Membership]:

@@ -35,4 +35,5 @@ urlpatterns = [
     ),
     path("a/<slug:account_slug>/settings/", views.account_settings, name="settings"),
     path("a/<slug:account_slug>/leave/", views.account_leave, name="leave"),
+    path("a/<slug:account_slug>/close/", views.account_close, name="close"),
 ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
@@ -12,9 +13,10 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
-from accounts import login_throttle, selectors, services
+from accounts import closing, login_throttle, selectors, services
 from accounts.access import SESSION_ACCOUNT_KEY, AccountRequest, account_view, get_for_account
 from accounts.forms import (
+    AccountCloseForm,
     AccountCreateForm,
     AccountRenameForm,
     InvitationForm,
@@ -212,7 +214,34 @@ def account_settings(request: AccountRequest) -> HttpResponse:
         else:
             messages.success(request, "Saved.")
             return redirect("accounts:settings", account_slug=request.account.slug)
-    return render(request, "accounts/account_settings.html", {"form": form})
+    context = {"form": form, "retention_days": settings.ACCOUNT_RETENTION_DAYS}
+    return render(request, "accounts/account_settings.html", context)
+
+
+@account_view(Role.OWNER)
+@require_http_methods(["GET", "POST"])
+def account_close(request: AccountRequest) -> HttpResponse:
+    form = AccountCloseForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            account = closing.account_close(
+                account=request.account,
+                by=request.user,
+                confirm_name=form.cleaned_data["confirm_name"],
+            )
+        except services.AccountsError as exc:
+            form.add_error("confirm_name", str(exc))
+        else:
+            request.session.pop(SESSION_ACCOUNT_KEY, None)
+            deleted_on = account.delete_after.date() if account.delete_after else None
+            messages.success(
+                request,
+                f"{account.name} is closed. Its data is deleted on {deleted_on:%-d %B %Y}; "
+                "a confirmation was emailed to its owners.",
+            )
+            return redirect("home")
+    context = {"form": form, "retention_days": settings.ACCOUNT_RETENTION_DAYS}
+    return render(request, "accounts/account_close.html", context)
 
 
 @require_http_methods(["GET", "POST"])

@@ -13,7 +13,7 @@ from django.conf import settings
 from django.db import models
 
 SANDBOX_ALIAS = "sandbox"
-SANDBOX_LABELS = frozenset({"sandbox", "sandbox_xero", "sandbox_salesforce"})
+SANDBOX_LABELS = frozenset({"sandbox", "sandbox_xero", "sandbox_salesforce", "sandbox_stripe"})
 
 
 def sandbox_database() -> str:

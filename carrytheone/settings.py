@@ -69,7 +69,7 @@ INSTALLED_APPS = [
     "integrations.connections.xero.apps.XeroConfig",
     "integrations.connections.salesforce.apps.SalesforceIntegrationConfig",
 ]
-SANDBOX_APPS = ["sandbox", "sandbox.xero", "sandbox.salesforce"]
+SANDBOX_APPS = ["sandbox", "sandbox.xero", "sandbox.salesforce", "sandbox.stripe"]
 if SANDBOX_ENABLED:
     INSTALLED_APPS += SANDBOX_APPS
 
@@ -331,6 +331,23 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         "schedule": env.float("CONFIG_CHECK_INTERVAL", default=3600.0),
         "options": {"expires": 600},
     },
+    # Each notice is recorded once sent, so an hourly check never sends one twice.
+    "trial-reminders": {
+        "task": "billing.tasks.send_trial_reminders",
+        "schedule": 3600.0,
+        "options": {"expires": 1800},
+    },
+    # Stripe is called only for subscriptions whose integrations or volume band changed.
+    "billing-items-sync": {
+        "task": "billing.tasks.sync_all_subscription_items",
+        "schedule": 3600.0,
+        "options": {"expires": 1800},
+    },
+    "closed-accounts-delete": {
+        "task": "accounts.tasks.delete_closed_accounts",
+        "schedule": 86400.0,
+        "options": {"expires": 3600},
+    },
 }
 # Seconds between checks of each running integration's configuration against what Xero and
 # Salesforce hold now (a deleted tax rate, an archived account, a renamed field...).
@@ -350,12 +367,12 @@ SYNC_STALLED_AFTER: float = env.float("SYNC_STALLED_AFTER", default=900.0)
 # Xero is still processing is not sent a second time.
 SYNC_UNKNOWN_SETTLE_AFTER: float = env.float("SYNC_UNKNOWN_SETTLE_AFTER", default=120.0)
 
-# Real-time push (Salesforce Outbound Messages): opportunities arriving within this many seconds
-# go to Xero in one run (widened automatically while the Xero organisation's budget is low).
 # Seconds a Xero contact or item, once found or created, is used by later runs without looking
 # it up again (0: always look up). A Xero CONTACT webhook event or a refused invoice ends it
 # sooner. Pushed deals of known customers and products then cost one Xero call each.
 XERO_LOOKUP_TTL: int = env.int("XERO_LOOKUP_TTL", default=3600)
+# Real-time push (Salesforce Outbound Messages): opportunities arriving within this many seconds
+# go to Xero in one run (widened automatically while the Xero organisation's budget is low).
 PUSH_BATCH_WINDOW_SECONDS: float = env.float("PUSH_BATCH_WINDOW_SECONDS", default=1.0)
 # A larger Outbound Message body is refused (413); Salesforce's largest (100 notifications of
 # an object with many fields) stays well below a megabyte.
@@ -367,6 +384,15 @@ PUSH_HEALTHY_POLL_INTERVAL: float = env.float("PUSH_HEALTHY_POLL_INTERVAL", defa
 
 # --- Product ----------------------------------------------------------------------------------
 TRIAL_DAYS: int = env.int("TRIAL_DAYS", default=30)
+# Days before the trial's end on which owners are reminded; the day it ends always is too.
+TRIAL_REMINDER_DAYS: list[int] = sorted(
+    {int(day) for day in env.list("TRIAL_REMINDER_DAYS", default=["7", "1"]) if day.strip()},
+    reverse=True,
+)
+# Days a closed account's data is kept (then deleted by a daily task).
+ACCOUNT_RETENTION_DAYS: int = env.int("ACCOUNT_RETENTION_DAYS", default=30)
+# Days a canceled or unpaid subscription keeps syncing before the billing pause.
+BILLING_GRACE_DAYS: int = env.int("BILLING_GRACE_DAYS", default=7)
 INVITATION_TTL_DAYS: int = env.int("INVITATION_TTL_DAYS", default=14)
 # Fernet keys, newest first; used from the connections work on to encrypt OAuth tokens.
 FIELD_ENCRYPTION_KEYS: list[str] = env.list("FIELD_ENCRYPTION_KEYS", default=[])
@@ -457,6 +483,24 @@ XERO_INVOICE_URL: str = env.str(
 # Seconds a write-back waits for more webhook events of the same integration before it reads
 # Xero (one read and one Salesforce call for the lot).
 WRITEBACK_BATCH_SECONDS: float = env.float("WRITEBACK_BATCH_SECONDS", default=1.0)
+# Stripe, used by the billing work (the `stripe` SDK's API base and keys). With the sandbox on they
+# default to the simulated Stripe and its demo account's public test credentials.
+STRIPE_API_BASE: str = env.str(
+    "STRIPE_API_BASE",
+    default=f"{SANDBOX_BASE_URL}/sandbox/stripe" if SANDBOX_ENABLED else "https://api.stripe.com",
+).rstrip("/")
+STRIPE_SECRET_KEY: str = env.str(
+    "STRIPE_SECRET_KEY",
+    default="sk_test_sandbox_carrytheone_0000000000000000" if SANDBOX_ENABLED else "",
+)
+STRIPE_WEBHOOK_SECRET: str = env.str(
+    "STRIPE_WEBHOOK_SECRET",
+    default="whsec_sandbox_carrytheone_0000000000000000" if SANDBOX_ENABLED else "",
+)
+# Where the simulated Stripe's demo webhook endpoint delivers (empty: no endpoint is seeded).
+SANDBOX_STRIPE_WEBHOOK_URL: str = env.str(
+    "SANDBOX_STRIPE_WEBHOOK_URL", default=f"{SITE_URL}/billing/stripe/webhook/"
+)
 # Seconds before an access token's expiry at which it is refreshed ahead of use.
 TOKEN_REFRESH_MARGIN: int = env.int("TOKEN_REFRESH_MARGIN", default=120)
 # Timeout, in seconds, of every call to Xero or Salesforce (connect, read).

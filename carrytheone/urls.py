@@ -14,6 +14,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path(settings.ADMIN_URL, admin.site.urls),
     path("", include("integrations.web.hooks_urls")),
     path("", include("accounts.urls")),
+    path("", include("billing.web.urls")),
     path("", include("integrations.web.urls")),
     path("", include("integrations.web.connect.xero_urls")),
     path("", include("integrations.web.connect.salesforce_urls")),
@@ -25,5 +26,6 @@ if settings.SANDBOX_ENABLED:
     urlpatterns += [
         path("", include("sandbox.urls")),
         path("sandbox/xero/", include("sandbox.xero.urls")),
+        path("sandbox/stripe/", include("sandbox.stripe.urls")),
         path("", include("sandbox.salesforce.urls")),
     ]

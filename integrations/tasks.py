@@ -153,7 +153,7 @@ def _apply_billing() -> None:
     """Pauses integrations whose subscription does not allow syncing (saying why), and lifts
     that pause once it does again. Pauses of other causes are left alone."""
     integrations = Integration.objects.filter(is_enabled=True).select_related(
-        "account__subscription"
+        "account__subscription", "xero_connection", "salesforce_connection"
     )
     paused = dict(
         IntegrationPause.objects.filter(cause=PauseCause.BILLING).values_list(
@@ -162,7 +162,14 @@ def _apply_billing() -> None:
     )
     for integration in integrations:
         subscription = getattr(integration.account, "subscription", None)
-        reason = subscription_sync_block(subscription=subscription)
+        # The organisations it reaches: one that had its free trial under another account
+        # needs a subscription (one trial per business).
+        orgs = [
+            (connection.provider, connection.external_id)
+            for connection in (integration.xero_connection, integration.salesforce_connection)
+            if connection is not None
+        ]
+        reason = subscription_sync_block(subscription=subscription, orgs=orgs)
         if reason and paused.get(integration.pk) != reason:
             integration_pause(
                 integration_id=integration.pk, cause=PauseCause.BILLING, message=reason

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import requests
 from django.utils import timezone
 
 from accounts.models import Account
@@ -29,6 +30,17 @@ def point_at_sandbox(settings: Any, base: str) -> None:
     settings.SALESFORCE_LOGIN_URL = base
     # Lost answers are looked up on the next run here (in production, after two minutes).
     settings.SYNC_UNKNOWN_SETTLE_AFTER = 0
+
+
+def xero_refresh_works(xero: str, refresh_token: str) -> bool:
+    """Whether the simulated Xero (at ``xero``, its base URL) still honours a refresh token."""
+    answer = requests.post(
+        f"{xero}/identity/connect/token",
+        auth=("carrytheone-sandbox", "sandbox-secret-xero"),
+        data={"grant_type": "refresh_token", "refresh_token": refresh_token},
+        timeout=10,
+    )
+    return answer.status_code == 200
 
 
 def sandbox_integration(base: str, *, account: Account | None = None, **fields: Any) -> Integration:

@@ -42,6 +42,12 @@ NOT_TENANT_NAMES = {
     "push_salesforce_outbound",
     # Xero's webhook: signed with the app's key; its events name their organisation.
     "integrations:xero_webhook",
+    # Public pages, before signup (tests/billing/test_pages.py).
+    "billing:pricing",
+    "billing:how_it_works",
+    "billing:faq",
+    # Stripe's webhooks: signed by Stripe, verified first (tests/billing/test_webhooks.py).
+    "billing:stripe_webhook",
 }
 
 

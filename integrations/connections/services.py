@@ -21,6 +21,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import Account, Membership, Role, User
+from billing.services import trial_claim
 from integrations.connections.models import Connection
 from integrations.connections.providers import (
     ProviderError,
@@ -235,7 +236,8 @@ def connection_store(
     """Saves a freshly authorised connection; reconnecting the same external account updates it.
 
     Reconnecting clears a "needs re-authorisation" state; the integrations using the
-    connection sync again unless something else (billing, a person) holds them.
+    connection sync again unless something else (billing, a person) holds them. An account in
+    its trial claims the organisation's one free trial (``billing.services.trial_claim``).
     """
     with transaction.atomic():
         connection, created = Connection.objects.select_for_update().get_or_create(
@@ -260,6 +262,9 @@ def connection_store(
             connection.failing_since = None
             connection.reauth_notified_at = None
             connection.save()
+        # One free trial per business: the first account in trial to connect this
+        # organisation claims it; under any other account it syncs only with a subscription.
+        trial_claim(account_id=account.pk, provider=provider, external_id=external_id)
     logger.info(
         "connection %s %s: account=%s provider=%s",
         connection.pk,

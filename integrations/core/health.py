@@ -24,6 +24,7 @@ from django.utils import timezone
 from django.utils.timesince import timesince
 
 from accounts.models import Membership, Role
+from billing.services import sync_block_action
 from integrations.connections.models import Connection
 from integrations.connections.providers import ProviderError, get_provider
 from integrations.core.models import Integration, PauseCause
@@ -224,11 +225,17 @@ def connection_state(connection: Connection | None) -> tuple[str, str]:
     return "Active", ""
 
 
-def _pause_action(cause: str, kwargs: dict[str, object]) -> tuple[str, str]:
+def _pause_action(cause: str, kwargs: dict[str, object], message: str = "") -> tuple[str, str]:
     if cause == PauseCause.PERSON:
         return "Resume syncing", reverse("integrations:detail", kwargs=kwargs) + "#pause"
     if cause == PauseCause.CONFIGURATION:
         return "Review the settings", reverse("integrations:setup_review", kwargs=kwargs)
+    if cause == PauseCause.BILLING:
+        # The billing page is the owners' (others get a 403 saying so).
+        # Subscribe, or update the card, as the reason says.
+        return sync_block_action(reason=message), reverse(
+            "billing:page", kwargs={"account_slug": kwargs["account_slug"]}
+        )
     return "", ""
 
 
@@ -273,7 +280,7 @@ def integration_health(integration: Integration) -> Health:
     held = [p for p in pauses if p.cause != PauseCause.RATE_LIMIT]
     if held:
         first = held[0]
-        action_label, action_url = _pause_action(first.cause, kwargs)
+        action_label, action_url = _pause_action(first.cause, kwargs, first.message)
         return Health(
             "paused",
             f"Paused: {first.get_cause_display().lower()}"

@@ -14,6 +14,7 @@ from typing import Final, Literal
 from django.db import transaction
 
 from accounts.models import User
+from billing.tasks import queue_items_sync
 from integrations.connections.models import Connection
 from integrations.core.models import ConfigChange, Integration
 
@@ -253,4 +254,6 @@ def _switch(*, integration: Integration, on: bool, user: User | None) -> None:
                 old="off" if on else "on",
                 new="on" if on else "off",
             )
+            # What Stripe bills follows the switched-on integrations (after commit).
+            queue_items_sync(integration.account_id)
     integration.is_enabled = on

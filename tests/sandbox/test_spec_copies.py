@@ -15,6 +15,7 @@ COPIES = {
     "sandbox/xero/spec/xero-identity.yaml": "xero/xero-identity.yaml",
     "sandbox/xero/spec/xero-webhooks.yaml": "xero/xero-webhooks.yaml",
     "sandbox/salesforce/spec/sobject-describe.json": "salesforce/sobject-describe.json",
+    "sandbox/stripe/spec/fixtures3.json": "stripe/fixtures3.json",
 }
 
 

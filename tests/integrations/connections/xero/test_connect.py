@@ -7,7 +7,6 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-import requests
 from django.core import serializers
 from django.db import connection as db
 from django.urls import reverse
@@ -20,20 +19,11 @@ from sandbox.xero import seed
 from sandbox.xero.models import Connection as SandboxConnection
 from sandbox.xero.models import XeroOrganisation
 from tests.integrations.connections.xero.conftest import Tenant, consent
+from tests.sandbox_wiring import xero_refresh_works
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 UK = "Demo UK Ltd"
-
-
-def _refresh_works(xero: str, refresh_token: str) -> bool:
-    answer = requests.post(
-        f"{xero}/identity/connect/token",
-        auth=("carrytheone-sandbox", "sandbox-secret-xero"),
-        data={"grant_type": "refresh_token", "refresh_token": refresh_token},
-        timeout=10,
-    )
-    return answer.status_code == 200
 
 
 def test_the_connect_page_explains_and_continue_redirects_to_xero_with_pkce(tenant, settings):
@@ -227,7 +217,7 @@ def test_a_grant_without_organisations_is_explained_and_revoked(tenant, xero, mo
     assert response.status_code == 400
     assert b"No Xero organisation" in response.content
     assert not Connection.objects.exists()
-    assert not _refresh_works(xero, issued[0])
+    assert not xero_refresh_works(xero, issued[0])
 
 
 @pytest.mark.parametrize("change", ["removed", "demoted"])
@@ -282,7 +272,7 @@ def test_disconnect_revokes_at_xero_and_deletes_the_connection(tenant, xero):
     assert response.status_code == 302
     assert not Connection.objects.exists()
     assert not SandboxConnection.objects.exists()
-    assert not _refresh_works(xero, refresh_token)
+    assert not xero_refresh_works(xero, refresh_token)
 
 
 def test_no_token_is_stored_or_logged_in_plaintext(tenant, caplog):
