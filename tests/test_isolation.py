@@ -141,14 +141,25 @@ def _victim_kwargs(victim) -> dict[str, object]:
     integration = Integration.objects.create(
         account=victim, name="Victim integration", xero_connection=connection
     )
-    from integrations.sync.models import SyncLogEntry, SyncRun
+    from integrations.sync.models import LedgerEntry, SyncLogEntry, SyncRun
 
     run = SyncRun.objects.create(integration=integration)
+    ledger = LedgerEntry.objects.create(
+        integration=integration,
+        salesforce_id="006000000000001AAA",
+        opportunity_name="Victim deal",
+        state=LedgerEntry.State.FAILED,
+    )
     entry = SyncLogEntry.objects.create(
-        run=run, integration=integration, outcome=SyncLogEntry.Outcome.FAILED, message="boom"
+        run=run,
+        integration=integration,
+        ledger=ledger,
+        outcome=SyncLogEntry.Outcome.FAILED,
+        message="boom",
     )
     return {
         "entry_id": entry.pk,
+        "ledger_id": ledger.pk,
         "account_slug": victim.slug,
         "membership_id": membership.pk,
         "invitation_id": invitation.pk,
@@ -193,9 +204,11 @@ def test_other_account_gets_404(route: Route, outsider_client):
 
     assert Connection.objects.filter(account=victim).count() == 1
     assert Integration.objects.get(account=victim).name == "Victim integration"
-    from integrations.sync.models import SyncLogEntry
+    from integrations.sync.models import LedgerEntry, SyncLogEntry
 
     assert SyncLogEntry.objects.get(integration__account=victim).dismissed_at is None
+    # Not queued again by a retry through someone else's account.
+    assert LedgerEntry.objects.get(integration__account=victim).state == LedgerEntry.State.FAILED
 
 
 @pytest.mark.django_db

@@ -35,6 +35,11 @@ urlpatterns = [
         name="log",
     ),
     path(
+        "a/<slug:account_slug>/integrations/<int:integration_id>/records/<int:ledger_id>/",
+        views.record_detail,
+        name="record",
+    ),
+    path(
         "a/<slug:account_slug>/integrations/<int:integration_id>/log/<int:entry_id>/dismiss/",
         views.log_dismiss,
         name="log_dismiss",

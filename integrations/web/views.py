@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db.models import QuerySet
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -16,7 +18,8 @@ from integrations.connections.models import Connection
 from integrations.core import services as core_services
 from integrations.core.models import Integration
 from integrations.sync import services as sync_services
-from integrations.sync.models import OPEN_OUTCOMES, SyncLogEntry, SyncRun
+from integrations.sync.lookup import SEARCH_LIMIT, ledger_search, record_story
+from integrations.sync.models import OPEN_OUTCOMES, LedgerEntry, SyncLogEntry, SyncRun
 from integrations.sync.push import push_health
 from integrations.web.forms import BackfillForm, IntegrationCreateForm
 
@@ -157,8 +160,12 @@ def sync_log(request: AccountRequest, integration_id: int) -> HttpResponse:
         else SyncLogEntry.objects.filter(integration=integration)
     ).select_related("run", "dismissed_by")
     page = Paginator(entries, 50).get_page(request.GET.get("page"))
+    query = request.GET.get("q", "").strip()[:255]
     context = {
         "integration": integration,
+        "query": query,
+        "results": ledger_search(integration=integration, query=query) if query else None,
+        "search_limit": SEARCH_LIMIT,
         "runs": SyncRun.objects.filter(integration=integration)[:10],
         "page": page,
         "show": show,
@@ -166,6 +173,40 @@ def sync_log(request: AccountRequest, integration_id: int) -> HttpResponse:
         "now": timezone.now(),
     }
     return render(request, "integrations/log.html", context)
+
+
+@account_view(Role.SUPPORT)
+def record_detail(request: AccountRequest, integration_id: int, ledger_id: int) -> HttpResponse:
+    """One opportunity's whole story: its state, every log entry, what was written to Xero."""
+    integration = get_for_account(
+        Integration.objects.select_related("account", "salesforce_connection"),
+        request.account,
+        pk=integration_id,
+    )
+    ledger = get_object_or_404(
+        LedgerEntry.objects.select_related("integration__salesforce_connection"),
+        pk=ledger_id,
+        integration=integration,
+    )
+    story = record_story(ledger=ledger, xero_invoice_template=settings.XERO_INVOICE_URL)
+    return render(request, "integrations/record.html", {"integration": integration, "story": story})
+
+
+def _after_action(request: AccountRequest, integration: Integration, entry: SyncLogEntry) -> str:
+    """Back to the record's page when the action was taken there, else to the log."""
+    if request.POST.get("back") == "record" and entry.ledger_id is not None:
+        return reverse(
+            "integrations:record",
+            kwargs={
+                "account_slug": request.account.slug,
+                "integration_id": integration.pk,
+                "ledger_id": entry.ledger_id,
+            },
+        )
+    return reverse(
+        "integrations:log",
+        kwargs={"account_slug": request.account.slug, "integration_id": integration.pk},
+    )
 
 
 @account_view(Role.SUPPORT)
@@ -178,9 +219,7 @@ def log_dismiss(request: AccountRequest, integration_id: int, entry_id: int) -> 
         entry=entry, user=request.user, note=request.POST.get("note", "")
     ):
         messages.success(request, "Dismissed. It no longer counts as needing attention.")
-    return redirect(
-        "integrations:log", account_slug=request.account.slug, integration_id=integration.pk
-    )
+    return redirect(_after_action(request, integration, entry))
 
 
 @account_view(Role.ADMIN)
@@ -213,6 +252,4 @@ def log_retry(request: AccountRequest, integration_id: int, entry_id: int) -> Ht
         )
     else:
         messages.error(request, "This entry is not about a record that can be sent again.")
-    return redirect(
-        "integrations:log", account_slug=request.account.slug, integration_id=integration.pk
-    )
+    return redirect(_after_action(request, integration, entry))
