@@ -33,7 +33,7 @@ def test_signup_invite_and_support_access(live_server, page, shot, settings):
 
     page.wait_for_url(re.compile(r"/a/kiwi-kayaks-ltd-[0-9a-f]{6}/$"))
     assert page.get_by_role("heading", name="Kiwi Kayaks Ltd").is_visible()
-    assert page.get_by_text("30 days left").is_visible()
+    assert page.get_by_text("30 days left", exact=True).is_visible()
     shot("dashboard")
 
     page.get_by_role("link", name="Team").click()

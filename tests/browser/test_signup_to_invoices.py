@@ -202,6 +202,10 @@ def test_signup_to_first_invoices_in_xero(live_server, page, shot, settings):
     _show_rows(page, "tracking_rules", "Region")
     shot("setup-tracking")
     _save_and_continue(page, "credit-notes")
+    _save_and_continue(page, "push")
+    # Optional steps: real-time push (set up in Salesforce later) and write-back (off).
+    page.get_by_role("button", name="Skip for now").click()
+    page.wait_for_url(re.compile(r"/setup/writeback/$"))
     _save_and_continue(page, "review")
 
     # --- review, preview, switch on -------------------------------------------------------------
