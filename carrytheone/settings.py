@@ -127,7 +127,10 @@ def _database(url_var: str, default: str) -> dict[str, Any]:
             **database.get("OPTIONS", {}),
         }
     else:
-        database["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
+        # The development server (`make run`) starts a thread per request: a kept connection
+        # would outlive its thread, and a burst of Outbound Messages or webhooks would exhaust
+        # PostgreSQL's max_connections. Kept only where threads are reused (gunicorn, Celery).
+        database["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=0 if DEBUG else 60)
         database["CONN_HEALTH_CHECKS"] = True
     return database
 

@@ -319,6 +319,16 @@ BEHAVIOUR: Final[Mapping[str, Help]] = {
         "A customer pays by bank transfer; seconds after the payment is reconciled in Xero, "
         "the opportunity shows Xero Status PAID and Amount Due 0.00.",
     ),
+    "writeback_fields": Help(
+        "Fields written back",
+        "For each of Xero's values, the Opportunity field it goes to (or none).",
+        "The choices are the Opportunity fields the connected Salesforce user may edit, of a "
+        "type that holds the value (text, picklist or URL for words; currency or number for "
+        "amounts; date for dates), and not read by the sync. The configuration check tells you "
+        "if one is removed or loses its edit access: the write-back then waits, syncing goes "
+        "on.",
+        "Xero status → Xero_Status__c; amount due → Xero_Amount_Due__c.",
+    ),
     "writeback_fields.xero_invoice_number": Help(
         "Xero invoice number",
         "A text field for the invoice's number in Xero.",

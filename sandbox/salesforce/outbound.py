@@ -106,13 +106,21 @@ def _start(delivery_id: int) -> None:
     threading.Thread(target=_deliver_in_thread, args=(delivery_id,), daemon=False).start()
 
 
+# Deliveries at once per process: a change to many opportunities (a bulk update, a write-back
+# of 200 records) must not open a database connection and a request per record at once — on
+# PostgreSQL that exhausted max_connections. Salesforce, too, sends a few at a time.
+CONCURRENT_DELIVERIES = 4
+_slots = threading.BoundedSemaphore(CONCURRENT_DELIVERIES)
+
+
 def _deliver_in_thread(delivery_id: int) -> None:
-    try:
-        deliver(delivery_id)
-    except Exception:
-        logger.exception("outbound delivery %s crashed", delivery_id)
-    finally:
-        close_old_connections()
+    with _slots:
+        try:
+            deliver(delivery_id)
+        except Exception:
+            logger.exception("outbound delivery %s crashed", delivery_id)
+        finally:
+            close_old_connections()
 
 
 def deliver(delivery_id: int) -> bool:
