@@ -131,26 +131,30 @@ def _handle(event: StripeEvent) -> tuple[str, str, Subscription | None]:
 
 def event_process(*, event_pk: int) -> str:
     """Processes one stored event once; returns its outcome. Stripe being unreachable leaves
-    it pending and raises, so the task retries."""
-    with transaction.atomic():
-        event = (
-            StripeEvent.objects.select_for_update(skip_locked=True)
-            .filter(pk=event_pk, processed_at__isnull=True)
-            .first()
-        )
-        if event is None:
-            return "done already"
-        try:
-            outcome, message, subscription = _handle(event)
-        except BillingError as exc:
-            if exc.retryable:
-                raise
-            outcome, message, subscription = Outcome.FAILED, str(exc), None
-        event.outcome = outcome
-        event.message = message
-        event.subscription = subscription
-        event.processed_at = timezone.now()
-        event.save(update_fields=["outcome", "message", "subscription", "processed_at"])
+    it pending and raises, so the task retries.
+
+    No transaction or lock is held across the Stripe reads: what an event applies is
+    idempotent (the subscription re-read from Stripe and applied under its own row lock,
+    a Checkout session completed once, one email per failing invoice), and the event is
+    marked processed by a conditional update, so a second worker's run changes nothing.
+    """
+    event = StripeEvent.objects.filter(pk=event_pk, processed_at__isnull=True).first()
+    if event is None:
+        return "done already"
+    try:
+        outcome, message, subscription = _handle(event)
+    except BillingError as exc:
+        if exc.retryable:
+            raise
+        outcome, message, subscription = Outcome.FAILED, str(exc), None
+    marked = StripeEvent.objects.filter(pk=event.pk, processed_at__isnull=True).update(
+        outcome=outcome,
+        message=message,
+        subscription=subscription,
+        processed_at=timezone.now(),
+    )
+    if not marked:
+        return "done already"
     log = logger.warning if outcome in (Outcome.UNKNOWN, Outcome.FAILED) else logger.info
     log("stripe event %s %s: %s %s", event.event_id, event.type, outcome, message)
     return str(outcome)

@@ -150,7 +150,7 @@ def serve(request: HttpRequest, subpath: str) -> HttpResponse:
                         body=body,
                     )
             except IntegrityError:
-                pass
+                pass  # a concurrent request with the same key stored its answer first
         response = _json(status, body, request_id)
     except StripeError as exc:
         response = _json(exc.status, exc.body(), request_id)
