@@ -351,6 +351,12 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         "schedule": 86400.0,
         "options": {"expires": 3600},
     },
+    # Log entries older than LOG_RETENTION_DAYS (open ones kept), empty runs, old webhook events.
+    "sync-logs-prune": {
+        "task": "integrations.tasks.prune_sync_logs",
+        "schedule": 86400.0,
+        "options": {"expires": 3600},
+    },
 }
 # Seconds between checks of each running integration's configuration against what Xero and
 # Salesforce hold now (a deleted tax rate, an archived account, a renamed field...).
@@ -392,6 +398,10 @@ TRIAL_REMINDER_DAYS: list[int] = sorted(
     {int(day) for day in env.list("TRIAL_REMINDER_DAYS", default=["7", "1"]) if day.strip()},
     reverse=True,
 )
+# Days the sync log is kept (a daily task prunes older entries; failed and unresolved ones,
+# audit rows and the ledger stay), and how many rows each of its statements deletes at most.
+LOG_RETENTION_DAYS: int = env.int("LOG_RETENTION_DAYS", default=90)
+LOG_PRUNE_BATCH_SIZE: int = env.int("LOG_PRUNE_BATCH_SIZE", default=5000)
 # Days a closed account's data is kept (then deleted by a daily task).
 ACCOUNT_RETENTION_DAYS: int = env.int("ACCOUNT_RETENTION_DAYS", default=30)
 # Days a canceled or unpaid subscription keeps syncing before the billing pause.
