@@ -18,6 +18,7 @@ from django.db.models import Model, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 
 from accounts.models import Account, Membership, Role, User
+from carrytheone import logcontext
 
 P = ParamSpec("P")
 M = TypeVar("M", bound=Model)
@@ -63,6 +64,7 @@ def account_view(role: Role) -> Callable[[AccountViewFunc[P]], Callable[..., Htt
             assert isinstance(slug, str)
             assert isinstance(request.user, User)
             membership = get_membership(request.user, slug)
+            logcontext.add(account_id=membership.account_id)
             if not membership.has_role(role):
                 raise PermissionDenied(f"This page needs the {role.label} role.")
             account_request: Any = request

@@ -1,8 +1,36 @@
+import re
+import uuid
 from collections.abc import Callable
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.utils.cache import add_never_cache_headers
+
+from carrytheone import logcontext
+
+# A proxy's request id is taken as it is when it looks like one (no spaces, quotes or newlines
+# that could forge a log line); anything else gets an id of ours.
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+
+
+class RequestLogContextMiddleware:
+    """Binds a request id to every log line of the request (``carrytheone.logcontext``).
+
+    The id is the proxy's ``X-Request-ID`` when it sends one, else a new one; either way it is
+    returned in ``X-Request-ID`` so a person reporting a problem can quote it. The account id is
+    added by ``accounts.access.account_view`` once the view's account is known.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        given = request.headers.get("X-Request-ID", "")
+        request_id = given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+        with logcontext.bind(request_id=request_id):
+            response = self.get_response(request)
+        response["X-Request-ID"] = request_id
+        return response
 
 
 class ContentSecurityPolicyMiddleware:

@@ -74,6 +74,8 @@ if SANDBOX_ENABLED:
     INSTALLED_APPS += SANDBOX_APPS
 
 MIDDLEWARE = [
+    # First: every log line of the request, the other middlewares' included, has its id.
+    "carrytheone.middleware.RequestLogContextMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "carrytheone.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -576,12 +578,22 @@ SALESFORCE_API_HEADROOM: float = env.float("SALESFORCE_API_HEADROOM", default=0.
 
 # --- Logging ----------------------------------------------------------------------------------
 LOG_LEVEL: str = env.str("LOG_LEVEL", default="INFO")
+# json: one JSON object per line (time, level, logger, message, account/integration/run/task/
+# request ids), for a log collector; text: readable lines for a terminal (`make run`).
+LOG_FORMAT: str = env.str("LOG_FORMAT", default="text" if DEBUG else "json")
+if LOG_FORMAT not in ("json", "text"):
+    raise ImproperlyConfigured("LOG_FORMAT must be json or text.")
 LOGGING: dict[str, Any] = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"strip_query_string": {"()": "carrytheone.log_filters.StripQueryString"}},
+    "filters": {
+        "strip_query_string": {"()": "carrytheone.log_filters.StripQueryString"},
+        "log_context": {"()": "carrytheone.logcontext.ContextFilter"},
+        "scrub_secrets": {"()": "carrytheone.log_filters.ScrubSecrets"},
+    },
     "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "carrytheone.log_format.JsonFormatter"},
+        "text": {"()": "carrytheone.log_format.TextFormatter"},
         "django.server": {
             "()": "django.utils.log.ServerFormatter",
             "format": "[{server_time}] {message}",
@@ -589,7 +601,11 @@ LOGGING: dict[str, Any] = {
         },
     },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["log_context", "scrub_secrets"],
+        },
         "django.server": {"class": "logging.StreamHandler", "formatter": "django.server"},
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
@@ -605,3 +621,17 @@ LOGGING: dict[str, Any] = {
         },
     },
 }
+
+# --- Sentry (optional) ------------------------------------------------------------------------
+# Errors of the web, the workers and beat, with secrets scrubbed before sending
+# (carrytheone/sentry.py). Nothing is sent without a DSN.
+SENTRY_DSN: str = env.str("SENTRY_DSN", default="")
+if SENTRY_DSN:
+    from carrytheone.sentry import sentry_init
+
+    sentry_init(
+        dsn=SENTRY_DSN,
+        environment=env.str("SENTRY_ENVIRONMENT", default="development" if DEBUG else "production"),
+        release=env.str("SENTRY_RELEASE", default="") or None,
+        traces_sample_rate=env.float("SENTRY_TRACES_SAMPLE_RATE", default=0.0),
+    )
