@@ -24,9 +24,10 @@ SECRET_KEY = re.compile(
 )
 
 _NAMED = (
-    r"access_token|refresh_token|id_token|client_secret|code_verifier|password|code|"
+    r"access_token|refresh_token|id_token|client_secret|code_verifier|password|"
     r"assertion|token|sessionid|csrftoken"
 )
+
 _VALUE_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     # "Authorization: Bearer abc", "Bearer abc", "Basic dXNlcjpwYXNz".
     (
@@ -37,6 +38,13 @@ _VALUE_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(rf"\b({_NAMED})=[^&\s\"',;]+", re.IGNORECASE), r"\1=" + FILTERED),
     (
         re.compile(rf"([\"']({_NAMED})[\"']\s*:\s*)[\"'][^\"']*[\"']", re.IGNORECASE),
+        r"\1" + f'"{FILTERED}"',
+    ),
+    # An OAuth authorisation code (long and random); "code=400" or "code": "INVALID_FIELD" in
+    # an API's error is not one and stays readable.
+    (re.compile(r"\bcode=[A-Za-z0-9._~+/%!-]{16,}"), "code=" + FILTERED),
+    (
+        re.compile(r"([\"']code[\"']\s*:\s*)[\"'][A-Za-z0-9._~+/%!-]{16,}[\"']"),
         r"\1" + f'"{FILTERED}"',
     ),
     # A JWT (Xero's access and id tokens are JWTs).

@@ -96,8 +96,14 @@ def test_header_pairs_are_masked_by_name():
 
 
 def test_plain_text_is_left_alone():
-    text = "Invoice INV-0042 for Globex: GBP is not enabled (code 400)."
-    assert scrub_text(text) == text
+    for text in (
+        "Invoice INV-0042 for Globex: GBP is not enabled (code 400).",
+        'Salesforce answered code=400: [{"code": "INVALID_FIELD", "message": "No such column"}]',
+    ):
+        assert scrub_text(text) == text
+    assert scrub_text("callback?code=7f3a9c1e5b2d4f6a8c0e&state=s") == (
+        "callback?code=[Filtered]&state=s"
+    )
 
 
 def test_no_dsn_no_client():
