@@ -603,6 +603,8 @@ LOGGING: dict[str, Any] = {
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
+        # Its DEBUG lines carry request paths, and a Slack webhook's path is its credential.
+        "urllib3.connectionpool": {"level": "INFO"},
         # runserver's request lines (make run), as Django logs them, minus query strings: the
         # OAuth callbacks' one-time code and state stay out of the log.
         "django.server": {

@@ -4,6 +4,7 @@ when it clears, and anew if it comes back; failed records never cause one messag
 from __future__ import annotations
 
 import datetime as dt
+import logging
 
 import pytest
 from django.core import mail
@@ -261,6 +262,7 @@ def test_slack_failures_are_recorded_without_the_url_and_retried(integration, ev
 def test_a_slack_delivery_that_keeps_failing_says_why(integration, evaluate, with_slack, caplog):
     from alerts import tasks
 
+    caplog.set_level(logging.DEBUG)  # not even urllib3's request lines name the URL
     with_slack.statuses = [404] * (tasks.DELIVERY_RETRIES + 1)
     _needs_reauth(integration.xero_connection)
     evaluate(integration)
