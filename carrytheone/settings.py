@@ -68,6 +68,7 @@ INSTALLED_APPS = [
     "integrations",
     "integrations.connections.xero.apps.XeroConfig",
     "integrations.connections.salesforce.apps.SalesforceIntegrationConfig",
+    "alerts",
 ]
 SANDBOX_APPS = ["sandbox", "sandbox.xero", "sandbox.salesforce", "sandbox.stripe"]
 if SANDBOX_ENABLED:
@@ -348,6 +349,18 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         "schedule": 3600.0,
         "options": {"expires": 1800},
     },
+    # Incidents opened and cleared from what the integrations store (alerts.services).
+    "alerts-evaluate": {
+        "task": "alerts.tasks.evaluate_alerts",
+        "schedule": env.float("ALERT_EVALUATE_INTERVAL", default=60.0),
+        "options": {"expires": 60},
+    },
+    # Hourly: each account's digest goes once, in the first run after ALERT_DIGEST_HOUR.
+    "alerts-digest": {
+        "task": "alerts.tasks.send_digests",
+        "schedule": 3600.0,
+        "options": {"expires": 1800},
+    },
     "closed-accounts-delete": {
         "task": "accounts.tasks.delete_closed_accounts",
         "schedule": 86400.0,
@@ -374,6 +387,11 @@ SYNC_CLAIM_HEARTBEAT: float = env.float("SYNC_CLAIM_HEARTBEAT", default=5.0)
 SYNC_FAILURE_ALERT_AFTER: float = env.float("SYNC_FAILURE_ALERT_AFTER", default=600.0)
 # An integration that is on but has not completed a run for this long is shown as stalled.
 SYNC_STALLED_AFTER: float = env.float("SYNC_STALLED_AFTER", default=900.0)
+# Alerts (the alerts app): seconds between evaluations of every integration, the UTC hour
+# from which the daily digests go out, and the timeout of a Slack-compatible webhook's POST.
+ALERT_EVALUATE_INTERVAL: float = env.float("ALERT_EVALUATE_INTERVAL", default=60.0)
+ALERT_DIGEST_HOUR: int = env.int("ALERT_DIGEST_HOUR", default=7)
+ALERT_WEBHOOK_TIMEOUT: float = env.float("ALERT_WEBHOOK_TIMEOUT", default=5.0)
 # A write whose answer was lost is looked up in Xero only after this many seconds, so a request
 # Xero is still processing is not sent a second time.
 SYNC_UNKNOWN_SETTLE_AFTER: float = env.float("SYNC_UNKNOWN_SETTLE_AFTER", default=120.0)
@@ -611,6 +629,8 @@ LOGGING: dict[str, Any] = {
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
+        # Its DEBUG lines carry request paths, and a Slack webhook's path is its credential.
+        "urllib3.connectionpool": {"level": "INFO"},
         # runserver's request lines (make run), as Django logs them, minus query strings: the
         # OAuth callbacks' one-time code and state stay out of the log.
         "django.server": {
