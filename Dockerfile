@@ -13,6 +13,7 @@ COPY accounts accounts
 COPY billing billing
 COPY integrations integrations
 COPY sandbox sandbox
+COPY support support
 RUN pip install .
 
 COPY . .
