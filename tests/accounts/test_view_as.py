@@ -136,7 +136,8 @@ def test_with_the_grant_staff_read_the_pages_and_the_owner_sees_it(
 
     owner_client = Client()
     owner_client.force_login(owner)
-    audit = owner_client.get(reverse("accounts:audit", kwargs={"account_slug": account.slug}))
+    with django_assert_max_num_queries(12):
+        audit = owner_client.get(reverse("accounts:audit", kwargs={"account_slug": account.slug}))
     assert audit.status_code == 200
     text = audit.content.decode()
     assert staff.email in text

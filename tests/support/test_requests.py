@@ -235,3 +235,37 @@ def test_another_account_sees_none_of_it(account, outsider_client):
     assert support_request.messages.count() == 1
     listing = outsider_client.get(reverse("support:list", kwargs={"account_slug": own.slug}))
     assert "Deals not in Xero" not in listing.content.decode()
+
+
+def test_the_pages_query_a_bounded_number_of_times(account, django_assert_max_num_queries):
+    client, user = _member(account, Role.ADMIN)
+    failing = failing_integration(account, failures=6)
+    for n in range(6):
+        support_request = services_open(account, failing, user, n)
+        for reply in range(3):
+            SupportMessage.objects.create(
+                request=support_request, author=user, body=f"reply {reply}"
+            )
+    with django_assert_max_num_queries(12):
+        listing = client.get(reverse("support:list", kwargs={"account_slug": account.slug}))
+    assert listing.content.decode().count("Question 5") == 1
+    with django_assert_max_num_queries(14):
+        detail = client.get(support_request.get_absolute_url())
+    text = detail.content.decode()
+    assert text.count("reply 2") == 1
+    assert text.count("Globex renewal 5") == 1
+    with django_assert_max_num_queries(12):
+        assert client.get(_new_url(account, failing.integration)).status_code == 200
+
+
+def services_open(account, failing, user, n: int) -> SupportRequest:
+    from support.services import support_request_open
+
+    return support_request_open(
+        account=account,
+        integration=failing.integration,
+        user=user,
+        subject=f"Question {n}",
+        message="Help",
+        entries=failing.entries,
+    )
