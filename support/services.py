@@ -213,7 +213,7 @@ def _email_staff(*, request: SupportRequest, new: bool) -> None:
         else f"[Support #{request.pk}] Reply from {request.account.name}: {request.subject}"
     )
     body = render_to_string("support/email/to_staff.txt", context)
-    send_mail(subject, body, None, [settings.SUPPORT_EMAIL])
+    send_mail(_one_line(subject), body, None, [settings.SUPPORT_EMAIL])
 
 
 def _email_requester(*, request: SupportRequest, message: SupportMessage) -> None:
@@ -226,4 +226,10 @@ def _email_requester(*, request: SupportRequest, message: SupportMessage) -> Non
         "url": f"{settings.SITE_URL}{request.get_absolute_url()}",
     }
     body = render_to_string("support/email/to_customer.txt", context)
-    send_mail(f"CarryTheOne support answered: {request.subject}", body, None, [requester.email])
+    subject = _one_line(f"CarryTheOne support answered: {request.subject}")
+    send_mail(subject, body, None, [requester.email])
+
+
+def _one_line(subject: str) -> str:
+    """A header: a name or subject typed with a line break must not fail the send."""
+    return " ".join(subject.split())

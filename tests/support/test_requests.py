@@ -269,3 +269,13 @@ def services_open(account, failing, user, n: int) -> SupportRequest:
         message="Help",
         entries=failing.entries,
     )
+
+
+def test_a_subject_with_a_line_break_is_still_emailed(account, django_capture_on_commit_callbacks):
+    client, _ = _member(account, Role.SUPPORT)
+    failing = failing_integration(account)
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(_new_url(account, failing.integration), _form(subject="Deals\r\nBcc: x@y.z"))
+    [email] = mail.outbox
+    assert "\n" not in email.subject
+    assert email.bcc == []
