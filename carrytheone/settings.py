@@ -69,6 +69,7 @@ INSTALLED_APPS = [
     "integrations.connections.xero.apps.XeroConfig",
     "integrations.connections.salesforce.apps.SalesforceIntegrationConfig",
     "alerts",
+    "support",
 ]
 SANDBOX_APPS = ["sandbox", "sandbox.xero", "sandbox.salesforce", "sandbox.stripe"]
 if SANDBOX_ENABLED:
@@ -427,6 +428,10 @@ ACCOUNT_RETENTION_DAYS: int = env.int("ACCOUNT_RETENTION_DAYS", default=30)
 # Days a canceled or unpaid subscription keeps syncing before the billing pause.
 BILLING_GRACE_DAYS: int = env.int("BILLING_GRACE_DAYS", default=7)
 INVITATION_TTL_DAYS: int = env.int("INVITATION_TTL_DAYS", default=14)
+# Where "Contact support" requests and customers' replies are emailed (our team's inbox).
+SUPPORT_EMAIL: str = env.str("SUPPORT_EMAIL", default="support@carrytheone.example")
+# Longest a staff member's read-only "view as support" of an account lasts before restarting.
+VIEW_AS_MAX_SECONDS: int = env.int("VIEW_AS_MAX_SECONDS", default=3600)
 # Fernet keys, newest first; used from the connections work on to encrypt OAuth tokens.
 FIELD_ENCRYPTION_KEYS: list[str] = env.list("FIELD_ENCRYPTION_KEYS", default=[])
 
