@@ -75,7 +75,7 @@ def dashboard(request: AccountRequest) -> HttpResponse:
         "pending_invitations": selectors.account_invitations(account=request.account).count(),
         "role_help": ROLE_HELP[request.membership.role_enum],
         "integrations": Integration.objects.filter(account=request.account).select_related(
-            "account", "xero_connection", "salesforce_connection"
+            "account", "xero_connection", "salesforce_connection", "switched_off_by"
         ),
     }
     return render(request, "accounts/dashboard.html", context)

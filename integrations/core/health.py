@@ -156,7 +156,8 @@ def _pause_action(cause: str, kwargs: dict[str, object], message: str = "") -> t
 
 def integration_health(integration: Integration) -> Health:
     """What is true of the integration now, from its stored facts (no query beyond the
-    connections and pauses, which callers load with ``select_related`` / ``prefetch_related``)."""
+    connections, ``switched_off_by`` and pauses, which callers load with ``select_related`` /
+    ``prefetch_related``)."""
     slug = integration.account.slug
     kwargs = {"account_slug": slug, "integration_id": integration.pk}
     for connection, key, name in (
@@ -176,6 +177,24 @@ def integration_health(integration: Integration) -> Health:
     if integration.xero_connection is None or integration.salesforce_connection is None:
         return Health("setup", "Not connected", "Connect Xero and Salesforce to start.", "", "")
     if not integration.is_enabled:
+        if integration.switched_off_at is not None:
+            # A person's decision, not an unfinished setup: say who and when, so a colleague
+            # wondering why nothing reaches Xero knows whom to ask.
+            by = integration.switched_off_by
+            last = (
+                f" Last sync {_ago(integration.last_success_at)}."
+                if integration.last_success_at
+                else ""
+            )
+            return Health(
+                "off",
+                "Switched off",
+                f"Switched off{f' by {by.email}' if by is not None else ''} on "
+                f"{_when(integration.switched_off_at)}. Nothing is sent to Xero until syncing "
+                f"is switched on again.{last}",
+                "Switch on",
+                detail + "#switch",
+            )
         if integration.last_success_at is None:
             return Health(
                 "setup",

@@ -11,6 +11,7 @@ from django.utils import timezone
 from accounts.models import User
 from integrations.connections.xero.metadata import metadata_invalidate
 from integrations.core.models import Integration
+from integrations.core.pauses import runnable
 from integrations.core.queue import enqueue_sync
 from integrations.sync.models import Backfill, LedgerEntry, RecordAction, SyncLogEntry, SyncRun
 
@@ -119,3 +120,23 @@ def log_entry_retry(*, entry: SyncLogEntry, user: User | None) -> bool:
         )
         enqueue_sync(integration_id=entry.integration_id, trigger=SyncRun.Trigger.MANUAL)
     return True
+
+
+class SyncNowError(ValueError):
+    """A sync that cannot start now, with the reason for the person who asked."""
+
+
+def integration_sync_now(*, integration: Integration) -> None:
+    """Queues a sync of the integration now instead of at its next poll.
+
+    Support staff may ask for it: a sync reads what is due in Salesforce and sends it, exactly
+    as the poll would, so it changes nothing a person configured. An integration that may not
+    sync (off, a connection to renew, a pause) is refused with the reason rather than queued
+    for a worker to drop silently.
+    """
+    if not Integration.objects.filter(runnable(), pk=integration.pk).exists():
+        raise SyncNowError(
+            "Syncing cannot start now: it is switched off, a connection needs reconnecting, or "
+            "it is paused (the status above says which)."
+        )
+    enqueue_sync(integration_id=integration.pk, trigger=SyncRun.Trigger.MANUAL)

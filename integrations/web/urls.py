@@ -15,6 +15,11 @@ urlpatterns = [
         name="detail",
     ),
     path(
+        "a/<slug:account_slug>/integrations/<int:integration_id>/sync/",
+        views.integration_sync_now,
+        name="sync_now",
+    ),
+    path(
         "a/<slug:account_slug>/integrations/<int:integration_id>/backfill/",
         views.backfill_start,
         name="backfill",

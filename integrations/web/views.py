@@ -6,7 +6,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db.models import QuerySet
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -27,7 +27,7 @@ from integrations.web.forms import BackfillForm, IntegrationCreateForm
 @account_view(Role.SUPPORT)
 def integration_list(request: AccountRequest) -> HttpResponse:
     integrations = Integration.objects.filter(account=request.account).select_related(
-        "account", "xero_connection", "salesforce_connection"
+        "account", "xero_connection", "salesforce_connection", "switched_off_by"
     )
     return render(request, "integrations/list.html", {"integrations": integrations})
 
@@ -51,7 +51,10 @@ def integration_create(request: AccountRequest) -> HttpResponse:
 def integration_detail(request: AccountRequest, integration_id: int) -> HttpResponse:
     integration = get_for_account(
         Integration.objects.select_related(
-            "account", "xero_connection__connected_by", "salesforce_connection__connected_by"
+            "account",
+            "xero_connection__connected_by",
+            "salesforce_connection__connected_by",
+            "switched_off_by",
         ),
         request.account,
         pk=integration_id,
@@ -147,7 +150,9 @@ LOG_FILTERS = {"open": "Needs attention", "all": "Everything"}
 def sync_log(request: AccountRequest, integration_id: int) -> HttpResponse:
     """Runs and per-record outcomes; failures stay listed until fixed or dismissed."""
     integration = get_for_account(
-        Integration.objects.select_related("account", "xero_connection", "salesforce_connection"),
+        Integration.objects.select_related(
+            "account", "xero_connection", "salesforce_connection", "switched_off_by"
+        ),
         request.account,
         pk=integration_id,
     )
@@ -223,18 +228,48 @@ def log_dismiss(request: AccountRequest, integration_id: int, entry_id: int) -> 
 
 
 @account_view(Role.ADMIN)
-@require_POST
+@require_http_methods(["GET", "POST"])
 def connection_disconnect(
     request: AccountRequest, integration_id: int, connection_id: int
 ) -> HttpResponse:
+    """GET: what disconnecting stops and what it keeps; POST: disconnects."""
     integration = get_for_account(Integration, request.account, pk=integration_id)
     connection = get_for_account(Connection, request.account, pk=connection_id)
+    if connection.pk not in (integration.xero_connection_id, integration.salesforce_connection_id):
+        raise Http404
     name = connection.get_provider_display_name()
-    core_services.connection_disconnect(connection=connection)
+    if request.method == "GET":
+        return render(
+            request,
+            "integrations/disconnect.html",
+            {"integration": integration, "connection": connection, "provider_name": name},
+        )
+    core_services.connection_disconnect(connection=connection, user=request.user)
     messages.success(
         request,
-        f"Disconnected {name} ({connection.display_name}). Syncing through it has stopped.",
+        f"Disconnected {name} ({connection.display_name}). Syncing through it has stopped; "
+        "connect it again to resume.",
     )
+    return redirect(
+        "integrations:detail", account_slug=request.account.slug, integration_id=integration.pk
+    )
+
+
+@account_view(Role.SUPPORT)
+@require_POST
+def integration_sync_now(request: AccountRequest, integration_id: int) -> HttpResponse:
+    """Starts a sync now. Support may: it sends only what is due, as the next poll would."""
+    integration = get_for_account(Integration, request.account, pk=integration_id)
+    try:
+        sync_services.integration_sync_now(integration=integration)
+    except sync_services.SyncNowError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(
+            request,
+            "Sync started: won opportunities that are due are sent to Xero within a minute. "
+            "The sync log shows each one.",
+        )
     return redirect(
         "integrations:detail", account_slug=request.account.slug, integration_id=integration.pk
     )

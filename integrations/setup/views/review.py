@@ -225,6 +225,9 @@ def setup_switch(request: AccountRequest, integration_id: int) -> HttpResponse:
     if request.POST.get("on") != "1":
         steps.switch_off(integration=integration, user=request.user)
         messages.success(request, "Syncing is off. Nothing more is sent to Xero until it is on.")
+        # Back where it was asked for: the integration's page or the wizard's last step.
+        if request.POST.get("back") == "detail":
+            return redirect(reverse("integrations:detail", kwargs=url_kwargs(request, integration)))
         return redirect(step_url(request, integration, review))
     sources = load_sources(integration, refresh=[XERO, SALESFORCE])
     reasons = blocking_reasons(integration, sources)
