@@ -106,7 +106,7 @@ def test_the_integration_page_shows_the_figures_and_their_tables(integration, su
     assert "Paused — configuration:</strong> A tax rate is gone." in body
     assert "Xero Org: " in body
     # The no-JavaScript tables: a row per day, the failures by kind of work.
-    assert body.count("<details class=\"chart-table\" open>") == 2
+    assert body.count('<details class="chart-table" open>') == 2
     assert body.count('<th scope="row"><time datetime=') == 60
     assert '<th scope="col">Payment</th>' in body
     data = _chart_data(body)
@@ -125,7 +125,7 @@ def test_the_account_home_shows_every_integration_at_a_glance(account, integrati
     assert f'id="glance-{integration.pk}"' in body
     assert f'id="glance-{second.pk}"' in body
     assert '<span class="figure" id="total-invoices">6</span>' in body
-    assert "Salesforce: <span class=\"badge badge-health-ok\">OK</span>" in body
+    assert 'Salesforce: <span class="badge badge-health-ok">OK</span>' in body
     assert "Not connected" in body
 
 
