@@ -17,8 +17,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Count, QuerySet, Sum
-from django.db.models.functions import TruncDate
+from django.db import connection
+from django.db.models import (
+    Aggregate,
+    Count,
+    DurationField,
+    ExpressionWrapper,
+    F,
+    QuerySet,
+    Sum,
+    Value,
+)
+from django.db.models.functions import Greatest, TruncDate
 from django.utils import timezone
 
 from accounts.models import Account
@@ -267,7 +277,8 @@ def _documents(
         .annotate(day=TruncDate("finished_at"))
         .order_by()
         .values("day", "kind")
-        .annotate(n=Count("id"))
+        # COUNT(*): every column it needs is in the index, which is all PostgreSQL reads.
+        .annotate(n=Count("*"))
     )
     for row in rows:
         counts[row["day"]][DOCUMENT_KINDS[row["kind"]]] += row["n"]
@@ -342,16 +353,40 @@ def _budgets(integrations: list[Integration], *, midnight: dt.datetime) -> tuple
     return tuple(budgets)
 
 
+class _PercentileCont(Aggregate):
+    """PostgreSQL's ``percentile_cont(share) WITHIN GROUP (ORDER BY …)``: interpolated."""
+
+    function = "PERCENTILE_CONT"
+    template = "%(function)s(%(share)s) WITHIN GROUP (ORDER BY %(expressions)s)"
+
+
+class _PercentileDisc(_PercentileCont):
+    """``percentile_disc``: the smallest value that ``share`` of the values do not exceed."""
+
+    function = "PERCENTILE_DISC"
+
+
 def _wait_times(ids: Sequence[int], *, start: dt.datetime) -> WaitTimes:
-    waits: list[float] = []
-    for won, invoiced in LedgerEntry.objects.filter(
+    rows = LedgerEntry.objects.filter(
         integration_id__in=ids, invoiced_at__gte=start, first_seen_won_at__isnull=False
-    ).values_list("first_seen_won_at", "invoiced_at"):
-        assert won is not None
-        assert invoiced is not None
-        # Salesforce's clock may run a little ahead of ours: never a negative wait.
-        waits.append(max(0.0, (invoiced - won).total_seconds()))
-    waits.sort()
+    )
+    # Salesforce's clock may run a little ahead of ours: never a negative wait.
+    wait = Greatest(
+        ExpressionWrapper(F("invoiced_at") - F("first_seen_won_at"), output_field=DurationField()),
+        Value(dt.timedelta(0)),
+    )
+    if connection.vendor == "postgresql":
+        # A month of invoices is thousands of rows: the percentiles are computed where they
+        # are, and one row comes back.
+        figures = rows.aggregate(
+            count=Count("*"),
+            median=_PercentileCont(wait, share=0.5, output_field=DurationField()),
+            p90=_PercentileDisc(wait, share=0.9, output_field=DurationField()),
+        )
+        return WaitTimes(count=figures["count"], median=figures["median"], p90=figures["p90"])
+    waits = sorted(
+        value.total_seconds() for value in rows.annotate(wait=wait).values_list("wait", flat=True)
+    )
     if not waits:
         return WaitTimes(count=0, median=None, p90=None)
     return WaitTimes(
