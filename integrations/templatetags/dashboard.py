@@ -1,10 +1,13 @@
-"""``{{ timedelta|duration }}`` for the dashboard: a wait in the two largest units that matter."""
+"""The dashboard's filters: ``{{ timedelta|duration }}`` (a wait in the two largest units that
+matter) and ``{{ datetime|ago }}``."""
 
 from __future__ import annotations
 
 import datetime as dt
 
 from django import template
+from django.utils import timezone
+from django.utils.timesince import timesince
 
 register = template.Library()
 
@@ -25,3 +28,13 @@ def duration(value: dt.timedelta | None) -> str:
     days, hours = divmod(hours, 24)
     unit = "day" if days == 1 else "days"
     return f"{days} {unit} {hours} h" if hours else f"{days} {unit}"
+
+
+@register.filter(name="ago")
+def ago(value: dt.datetime | None) -> str:
+    """ "just now" under a minute (``timesince`` would say "0 minutes"), else "… ago"."""
+    if value is None:
+        return "never"
+    if timezone.now() - value < dt.timedelta(minutes=1):
+        return "just now"
+    return f"{timesince(value)} ago"
