@@ -67,6 +67,8 @@ class RunContext:
     items: set[str] = field(default_factory=set)
     """Item codes known to exist in this run."""
     logs: list[SyncLogEntry] = field(default_factory=list)
+    history: bool = False
+    """Reading history a person asked for (a back-fill): its rows were not won just now."""
 
     @property
     def integration_id(self) -> int:

@@ -94,6 +94,15 @@ class LedgerEntry(models.Model):
         "retried by a person: part of the Idempotency-Key, so Xero does not replay an old answer.",
     )
     last_error = models.TextField(blank=True)
+    first_seen_won_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="The opportunity's SystemModstamp when we first read it as won (Salesforce's "
+        "clock, not ours); empty for history imported by a back-fill.",
+    )
+    invoiced_at = models.DateTimeField(
+        null=True, blank=True, help_text="When Xero confirmed its invoice (the first one)."
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -102,7 +111,11 @@ class LedgerEntry(models.Model):
                 fields=("integration", "salesforce_id"), name="sync_ledger_unique_opportunity"
             ),
         ]
-        indexes: ClassVar = [models.Index(fields=("integration", "state"))]
+        indexes: ClassVar = [
+            models.Index(fields=("integration", "state")),
+            # The dashboard's won-to-invoiced figures: the last 30 days of invoicing.
+            models.Index(fields=("integration", "invoiced_at"), name="sync_ledger_invoiced_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.salesforce_id} → {self.xero_invoice_number or self.state}"
@@ -161,6 +174,12 @@ class SyncRun(models.Model):
     )
     xero_calls = models.PositiveIntegerField(default=0)
     salesforce_calls = models.PositiveIntegerField(default=0)
+    expected_count = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Opportunities a first sync (or its continuation) counted before reading: "
+        "the panel's progress; empty for ordinary runs.",
+    )
     error = models.TextField(blank=True, help_text="Why the whole run failed, if it did.")
     retry_after = models.DateTimeField(
         null=True, blank=True, help_text="Xero or Salesforce asked us to wait until then."
@@ -504,7 +523,15 @@ class XeroOperation(models.Model):
                 name="sync_one_open_operation",
             ),
         ]
-        indexes: ClassVar = [models.Index(fields=("integration", "state", "kind"))]
+        indexes: ClassVar = [
+            models.Index(fields=("integration", "state", "kind")),
+            # The dashboard's documents written per day: a range of finished_at, kind read
+            # from the index itself.
+            models.Index(
+                fields=("integration", "state", "finished_at", "kind"),
+                name="sync_operation_finished_idx",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind} {self.subject} ({self.state})"

@@ -20,7 +20,9 @@ from integrations.core.models import Integration
 from integrations.sync import services as sync_services
 from integrations.sync.lookup import SEARCH_LIMIT, ledger_search, record_story
 from integrations.sync.models import OPEN_OUTCOMES, LedgerEntry, SyncLogEntry, SyncRun
+from integrations.sync.progress import live_progress
 from integrations.sync.push import push_health
+from integrations.sync.stats import integration_dashboard
 from integrations.web.forms import BackfillForm, IntegrationCreateForm
 
 
@@ -79,6 +81,8 @@ def integration_detail(request: AccountRequest, integration_id: int) -> HttpResp
         "backfill": integration.backfills.first(),
         "backfill_form": BackfillForm(),
         "health": push_health(integration=integration),
+        "progress": live_progress(integration=integration),
+        "dashboard": integration_dashboard(integration=integration),
     }
     return render(request, "integrations/detail.html", context)
 
@@ -124,7 +128,8 @@ def backfill_cancel(request: AccountRequest, integration_id: int) -> HttpRespons
 
 @account_view(Role.SUPPORT)
 def backfill_progress(request: AccountRequest, integration_id: int) -> HttpResponse:
-    """The progress card alone, polled by htmx while a back-fill runs."""
+    """The progress card alone, polled by htmx while a first sync or a back-fill runs (the
+    card it returns once the work is done polls no more)."""
     integration = get_for_account(Integration, request.account, pk=integration_id)
     return render(
         request,
@@ -133,6 +138,7 @@ def backfill_progress(request: AccountRequest, integration_id: int) -> HttpRespo
             "integration": integration,
             "backfill": integration.backfills.first(),
             "backfill_form": BackfillForm(),
+            "progress": live_progress(integration=integration),
         },
     )
 

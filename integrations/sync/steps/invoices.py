@@ -373,6 +373,8 @@ class InvoiceHandler(Handler):
             ledger.xero_contact_id = answer.contact_id or ledger.xero_contact_id
             ledger.last_error = ""
             ledger.updated_at = now
+            if not updated and ledger.invoiced_at is None:
+                ledger.invoiced_at = now
             if found and ledger.withdrawn and not ctx.config.credit_note_on_withdrawal:
                 ledger.state = State.NEEDS_ATTENTION
                 ledger.last_error = (
@@ -393,6 +395,7 @@ class InvoiceHandler(Handler):
                 "xero_contact_id",
                 "last_error",
                 "updated_at",
+                "invoiced_at",
             ],
         )
         ledgers = [op.ledger for op, _ in settled if op.ledger is not None]
