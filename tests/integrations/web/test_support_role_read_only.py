@@ -25,6 +25,7 @@ from tests.test_isolation import Route, _fill, _victim_kwargs, tenant_routes
 SUPPORT_MAY_POST = {
     "integrations:log_dismiss",
     "integrations:log_retry",
+    "integrations:sync_now",
     "support:new",
     "support:detail",
     "support:close",
