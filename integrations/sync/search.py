@@ -13,8 +13,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 from django.core import signing
-from django.db.models import Count, F, Max, Q, QuerySet, TextField, Value, Window
-from django.db.models.functions import MD5, Concat, Replace, RowNumber
+from django.db.models import Count, F, Func, Max, Q, QuerySet, TextField, Value, Window
+from django.db.models.functions import MD5, Concat, RowNumber
 
 from integrations.connections.salesforce.ids import to_18
 from integrations.core.models import Integration
@@ -115,15 +115,15 @@ def cursor_decode(token: str) -> Position:
     return Position(created_at=at, id=pk, forward=bool(forward))
 
 
-def normalised_message() -> Replace:
+def normalised_message() -> Func:
     """The message with the entry's own names and numbers elided: identical causes of
     different records read the same ("'…' is in GBP, which is not enabled in Demo Pty Ltd")."""
-    text: Replace | F = F("message")
+    text: Func | F = F("message")
     # Longest first: an opportunity's name often contains its customer's.
     for column in ("record_name", "customer_name", "document_number", "salesforce_id"):
         # REPLACE with an empty search string leaves the text as it is (PostgreSQL, SQLite).
-        text = Replace(text, F(column), Value(ELIDED), output_field=TextField())
-    assert isinstance(text, Replace)
+        text = Func(text, F(column), Value(ELIDED), function="REPLACE", output_field=TextField())
+    assert isinstance(text, Func)
     return text
 
 
@@ -154,14 +154,18 @@ def log_entries(*, integration: Integration, query: LogQuery) -> QuerySet[SyncLo
     return entries
 
 
-def text_match(text: str) -> Q:
+def text_match(
+    text: str,
+    *,
+    names: tuple[str, ...] = ("record_name", "customer_name"),
+    number: str = "document_number",
+) -> Q:
     """Names contain ``text`` in any case (``UPPER(col) LIKE UPPER('%text%')``, what the
-    trigram indexes serve), or it is the record's id or its document's number (exact)."""
-    match = (
-        Q(record_name__icontains=text)
-        | Q(customer_name__icontains=text)
-        | Q(document_number__iexact=text)
-    )
+    trigram indexes serve), or it is the record's Salesforce id (15 or 18 characters) or its
+    Xero document's number (whole, any case). The ledger's columns are named otherwise."""
+    match = Q(**{f"{number}__iexact": text})
+    for name in names:
+        match |= Q(**{f"{name}__icontains": text})
     salesforce_id = to_18(text)
     if salesforce_id is not None:
         match |= Q(salesforce_id=salesforce_id)

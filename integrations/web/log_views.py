@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.contrib import messages
-from django.http import HttpResponse, QueryDict, StreamingHttpResponse
+from django.http import HttpResponse, HttpResponseBase, QueryDict, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -106,7 +106,7 @@ def sync_log(request: AccountRequest, integration_id: int) -> HttpResponse:
 
 @account_view(Role.SUPPORT)
 @require_GET
-def log_export(request: AccountRequest, integration_id: int) -> HttpResponse:
+def log_export(request: AccountRequest, integration_id: int) -> HttpResponseBase:
     """Every entry the search finds, as CSV, streamed (read a batch at a time)."""
     integration = _integration(request, integration_id)
     form = LogSearchForm(request.GET)
