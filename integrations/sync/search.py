@@ -249,7 +249,7 @@ def iter_log_entries(
     """Every matching entry in the query's order, read a keyset batch at a time (an export
     of a million rows holds ``batch`` of them in memory, never all)."""
     descending = not query.oldest_first
-    entries = log_entries(integration=integration, query=query).select_related("run")
+    entries = log_entries(integration=integration, query=query)
     position: Position | None = None
     while True:
         page = (
