@@ -20,7 +20,7 @@ from django.contrib.auth.decorators import login_required
 from django.contrib.sessions.backends.base import SessionBase
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
 from django.db.models import Model, QuerySet
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponseBase
 
 from accounts.models import Account, Membership, Role, User
 from accounts.staff_access import staff_view_membership
@@ -62,18 +62,19 @@ def get_membership(
     return membership
 
 
-AccountViewFunc = Callable[Concatenate[AccountRequest, P], HttpResponse]
+# HttpResponseBase: a view may stream (StreamingHttpResponse is no HttpResponse).
+AccountViewFunc = Callable[Concatenate[AccountRequest, P], HttpResponseBase]
 
 
-def account_view(role: Role) -> Callable[[AccountViewFunc[P]], Callable[..., HttpResponse]]:
+def account_view(role: Role) -> Callable[[AccountViewFunc[P]], Callable[..., HttpResponseBase]]:
     """Decorates a view that takes ``account_slug``: login, membership (404), role (403)."""
 
     def decorator(
         view: AccountViewFunc[P],
-    ) -> Callable[..., HttpResponse]:
+    ) -> Callable[..., HttpResponseBase]:
         @login_required
         @functools.wraps(view)
-        def wrapper(request: HttpRequest, *args: P.args, **kwargs: P.kwargs) -> HttpResponse:
+        def wrapper(request: HttpRequest, *args: P.args, **kwargs: P.kwargs) -> HttpResponseBase:
             slug = kwargs.pop("account_slug")
             assert isinstance(slug, str)
             assert isinstance(request.user, User)

@@ -110,7 +110,9 @@ def _postgres_recreate(database: str = PG_DATABASE) -> str:
 
 
 def choose_database(mode: str, database: str = PG_DATABASE) -> tuple[str, str]:
-    """(DATABASE_URL, label): PostgreSQL when it answers (or is asked for), else SQLite."""
+    """(DATABASE_URL, label): PostgreSQL when it answers (or is asked for), else SQLite.
+    ``database`` names both the PostgreSQL database and the SQLite file (another benchmark
+    may run beside this one)."""
     if mode in ("auto", "postgres") and _postgres_answers():
         return _postgres_recreate(database), f"postgresql {PG_HOST}:{PG_PORT}/{database}"
     if mode == "postgres":

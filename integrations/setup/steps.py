@@ -181,6 +181,8 @@ def step_for_field(field: str) -> Step:
         return STEP_OF_SETTING[table]
     if field in _OTHER:
         return BY_KEY[_OTHER[field]]
+    if field in BY_KEY:  # a problem naming the step itself ("currencies")
+        return BY_KEY[field]
     return BY_KEY["review"]
 
 

@@ -8,10 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from django.db.models import Q
-
 from integrations.connections.models import Connection
-from integrations.connections.salesforce.ids import to_18
 from integrations.core.models import Integration
 from integrations.sync.models import (
     OPEN_OUTCOMES,
@@ -23,6 +20,7 @@ from integrations.sync.models import (
     WritebackState,
     XeroOperation,
 )
+from integrations.sync.search import text_match
 from integrations.sync.writeback_values import invoice_url
 
 SEARCH_LIMIT = 50
@@ -39,14 +37,9 @@ def ledger_search(
     query = query.strip()
     if not query:
         return []
-    match = (
-        Q(opportunity_name__icontains=query)
-        | Q(customer_name__icontains=query)
-        | Q(xero_invoice_number__iexact=query)
+    match = text_match(
+        query, names=("opportunity_name", "customer_name"), number="xero_invoice_number"
     )
-    salesforce_id = to_18(query)
-    if salesforce_id is not None:
-        match |= Q(salesforce_id=salesforce_id)
     return list(
         LedgerEntry.objects.filter(match, integration=integration).order_by("-updated_at", "-id")[
             :limit

@@ -12,6 +12,7 @@ from typing import ClassVar
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, models, transaction
+from django.db.models.functions import Upper
 from django.utils import timezone
 
 
@@ -231,6 +232,12 @@ class SyncLogEntry(models.Model):
     step = models.CharField(
         max_length=24, blank=True, help_text="The kind of work: invoice, payment, credit_note..."
     )
+    problem_field = models.CharField(
+        max_length=100,
+        blank=True,
+        help_text="The setting or rule a configuration problem names (RuleProblem.field): where "
+        "the log links to fix it.",
+    )
     outcome = models.CharField(max_length=16, choices=Outcome.choices)
     message = models.TextField()
     created_at = models.DateTimeField(default=timezone.now)
@@ -241,7 +248,27 @@ class SyncLogEntry(models.Model):
 
     class Meta:
         ordering = ("-created_at", "-id")
-        indexes: ClassVar = [models.Index(fields=("integration", "outcome", "-created_at"))]
+        # For the log's search (integrations.sync.search), which pages by (created_at, id)
+        # within one integration. On PostgreSQL, migration 0018 also adds trigram GIN indexes
+        # on UPPER(record_name) and UPPER(customer_name) for "contains" matches; they are not
+        # declared here because SQLite (``make run``) cannot build them, and a table SQLite
+        # rebuilds re-creates every index its model declares.
+        indexes: ClassVar = [
+            models.Index(fields=("integration", "-created_at", "-id"), name="sync_log_recent"),
+            models.Index(
+                fields=("integration", "outcome", "-created_at", "-id"), name="sync_log_outcome"
+            ),
+            models.Index(
+                fields=("integration", "-created_at", "-id"),
+                condition=models.Q(outcome__in=("failed", "attention"), dismissed_at__isnull=True),
+                name="sync_log_open",
+            ),
+            models.Index(fields=("integration", "salesforce_id"), name="sync_log_salesforce_id"),
+            # What ``document_number__iexact`` compares: UPPER(document_number).
+            models.Index(
+                models.F("integration"), Upper("document_number"), name="sync_log_document"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.outcome}: {self.message[:60]}"

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib import messages
-from django.core.paginator import Paginator
 from django.db.models import QuerySet
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.access import AccountRequest, account_view, get_for_account
@@ -18,7 +16,7 @@ from integrations.connections.models import Connection
 from integrations.core import services as core_services
 from integrations.core.models import Integration
 from integrations.sync import services as sync_services
-from integrations.sync.lookup import SEARCH_LIMIT, ledger_search, record_story
+from integrations.sync.lookup import record_story
 from integrations.sync.models import OPEN_OUTCOMES, LedgerEntry, SyncLogEntry, SyncRun
 from integrations.sync.progress import live_progress
 from integrations.sync.push import push_health
@@ -147,43 +145,6 @@ def _open_failures(integration: Integration) -> QuerySet[SyncLogEntry]:
     return SyncLogEntry.objects.filter(
         integration=integration, outcome__in=OPEN_OUTCOMES, dismissed_at__isnull=True
     )
-
-
-LOG_FILTERS = {"open": "Needs attention", "all": "Everything"}
-
-
-@account_view(Role.SUPPORT)
-def sync_log(request: AccountRequest, integration_id: int) -> HttpResponse:
-    """Runs and per-record outcomes; failures stay listed until fixed or dismissed."""
-    integration = get_for_account(
-        Integration.objects.select_related(
-            "account", "xero_connection", "salesforce_connection", "switched_off_by"
-        ),
-        request.account,
-        pk=integration_id,
-    )
-    show = request.GET.get("show", "open")
-    if show not in LOG_FILTERS:
-        show = "open"
-    entries = (
-        _open_failures(integration)
-        if show == "open"
-        else SyncLogEntry.objects.filter(integration=integration)
-    ).select_related("run", "dismissed_by")
-    page = Paginator(entries, 50).get_page(request.GET.get("page"))
-    query = request.GET.get("q", "").strip()[:255]
-    context = {
-        "integration": integration,
-        "query": query,
-        "results": ledger_search(integration=integration, query=query) if query else None,
-        "search_limit": SEARCH_LIMIT,
-        "runs": SyncRun.objects.filter(integration=integration)[:10],
-        "page": page,
-        "show": show,
-        "filters": LOG_FILTERS.items(),
-        "now": timezone.now(),
-    }
-    return render(request, "integrations/log.html", context)
 
 
 @account_view(Role.SUPPORT)

@@ -29,6 +29,7 @@ from integrations.setup.views.common import (
     base_context,
     integration_of,
     is_htmx,
+    problem_url,
     step_url,
     url_kwargs,
 )
@@ -90,12 +91,7 @@ def _problem_views(
 ) -> list[ProblemView]:
     views = []
     for problem in problems:
-        step = steps.step_for_field(problem.field)
-        url = step_url(request, integration, step)
-        if problem.field in step.keys:
-            url += f"#field-{problem.field}"
-        elif step.rules:
-            url += f"#rules-{step.rules}"
+        step, url = problem_url(request, integration, problem.field)
         views.append(ProblemView(problem, step, url, BEHAVIOUR_LABELS.get(problem.behaviour, "")))
     return views
 

@@ -137,7 +137,7 @@ def _plan(ctx: RunContext, chunk: list[Opportunity]) -> list[Work]:
         try:
             decision = decide(opportunity, ctx.config, ctx.rules, ctx.metadata, rate=_rate_for(ctx))
         except RuleProblem as problem:
-            invoices.wait(ctx, ledger, problem.message)
+            invoices.wait(ctx, ledger, problem.message, problem_field=problem.field)
             continue
         if decision.method is not None and not decision.method.create_invoice:
             _not_invoiced(ctx, ledger, opportunity, decision.method)

@@ -71,6 +71,7 @@ def wait(
     *,
     outcome: str = Outcome.ATTENTION,
     told_as: str = "",
+    problem_field: str = "",
 ) -> None:
     """Not sent this run: the row stays pending, re-read by every run until it can go (a rule
     that cannot be applied yet, a prerequisite still being settled); told once, not each run."""
@@ -80,7 +81,9 @@ def wait(
     ledger.content_hash = ""
     ledger.save_fields("state", "last_error", "content_hash")
     if not told:
-        ctx.log(outcome, told_as or message, ledger=ledger, step="invoice")
+        ctx.log(
+            outcome, told_as or message, ledger=ledger, step="invoice", problem_field=problem_field
+        )
 
 
 # --- sending -----------------------------------------------------------------------------------
