@@ -26,6 +26,8 @@ SUPPORT_MAY_POST = {
     "integrations:log_dismiss",
     "integrations:log_retry",
     "integrations:sync_now",
+    "integrations:log_retry_search",
+    "integrations:log_retry_run",
     "support:new",
     "support:detail",
     "support:close",
