@@ -571,6 +571,16 @@ def orchestrate(options: argparse.Namespace) -> None:
         naive_dupes = _duplicates(NAIVE_XERO_ORG)
         log(f"naive organisation after the run: {naive_dupes}")
         result["naive"] = _figures(naive, naive_dupes, seeded.opportunities)
+    if options.dashboard_days:
+        from bench.dashboard_bench import run_dashboard_bench
+
+        log(f"dashboard of an account with {options.dashboard_days} days of history...")
+        result.update(run_dashboard_bench(days=options.dashboard_days))
+    if options.console_entries:
+        from bench.console_bench import run_log_search_bench
+
+        log(f"log search over {options.console_entries} entries (its own database)...")
+        result.update(run_log_search_bench(entries=options.console_entries))
     result["database"] = label.split()[0]
     result["profiled"] = bool(engine["profiled"])
     result["bench_seconds"] = round(time.time() - _STARTED, 1)
@@ -595,6 +605,18 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--burst", type=int, default=50, help="push bursts: 4 of this many")
     parser.add_argument(
         "--payments", type=int, default=60, help="payments recorded in Xero for the write-back"
+    )
+    parser.add_argument(
+        "--dashboard-days",
+        type=int,
+        default=365,
+        help="history of the account whose dashboard is timed (0: not timed)",
+    )
+    parser.add_argument(
+        "--console-entries",
+        type=int,
+        default=1_000_000,
+        help="sync log entries the log search is timed over (0: not timed)",
     )
     parser.add_argument("--database", choices=("auto", "postgres", "sqlite"), default="auto")
     parser.add_argument(
