@@ -58,6 +58,8 @@ from integrations.sync.translate import content_hash, idempotency_key
 Kind = XeroOperation.Kind
 State = XeroOperation.State
 Attempt = OperationAttempt.Outcome
+# Where each kind's answer carries Xero's id of what was written.
+ID_FIELDS = ("invoice_id", "credit_note_id", "payment_id", "contact_id", "item_id", "option_id")
 
 
 class Stop(Exception):
@@ -414,12 +416,7 @@ ANSWER_CAP = 4000
 # What of a parsed answer people need: Xero's ids, the number, the status, the money. Never
 # the lines or a contact's email and phones (the document itself stays in Xero).
 ANSWER_FIELDS = (
-    "invoice_id",
-    "credit_note_id",
-    "payment_id",
-    "contact_id",
-    "item_id",
-    "option_id",
+    *ID_FIELDS,
     "number",
     "code",
     "name",
@@ -479,14 +476,7 @@ def _attempt(
 
 
 def _result_id(answer: Any) -> str:
-    for name in (
-        "invoice_id",
-        "credit_note_id",
-        "payment_id",
-        "contact_id",
-        "item_id",
-        "option_id",
-    ):
+    for name in ID_FIELDS:
         value = getattr(answer, name, "")
         if value:
             return str(value)

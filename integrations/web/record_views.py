@@ -15,11 +15,11 @@ from integrations.sync.lookup import resync_preview
 from integrations.sync.models import LedgerEntry
 
 
-@account_view(Role.ADMIN)
-@require_http_methods(["GET", "POST"])
-def record_resync(request: AccountRequest, integration_id: int, ledger_id: int) -> HttpResponse:
-    """GET: what a re-sync from scratch would do to the invoice already in Xero (read from
-    Xero now); POST: does it, if it still would. Admins only: it rewrites data in Xero."""
+def load_record(
+    request: AccountRequest, integration_id: int, ledger_id: int
+) -> tuple[Integration, LedgerEntry]:
+    """The account's integration and one of its records (404 otherwise), with what the
+    record's page and actions read of both."""
     integration = get_for_account(
         Integration.objects.select_related("account", "salesforce_connection", "xero_connection"),
         request.account,
@@ -27,6 +27,15 @@ def record_resync(request: AccountRequest, integration_id: int, ledger_id: int) 
     )
     ledger = get_object_or_404(LedgerEntry, pk=ledger_id, integration=integration)
     ledger.integration = integration
+    return integration, ledger
+
+
+@account_view(Role.ADMIN)
+@require_http_methods(["GET", "POST"])
+def record_resync(request: AccountRequest, integration_id: int, ledger_id: int) -> HttpResponse:
+    """GET: what a re-sync from scratch would do to the invoice already in Xero (read from
+    Xero now); POST: does it, if it still would. Admins only: it rewrites data in Xero."""
+    integration, ledger = load_record(request, integration_id, ledger_id)
     record = redirect(
         "integrations:record",
         account_slug=request.account.slug,

@@ -19,9 +19,10 @@ from integrations.core import services as core_services
 from integrations.core.models import Integration
 from integrations.sync import services as sync_services
 from integrations.sync.lookup import SEARCH_LIMIT, ledger_search, record_story, resync_blocked
-from integrations.sync.models import OPEN_OUTCOMES, LedgerEntry, SyncLogEntry, SyncRun
+from integrations.sync.models import OPEN_OUTCOMES, SyncLogEntry, SyncRun
 from integrations.sync.push import push_health
 from integrations.web.forms import BackfillForm, IntegrationCreateForm
+from integrations.web.record_views import load_record
 
 
 @account_view(Role.SUPPORT)
@@ -178,13 +179,7 @@ def sync_log(request: AccountRequest, integration_id: int) -> HttpResponse:
 @account_view(Role.SUPPORT)
 def record_detail(request: AccountRequest, integration_id: int, ledger_id: int) -> HttpResponse:
     """One opportunity's whole story: its state, every log entry, what was written to Xero."""
-    integration = get_for_account(
-        Integration.objects.select_related("account", "salesforce_connection", "xero_connection"),
-        request.account,
-        pk=integration_id,
-    )
-    ledger = get_object_or_404(LedgerEntry, pk=ledger_id, integration=integration)
-    ledger.integration = integration
+    integration, ledger = load_record(request, integration_id, ledger_id)
     story = record_story(
         ledger=ledger,
         xero_invoice_template=settings.XERO_INVOICE_URL,

@@ -640,14 +640,7 @@ def test_another_account_cannot_resync(account, outsider_client, xero_holds):
     ledger = _ledger(integration, state=LedgerEntry.State.SYNCED, content_hash="h")
     assert outsider_client.get(_resync_url(account, integration, ledger)).status_code == 404
     assert outsider_client.post(_resync_url(account, integration, ledger)).status_code == 404
-    own = reverse(
-        "integrations:record_resync",
-        kwargs={
-            "account_slug": outsider_client.own_account.slug,
-            "integration_id": integration.pk,
-            "ledger_id": ledger.pk,
-        },
-    )
+    own = _resync_url(outsider_client.own_account, integration, ledger)
     assert outsider_client.post(own).status_code == 404
     ledger.refresh_from_db()
     assert ledger.state == "synced"
