@@ -74,6 +74,8 @@ class ShownAttempt:
     body: Any
     """The operation's body when this attempt sent it (same content), else None: the body of
     an earlier version of the document is not kept."""
+    same_as: int | None = None
+    """The later attempt (by number) showing the same document: it is shown once."""
 
 
 @dataclass(frozen=True)
@@ -209,14 +211,21 @@ def record_story(
     attempts: list[ShownAttempt] = []
     for op in operations:
         body = redact(op.body)
+        sent = by_op.get(op.pk, [])
+        # The document as it is now was sent by the attempts of the same content: shown on
+        # the last of them, the others point there.
+        last = next((a for a in reversed(sent) if a.content_hash == op.content_hash), None)
         mine = [
             ShownAttempt(
                 attempt=a,
                 operation=op,
                 answer=redact(a.answer),
-                body=body if a.content_hash == op.content_hash else None,
+                body=body if a is last else None,
+                same_as=last.number
+                if last is not None and a is not last and a.content_hash == last.content_hash
+                else None,
             )
-            for a in by_op.get(op.pk, [])
+            for a in sent
         ]
         shown.append(ShownOperation(operation=op, attempts=mine, body=body))
         attempts += mine

@@ -22,7 +22,9 @@ from integrations.sync.models import (
     SyncLogEntry,
     XeroOperation,
 )
+from sandbox.xero import seed as xero_seed
 from sandbox.xero.models import Invoice as XeroInvoice
+from sandbox.xero.models import XeroOrganisation
 from tests.factories import AccountFactory, UserFactory
 from tests.integrations.sync import helpers as h
 
@@ -172,6 +174,12 @@ def test_resync_rewrites_the_invoice_in_place_and_never_creates_a_second(
     assert created.answer["number"] == first.invoice_number
     assert created.answer["status"] == first.status
     assert ContactLink.objects.filter(integration=integration).exists()
+    # The organisation's ShortCode, read with its settings, is kept for links into Xero.
+    xero = integration.xero_connection
+    assert xero is not None
+    xero.refresh_from_db()
+    assert xero.short_code == XeroOrganisation.objects.get(name=xero_seed.MAIN_ORG).short_code
+    assert xero.short_code.startswith("!")
     # Someone edits the invoice in Xero; an ordinary sync sees nothing new to send.
     XeroInvoice.objects.filter(pk=first.pk).update(reference="edited by hand")
     h.sync(integration)

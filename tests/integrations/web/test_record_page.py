@@ -510,12 +510,18 @@ def test_the_page_stays_bounded_however_many_attempts(
     _attempted(integration, ledger)
     op = XeroOperation.objects.get(ledger=ledger)
     OperationAttempt.objects.bulk_create(
-        OperationAttempt(operation=op, number=n, outcome="refused_before_send", answer={})
+        OperationAttempt(
+            operation=op, number=n, outcome="refused_before_send", content_hash="i2", answer={}
+        )
         for n in range(3, 60)
     )
     with django_assert_max_num_queries(22):
         html = support_client.get(_record_url(account, integration, ledger)).content.decode()
     assert html.count("Held back before reaching Xero") == 57
+    # Each document is shown once (the contact's, the invoice's on its last attempt); the
+    # invoice's other attempts of the same content point there.
+    assert html.count("<summary>What was sent</summary>") == 2
+    assert html.count("Sent the same document as attempt 59.") == 57
 
 
 def test_without_a_short_code_the_invoice_opens_in_xero_without_one(
