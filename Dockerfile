@@ -13,6 +13,8 @@ COPY accounts accounts
 COPY billing billing
 COPY integrations integrations
 COPY sandbox sandbox
+COPY alerts alerts
+COPY support support
 RUN pip install .
 
 COPY . .

@@ -129,6 +129,10 @@ class Membership(models.Model):
     role = models.CharField(max_length=16, choices=Role.choices)
     created_at = models.DateTimeField(default=timezone.now)
 
+    # Set on the unsaved membership ``accounts.access`` makes for CarryTheOne staff viewing
+    # the account as support: read-only, whatever its role allows.
+    is_staff_view: bool = False
+
     class Meta:
         constraints: ClassVar = [
             models.UniqueConstraint(fields=("user", "account"), name="accounts_membership_unique"),
@@ -210,3 +214,99 @@ class Invitation(models.Model):
         if self.expires_at <= timezone.now():
             return "expired"
         return "pending"
+
+
+class SupportAccessGrantQuerySet(models.QuerySet["SupportAccessGrant"]):
+    def active(self, now: Any = None) -> SupportAccessGrantQuerySet:
+        return self.filter(revoked_at__isnull=True, expires_at__gt=now or timezone.now())
+
+
+class SupportAccessGrant(models.Model):
+    """A customer's time-limited permission for CarryTheOne staff to view the account read-only.
+
+    It lives beside memberships (not in ``support``) because ``accounts.access`` checks it on
+    every page a staff member views as support: a revoked grant ends the view at once.
+    """
+
+    class Duration(models.IntegerChoices):
+        DAY = 24, "24 hours"
+        THREE_DAYS = 72, "72 hours"
+        WEEK = 168, "7 days"
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="support_grants")
+    granted_by = models.ForeignKey(
+        User, on_delete=models.SET_NULL, null=True, related_name="support_grants_given"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_by = models.ForeignKey(
+        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    objects = SupportAccessGrantQuerySet.as_manager()
+
+    class Meta:
+        ordering = ("-created_at", "-id")
+        indexes: ClassVar = [models.Index(fields=("account", "expires_at"))]
+        permissions: ClassVar = [
+            (
+                "view_any_account",
+                "Can view any customer account as support without the customer's grant "
+                "(a reason is required and shown to the account's owners)",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Support access to {self.account} until {self.expires_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None and self.expires_at > timezone.now()
+
+    @property
+    def status(self) -> str:
+        if self.revoked_at:
+            return "revoked"
+        if self.expires_at <= timezone.now():
+            return "expired"
+        return "active"
+
+
+class AccountAuditEntry(models.Model):
+    """Who outside the team looked at the account, and who let them: shown to its owners.
+
+    Rows are kept when the actor is deleted (``actor_email`` says who it was).
+    """
+
+    class Kind(models.TextChoices):
+        STAFF_VIEW = "staff_view", "CarryTheOne staff viewed the account"
+        GRANT_CREATED = "grant_created", "Support access granted"
+        GRANT_REVOKED = "grant_revoked", "Support access revoked"
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="audit_entries")
+    actor = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, related_name="+")
+    actor_email = models.EmailField(max_length=254, blank=True)
+    kind = models.CharField(max_length=24, choices=Kind.choices)
+    detail = models.TextField(blank=True)
+    grant = models.ForeignKey(
+        SupportAccessGrant,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="audit_entries",
+        help_text="The customer's grant a staff view relied on (empty: staff permission).",
+    )
+    at = models.DateTimeField(default=timezone.now)
+    page_views = models.PositiveIntegerField(
+        default=0, help_text="Pages a staff view opened (counted on the session's row)."
+    )
+    last_seen_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ("-at", "-id")
+        indexes: ClassVar = [models.Index(fields=("account", "-at"))]
+        verbose_name_plural = "account audit entries"
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} by {self.actor_email} at {self.at:%Y-%m-%d %H:%M}"

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from accounts import views
+from accounts import staff_views, views
 
 app_name = "accounts"
 
@@ -36,4 +36,21 @@ urlpatterns = [
     path("a/<slug:account_slug>/settings/", views.account_settings, name="settings"),
     path("a/<slug:account_slug>/leave/", views.account_leave, name="leave"),
     path("a/<slug:account_slug>/close/", views.account_close, name="close"),
+]
+
+# CarryTheOne staff access (accounts.staff_access): the owners' audit log and grants, and the
+# end of a staff member's view as support (not tenant-scoped: it only clears the session).
+urlpatterns += [
+    path("a/<slug:account_slug>/settings/audit/", staff_views.audit_log, name="audit"),
+    path(
+        "a/<slug:account_slug>/settings/support-access/",
+        staff_views.support_grant_new,
+        name="support_grant_new",
+    ),
+    path(
+        "a/<slug:account_slug>/settings/support-access/<int:grant_id>/revoke/",
+        staff_views.support_grant_revoke_view,
+        name="support_grant_revoke",
+    ),
+    path("staff/view-as/stop/", staff_views.staff_view_end, name="staff_view_stop"),
 ]

@@ -26,6 +26,7 @@ from accounts.forms import (
 from accounts.models import ROLE_HELP, Invitation, Membership, Role, User
 from billing.models import Subscription
 from integrations.core.models import Integration
+from integrations.sync.stats import account_dashboard
 
 
 def _user(request: HttpRequest) -> User:
@@ -74,9 +75,10 @@ def dashboard(request: AccountRequest) -> HttpResponse:
         "member_count": request.account.memberships.count(),
         "pending_invitations": selectors.account_invitations(account=request.account).count(),
         "role_help": ROLE_HELP[request.membership.role_enum],
-        "integrations": Integration.objects.filter(account=request.account).select_related(
-            "account", "xero_connection", "salesforce_connection"
-        ),
+        "integrations": Integration.objects.filter(account=request.account)
+        .select_related("account", "xero_connection", "salesforce_connection", "switched_off_by")
+        .prefetch_related("pauses"),
+        "dashboard": account_dashboard(account=request.account),
     }
     return render(request, "accounts/dashboard.html", context)
 

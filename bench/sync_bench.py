@@ -94,28 +94,30 @@ def _postgres_answers() -> bool:
     return True
 
 
-def _postgres_recreate() -> str:
+def _postgres_recreate(database: str = PG_DATABASE) -> str:
     psycopg2 = _psycopg2()
     sql = importlib.import_module("psycopg2.sql")
     conn = psycopg2.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, dbname="postgres")
     conn.autocommit = True
     try:
         with conn.cursor() as cur:
-            name = sql.Identifier(PG_DATABASE)
+            name = sql.Identifier(database)
             cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
             cur.execute(sql.SQL("CREATE DATABASE {}").format(name))
     finally:
         conn.close()
-    return f"postgres://{PG_USER}@{PG_HOST}:{PG_PORT}/{PG_DATABASE}"
+    return f"postgres://{PG_USER}@{PG_HOST}:{PG_PORT}/{database}"
 
 
-def choose_database(mode: str) -> tuple[str, str]:
-    """(DATABASE_URL, label): PostgreSQL when it answers (or is asked for), else SQLite."""
+def choose_database(mode: str, database: str = PG_DATABASE) -> tuple[str, str]:
+    """(DATABASE_URL, label): PostgreSQL when it answers (or is asked for), else SQLite.
+    ``database`` names both the PostgreSQL database and the SQLite file (another benchmark
+    may run beside this one)."""
     if mode in ("auto", "postgres") and _postgres_answers():
-        return _postgres_recreate(), f"postgresql {PG_HOST}:{PG_PORT}/{PG_DATABASE}"
+        return _postgres_recreate(database), f"postgresql {PG_HOST}:{PG_PORT}/{database}"
     if mode == "postgres":
         raise SystemExit(f"PostgreSQL does not answer on {PG_HOST}:{PG_PORT}")
-    path = VAR / "bench.sqlite3"
+    path = VAR / ("bench.sqlite3" if database == PG_DATABASE else f"{database}.sqlite3")
     for suffix in ("", "-wal", "-shm", "-journal"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
     return f"sqlite:///{path}", f"sqlite {path}"

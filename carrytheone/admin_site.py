@@ -21,8 +21,8 @@ from django.contrib.auth import REDIRECT_FIELD_NAME
 from django.contrib.auth.decorators import login_not_required
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponseRedirect
-from django.urls import reverse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import URLPattern, URLResolver, path, reverse
 from django.utils.decorators import method_decorator
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
@@ -52,6 +52,20 @@ class StaffAdminSite(admin.AdminSite):
             and staff_has_totp(request.user)
             and session_passed_second_factor(request)
         )
+
+    def get_urls(self) -> list[URLPattern | URLResolver]:
+        # Before the admin's own patterns: its catch-all would answer "health/" with a 404.
+        return [
+            path("health/", self.admin_view(self.health_view), name="staff_health"),
+            *super().get_urls(),
+        ]
+
+    def health_view(self, request: HttpRequest) -> HttpResponse:
+        """Queues, task failures, worker heartbeat and failing integrations (staff only)."""
+        # Imported here: the admin site is built before the apps' models are ready.
+        from carrytheone.staff_health import staff_health
+
+        return staff_health(request, context=self.each_context(request))
 
     def _next_url(self, request: HttpRequest) -> str:
         index = reverse("admin:index", current_app=self.name)

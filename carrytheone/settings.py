@@ -68,12 +68,16 @@ INSTALLED_APPS = [
     "integrations",
     "integrations.connections.xero.apps.XeroConfig",
     "integrations.connections.salesforce.apps.SalesforceIntegrationConfig",
+    "alerts",
+    "support",
 ]
 SANDBOX_APPS = ["sandbox", "sandbox.xero", "sandbox.salesforce", "sandbox.stripe"]
 if SANDBOX_ENABLED:
     INSTALLED_APPS += SANDBOX_APPS
 
 MIDDLEWARE = [
+    # First: every log line of the request, the other middlewares' included, has its id.
+    "carrytheone.middleware.RequestLogContextMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "carrytheone.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -346,8 +350,26 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         "schedule": 3600.0,
         "options": {"expires": 1800},
     },
+    # Incidents opened and cleared from what the integrations store (alerts.services).
+    "alerts-evaluate": {
+        "task": "alerts.tasks.evaluate_alerts",
+        "schedule": env.float("ALERT_EVALUATE_INTERVAL", default=60.0),
+        "options": {"expires": 60},
+    },
+    # Hourly: each account's digest goes once, in the first run after ALERT_DIGEST_HOUR.
+    "alerts-digest": {
+        "task": "alerts.tasks.send_digests",
+        "schedule": 3600.0,
+        "options": {"expires": 1800},
+    },
     "closed-accounts-delete": {
         "task": "accounts.tasks.delete_closed_accounts",
+        "schedule": 86400.0,
+        "options": {"expires": 3600},
+    },
+    # Log entries older than LOG_RETENTION_DAYS (open ones kept), empty runs, old webhook events.
+    "sync-logs-prune": {
+        "task": "integrations.tasks.prune_sync_logs",
         "schedule": 86400.0,
         "options": {"expires": 3600},
     },
@@ -366,6 +388,11 @@ SYNC_CLAIM_HEARTBEAT: float = env.float("SYNC_CLAIM_HEARTBEAT", default=5.0)
 SYNC_FAILURE_ALERT_AFTER: float = env.float("SYNC_FAILURE_ALERT_AFTER", default=600.0)
 # An integration that is on but has not completed a run for this long is shown as stalled.
 SYNC_STALLED_AFTER: float = env.float("SYNC_STALLED_AFTER", default=900.0)
+# Alerts (the alerts app): seconds between evaluations of every integration, the UTC hour
+# from which the daily digests go out, and the timeout of a Slack-compatible webhook's POST.
+ALERT_EVALUATE_INTERVAL: float = env.float("ALERT_EVALUATE_INTERVAL", default=60.0)
+ALERT_DIGEST_HOUR: int = env.int("ALERT_DIGEST_HOUR", default=7)
+ALERT_WEBHOOK_TIMEOUT: float = env.float("ALERT_WEBHOOK_TIMEOUT", default=5.0)
 # A write whose answer was lost is looked up in Xero only after this many seconds, so a request
 # Xero is still processing is not sent a second time.
 SYNC_UNKNOWN_SETTLE_AFTER: float = env.float("SYNC_UNKNOWN_SETTLE_AFTER", default=120.0)
@@ -392,11 +419,19 @@ TRIAL_REMINDER_DAYS: list[int] = sorted(
     {int(day) for day in env.list("TRIAL_REMINDER_DAYS", default=["7", "1"]) if day.strip()},
     reverse=True,
 )
+# Days the sync log is kept (a daily task prunes older entries; failed and unresolved ones,
+# audit rows and the ledger stay), and how many rows each of its statements deletes at most.
+LOG_RETENTION_DAYS: int = env.int("LOG_RETENTION_DAYS", default=90)
+LOG_PRUNE_BATCH_SIZE: int = env.int("LOG_PRUNE_BATCH_SIZE", default=5000)
 # Days a closed account's data is kept (then deleted by a daily task).
 ACCOUNT_RETENTION_DAYS: int = env.int("ACCOUNT_RETENTION_DAYS", default=30)
 # Days a canceled or unpaid subscription keeps syncing before the billing pause.
 BILLING_GRACE_DAYS: int = env.int("BILLING_GRACE_DAYS", default=7)
 INVITATION_TTL_DAYS: int = env.int("INVITATION_TTL_DAYS", default=14)
+# Where "Contact support" requests and customers' replies are emailed (our team's inbox).
+SUPPORT_EMAIL: str = env.str("SUPPORT_EMAIL", default="support@carrytheone.example")
+# Longest a staff member's read-only "view as support" of an account lasts before restarting.
+VIEW_AS_MAX_SECONDS: int = env.int("VIEW_AS_MAX_SECONDS", default=3600)
 # Fernet keys, newest first; used from the connections work on to encrypt OAuth tokens.
 FIELD_ENCRYPTION_KEYS: list[str] = env.list("FIELD_ENCRYPTION_KEYS", default=[])
 
@@ -577,12 +612,22 @@ SALESFORCE_API_HEADROOM: float = env.float("SALESFORCE_API_HEADROOM", default=0.
 
 # --- Logging ----------------------------------------------------------------------------------
 LOG_LEVEL: str = env.str("LOG_LEVEL", default="INFO")
+# json: one JSON object per line (time, level, logger, message, account/integration/run/task/
+# request ids), for a log collector; text: readable lines for a terminal (`make run`).
+LOG_FORMAT: str = env.str("LOG_FORMAT", default="text" if DEBUG else "json")
+if LOG_FORMAT not in ("json", "text"):
+    raise ImproperlyConfigured("LOG_FORMAT must be json or text.")
 LOGGING: dict[str, Any] = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"strip_query_string": {"()": "carrytheone.log_filters.StripQueryString"}},
+    "filters": {
+        "strip_query_string": {"()": "carrytheone.log_filters.StripQueryString"},
+        "log_context": {"()": "carrytheone.logcontext.ContextFilter"},
+        "scrub_secrets": {"()": "carrytheone.log_filters.ScrubSecrets"},
+    },
     "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "carrytheone.log_format.JsonFormatter"},
+        "text": {"()": "carrytheone.log_format.TextFormatter"},
         "django.server": {
             "()": "django.utils.log.ServerFormatter",
             "format": "[{server_time}] {message}",
@@ -590,12 +635,18 @@ LOGGING: dict[str, Any] = {
         },
     },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["log_context", "scrub_secrets"],
+        },
         "django.server": {"class": "logging.StreamHandler", "formatter": "django.server"},
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
+        # Its DEBUG lines carry request paths, and a Slack webhook's path is its credential.
+        "urllib3.connectionpool": {"level": "INFO"},
         # runserver's request lines (make run), as Django logs them, minus query strings: the
         # OAuth callbacks' one-time code and state stay out of the log.
         "django.server": {
@@ -606,3 +657,17 @@ LOGGING: dict[str, Any] = {
         },
     },
 }
+
+# --- Sentry (optional) ------------------------------------------------------------------------
+# Errors of the web, the workers and beat, with secrets scrubbed before sending
+# (carrytheone/sentry.py). Nothing is sent without a DSN.
+SENTRY_DSN: str = env.str("SENTRY_DSN", default="")
+if SENTRY_DSN:
+    from carrytheone.sentry import sentry_init
+
+    sentry_init(
+        dsn=SENTRY_DSN,
+        environment=env.str("SENTRY_ENVIRONMENT", default="development" if DEBUG else "production"),
+        release=env.str("SENTRY_RELEASE", default="") or None,
+        traces_sample_rate=env.float("SENTRY_TRACES_SAMPLE_RATE", default=0.0),
+    )

@@ -18,6 +18,8 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("", include("integrations.web.urls")),
     path("", include("integrations.web.connect.xero_urls")),
     path("", include("integrations.web.connect.salesforce_urls")),
+    path("", include("alerts.urls")),
+    path("", include("support.urls")),
     # allauth at the root: /signup/, /login/, /logout/, /password/reset/, /confirm-email/...
     path("", include("allauth.urls")),
 ]

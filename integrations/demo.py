@@ -24,6 +24,7 @@ from django.urls import reverse
 from accounts.models import Account
 from integrations.core.models import Integration
 from integrations.rules.models import PaymentMethod, TaxRule, TrackingRule
+from integrations.setup import steps
 
 logger = logging.getLogger(__name__)
 
@@ -231,6 +232,9 @@ def configure_demo_rules(*, integration_id: int) -> None:
         category_name="Sales Rep",
         defaults={"source": "fixed", "fixed_option": "Alice Smith"},
     )
+    # Configured as a person would through the wizard: its steps show ticked, also once the
+    # demo is switched off.
+    steps.mark_done(integration, steps.CONFIGURED_STEPS)
 
 
 def add_demo_return(*, salesforce_org_pk: int) -> str:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 from typing import Any
 
 from celery import shared_task
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -23,6 +25,7 @@ from integrations.sync.push import (
     push_run_starting,
     push_schedule,
 )
+from integrations.sync.retention import history_prune
 from integrations.sync.run import sync_integration
 from integrations.sync.writeback import (
     integration_writeback,
@@ -147,6 +150,20 @@ def check_configuration_task(integration_id: int, refresh: bool = False) -> int:
     except Integration.DoesNotExist:
         return 0  # deleted since beat listed it
     return len(problems)
+
+
+@shared_task(
+    name="integrations.tasks.prune_sync_logs",
+    # Batches commit one by one: a prune stopped by the limit loses nothing and the next day's
+    # carries on. Below the broker's visibility timeout (3600 s), so it is never run twice.
+    soft_time_limit=3000,
+    time_limit=3300,
+)
+def prune_sync_logs() -> int:
+    """Beat, daily: log entries older than ``LOG_RETENTION_DAYS`` (except open ones), runs left
+    empty and processed webhook events; returns how many log entries went."""
+    older_than = timezone.now() - dt.timedelta(days=settings.LOG_RETENTION_DAYS)
+    return history_prune(older_than=older_than, batch_size=settings.LOG_PRUNE_BATCH_SIZE).entries
 
 
 def _apply_billing() -> None:

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 
 import pytest
 from django.conf import settings
 from django.urls import URLPattern, URLResolver, get_resolver
+from django.utils import timezone
 
 from accounts.models import Role
 from tests.factories import AccountFactory, InvitationFactory, MembershipFactory
@@ -48,6 +50,8 @@ NOT_TENANT_NAMES = {
     "billing:faq",
     # Stripe's webhooks: signed by Stripe, verified first (tests/billing/test_webhooks.py).
     "billing:stripe_webhook",
+    # Ends the session's own view as support (accounts.staff_access); reads no account.
+    "accounts:staff_view_stop",
 }
 
 
@@ -157,7 +161,18 @@ def _victim_kwargs(victim) -> dict[str, object]:
         outcome=SyncLogEntry.Outcome.FAILED,
         message="boom",
     )
+    from accounts.models import SupportAccessGrant
+    from support.models import SupportRequest
+
+    grant = SupportAccessGrant.objects.create(
+        account=victim, expires_at=timezone.now() + timedelta(hours=24)
+    )
+    support_request = SupportRequest.objects.create(
+        account=victim, integration=integration, subject="Victim question"
+    )
     return {
+        "grant_id": grant.pk,
+        "request_id": support_request.pk,
         "entry_id": entry.pk,
         "ledger_id": ledger.pk,
         "account_slug": victim.slug,
@@ -209,6 +224,10 @@ def test_other_account_gets_404(route: Route, outsider_client):
     assert SyncLogEntry.objects.get(integration__account=victim).dismissed_at is None
     # Not queued again by a retry through someone else's account.
     assert LedgerEntry.objects.get(integration__account=victim).state == LedgerEntry.State.FAILED
+    from support.models import SupportRequest
+
+    assert SupportRequest.objects.get(account=victim).status == SupportRequest.Status.OPEN
+    assert victim.support_grants.get().revoked_at is None
 
 
 @pytest.mark.django_db

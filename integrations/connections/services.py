@@ -15,12 +15,11 @@ import uuid
 from typing import Any
 
 from django.conf import settings
-from django.core.mail import send_mail
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from accounts.models import Account, Membership, Role, User
+from accounts.models import Account, User
 from billing.services import trial_claim
 from integrations.connections.models import Connection
 from integrations.connections.providers import (
@@ -172,7 +171,7 @@ def _touch(connection_id: int) -> None:
 
 def connection_mark_needs_reauth(*, connection_id: int, reason: str) -> None:
     """Records that only a person reconnecting can help (its integrations stop syncing, as
-    they follow the connection's status) and tells owners and admins once."""
+    they follow the connection's status; the alerts tell owners and admins)."""
     with transaction.atomic():
         connection = Connection.objects.select_for_update().get(pk=connection_id)
         if connection.status == Connection.Status.ACTIVE:
@@ -188,40 +187,11 @@ def _ensure_active(connection: Connection) -> None:
 
 
 def _mark_needs_reauth(connection: Connection, reason: str) -> None:
+    # Owners and admins are told by the alerts app, which reads the status.
     connection.status = Connection.Status.NEEDS_REAUTH
     connection.last_error = reason
-    fields = ["status", "last_error"]
-    notify = connection.reauth_notified_at is None
-    if notify:
-        connection.reauth_notified_at = timezone.now()
-        fields.append("reauth_notified_at")
-    connection.save(update_fields=fields)
+    connection.save(update_fields=["status", "last_error"])
     logger.warning("connection %s needs re-authorisation", connection.pk)
-    if notify:
-        transaction.on_commit(lambda: _email_reauth_needed(connection.pk))
-
-
-def _email_reauth_needed(connection_id: int) -> None:
-    connection = Connection.objects.select_related("account").get(pk=connection_id)
-    recipients = list(
-        Membership.objects.filter(
-            account=connection.account, role__in=[Role.OWNER, Role.ADMIN]
-        ).values_list("user__email", flat=True)
-    )
-    if not recipients:
-        return
-    name = connection.get_provider_display_name()
-    send_mail(
-        f"[CarryTheOne] Reconnect {name} for {connection.account.name}",
-        (
-            f"CarryTheOne can no longer reach {name} ({connection.display_name}) for "
-            f"{connection.account.name}:\n\n{connection.last_error}\n\n"
-            f"Syncing through this connection is paused. Reconnect it here:\n"
-            f"{settings.SITE_URL}{connection.account.get_absolute_url()}\n"
-        ),
-        None,
-        recipients,
-    )
 
 
 def connection_store(
@@ -260,7 +230,6 @@ def connection_store(
             connection.status = Connection.Status.ACTIVE
             connection.last_error = ""
             connection.failing_since = None
-            connection.reauth_notified_at = None
             connection.save()
         # One free trial per business: the first account in trial to connect this
         # organisation claims it; under any other account it syncs only with a subscription.

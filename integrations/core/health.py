@@ -4,32 +4,27 @@
 Every run's outcome lands here (:func:`integration_record_run`): a run that completes is a
 success (records needing a person are the log's business, not a failure of syncing); a run that
 fails — a token endpoint unreachable, Xero or Salesforce down, a connection refused — starts or
-continues an *incident* (``Integration.failing_since``). Owners and admins get one email once
-an incident has lasted ``SYNC_FAILURE_ALERT_AFTER`` seconds and one when it is over; never one
-per failed run. :func:`integration_health` turns the stored facts into what people read.
+continues an *incident* (``Integration.failing_since``). The alerts app reads it: owners and
+admins are told once an incident has lasted ``SYNC_FAILURE_ALERT_AFTER`` seconds and once when
+it is over; never once per failed run. :func:`integration_health` turns the stored facts into
+what people read.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import logging
 from dataclasses import dataclass
 from typing import Literal
 
 from django.conf import settings
-from django.core.mail import send_mail
-from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.timesince import timesince
 
-from accounts.models import Membership, Role
 from billing.services import sync_block_action
 from integrations.connections.models import Connection
 from integrations.connections.providers import ProviderError, get_provider
 from integrations.core.models import Integration, PauseCause
-
-logger = logging.getLogger(__name__)
 
 State = Literal["off", "setup", "reauth", "paused", "failing", "stalled", "waiting", "ok"]
 
@@ -45,96 +40,16 @@ def integration_record_run(
     finished_at: dt.datetime | None,
     error: str,
 ) -> None:
-    """Feeds one finished run into its integration's health (and its alert emails)."""
-    now = timezone.now()
+    """Feeds one finished run into its integration's health (which the alerts read)."""
     if not failed:
-        recovered = Integration.objects.filter(
-            pk=integration_id, failure_notified_at__isnull=False
-        ).update(failure_notified_at=None)
         Integration.objects.filter(pk=integration_id).update(
-            last_success_at=finished_at or now, failing_since=None, last_failure=""
+            last_success_at=finished_at or timezone.now(), failing_since=None, last_failure=""
         )
-        if recovered:
-            transaction.on_commit(lambda: _email_recovered(integration_id))
         return
     Integration.objects.filter(pk=integration_id, failing_since__isnull=True).update(
         failing_since=started_at
     )
     Integration.objects.filter(pk=integration_id).update(last_failure=error[:2000])
-    integration_alert_if_due(integration_id=integration_id)
-
-
-def integration_alert_if_due(*, integration_id: int) -> bool:
-    """Emails owners and admins once per incident, when it has lasted long enough."""
-    now = timezone.now()
-    cutoff = now - dt.timedelta(seconds=settings.SYNC_FAILURE_ALERT_AFTER)
-    claimed = Integration.objects.filter(
-        pk=integration_id,
-        is_enabled=True,
-        failing_since__lte=cutoff,
-        failure_notified_at__isnull=True,
-    ).update(failure_notified_at=now)
-    if claimed:
-        logger.warning("integration %s: syncing failing; owners told", integration_id)
-        transaction.on_commit(lambda: _email_failing(integration_id))
-    return bool(claimed)
-
-
-def _recipients(integration: Integration) -> list[str]:
-    return list(
-        Membership.objects.filter(
-            account_id=integration.account_id, role__in=[Role.OWNER, Role.ADMIN]
-        ).values_list("user__email", flat=True)
-    )
-
-
-def _detail_url(integration: Integration) -> str:
-    path = reverse(
-        "integrations:detail",
-        kwargs={"account_slug": integration.account.slug, "integration_id": integration.pk},
-    )
-    return f"{settings.SITE_URL}{path}"
-
-
-def _email_failing(integration_id: int) -> None:
-    integration = Integration.objects.select_related("account").get(pk=integration_id)
-    recipients = _recipients(integration)
-    if not recipients or integration.failing_since is None:
-        return
-    last = (
-        f"The last successful sync was {_when(integration.last_success_at)}."
-        if integration.last_success_at
-        else "No sync has completed yet."
-    )
-    send_mail(
-        f"[CarryTheOne] Syncing is failing for {integration.name} ({integration.account.name})",
-        (
-            f"Every sync of {integration.name} since {_when(integration.failing_since)} has "
-            f"failed:\n\n{integration.last_failure}\n\n{last} Won opportunities are not lost: "
-            "they are invoiced once syncing works again. CarryTheOne keeps retrying; you get "
-            "one more email when it has recovered.\n\n"
-            f"What to do, and the details:\n{_detail_url(integration)}\n"
-        ),
-        None,
-        recipients,
-    )
-
-
-def _email_recovered(integration_id: int) -> None:
-    integration = Integration.objects.select_related("account").get(pk=integration_id)
-    recipients = _recipients(integration)
-    if not recipients:
-        return
-    send_mail(
-        f"[CarryTheOne] Syncing has recovered for {integration.name} ({integration.account.name})",
-        (
-            f"{integration.name} is syncing again: the last run completed "
-            f"{_when(integration.last_success_at)}. Opportunities won meanwhile are being "
-            f"invoiced now.\n\n{_detail_url(integration)}\n"
-        ),
-        None,
-        recipients,
-    )
 
 
 def _when(value: dt.datetime | None) -> str:
@@ -241,7 +156,8 @@ def _pause_action(cause: str, kwargs: dict[str, object], message: str = "") -> t
 
 def integration_health(integration: Integration) -> Health:
     """What is true of the integration now, from its stored facts (no query beyond the
-    connections and pauses, which callers load with ``select_related`` / ``prefetch_related``)."""
+    connections, ``switched_off_by`` and pauses, which callers load with ``select_related`` /
+    ``prefetch_related``)."""
     slug = integration.account.slug
     kwargs = {"account_slug": slug, "integration_id": integration.pk}
     for connection, key, name in (
@@ -261,6 +177,24 @@ def integration_health(integration: Integration) -> Health:
     if integration.xero_connection is None or integration.salesforce_connection is None:
         return Health("setup", "Not connected", "Connect Xero and Salesforce to start.", "", "")
     if not integration.is_enabled:
+        if integration.switched_off_at is not None:
+            # A person's decision, not an unfinished setup: say who and when, so a colleague
+            # wondering why nothing reaches Xero knows whom to ask.
+            by = integration.switched_off_by
+            last = (
+                f" Last sync {_ago(integration.last_success_at)}."
+                if integration.last_success_at
+                else ""
+            )
+            return Health(
+                "off",
+                "Switched off",
+                f"Switched off{f' by {by.email}' if by is not None else ''} on "
+                f"{_when(integration.switched_off_at)}. Nothing is sent to Xero until syncing "
+                f"is switched on again.{last}",
+                "Switch on",
+                detail + "#switch",
+            )
         if integration.last_success_at is None:
             return Health(
                 "setup",

@@ -50,6 +50,20 @@ class Integration(models.Model):
         related_name="+",
     )
     is_enabled = models.BooleanField(default=False)
+    switched_off_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When a person last switched syncing off; cleared when it is switched on.",
+    )
+    switched_off_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="Who switched syncing off (empty: the system, e.g. a disconnect, or a deleted "
+        "user).",
+    )
     config = models.JSONField(default=dict, blank=True)
     watermark = models.DateTimeField(
         null=True, blank=True, help_text="Newest Salesforce SystemModstamp fully processed."

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 from django.db import transaction
 from django.db.models import Q
+from django.utils import timezone
 
+from accounts.models import User
 from integrations.connections.models import Connection
 from integrations.connections.providers import get_provider
 from integrations.core.models import Integration
@@ -23,13 +25,17 @@ def integration_attach(*, integration: Integration, connection: Connection) -> I
     return integration
 
 
-def connection_disconnect(*, connection: Connection) -> None:
-    """Revokes the grant at the provider (best effort) and deletes the connection."""
+def connection_disconnect(*, connection: Connection, user: User | None = None) -> None:
+    """Revokes the grant at the provider (best effort) and deletes the connection.
+
+    The integrations using it are switched off (by ``user``): once reconnected, they say so
+    rather than looking never set up, and someone switches them on again deliberately.
+    """
     provider = get_provider(connection.provider)
     credentials = dict(connection.credentials)
     with transaction.atomic():
         Integration.objects.filter(
-            Q(xero_connection=connection) | Q(salesforce_connection=connection)
-        ).update(is_enabled=False)
+            Q(xero_connection=connection) | Q(salesforce_connection=connection), is_enabled=True
+        ).update(is_enabled=False, switched_off_at=timezone.now(), switched_off_by=user)
         connection.delete()
     provider.revoke(credentials=credentials, external_id=connection.external_id)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Final, Literal
 
 from django.db import transaction
+from django.utils import timezone
 
 from accounts.models import User
 from billing.tasks import queue_items_sync
@@ -145,6 +146,8 @@ STEPS: Final = (
 )
 
 BY_KEY: Final = {step.key: step for step in STEPS}
+# Push is saved like a setting step (by continuing past it), though it is optional.
+CONFIGURED_STEPS: Final = tuple(s.key for s in STEPS if s.kind in ("config", "push"))
 STEP_OF_SETTING: Final = {key: step for step in STEPS for key in step.keys}
 STEP_OF_TABLE: Final = {step.rules: step for step in STEPS if step.rules}
 # Problems about something other than a setting, by where they are fixed.
@@ -178,6 +181,8 @@ def step_for_field(field: str) -> Step:
         return STEP_OF_SETTING[table]
     if field in _OTHER:
         return BY_KEY[_OTHER[field]]
+    if field in BY_KEY:  # a problem naming the step itself ("currencies")
+        return BY_KEY[field]
     return BY_KEY["review"]
 
 
@@ -191,8 +196,7 @@ def done_steps(integration: Integration) -> set[str]:
         if connection is not None and connection.status == Connection.Status.ACTIVE:
             done.add(key)
     saved = (integration.config or {}).get(DONE_KEY) or []
-    # Push is saved like a setting step (by continuing past it), though it is optional.
-    configured = {s.key for s in STEPS if s.kind in ("config", "push")}
+    configured = set(CONFIGURED_STEPS)
     if integration.is_enabled:
         done |= configured | {"review"}
     else:
@@ -239,13 +243,22 @@ def switch_off(*, integration: Integration, user: User | None = None) -> None:
 
 
 def _switch(*, integration: Integration, on: bool, user: User | None) -> None:
+    now = timezone.now()
     with transaction.atomic():
         changed = (
             Integration.objects.filter(pk=integration.pk)
             .exclude(is_enabled=on)
-            .update(is_enabled=on)
+            .update(
+                is_enabled=on,
+                switched_off_at=None if on else now,
+                switched_off_by=None if on else user,
+            )
         )
         if changed:
+            if on:
+                # Every step was checked by the review that allowed this: the wizard keeps its
+                # ticks when syncing is later switched off.
+                mark_done(integration, CONFIGURED_STEPS)
             # Switching on or off is the most consequential change: it belongs in the history.
             ConfigChange.objects.create(
                 integration=integration,
@@ -257,3 +270,5 @@ def _switch(*, integration: Integration, on: bool, user: User | None) -> None:
             # What Stripe bills follows the switched-on integrations (after commit).
             queue_items_sync(integration.account_id)
     integration.is_enabled = on
+    integration.switched_off_at = None if on else now
+    integration.switched_off_by = None if on else user

@@ -67,6 +67,8 @@ class RunContext:
     items: set[str] = field(default_factory=set)
     """Item codes known to exist in this run."""
     logs: list[SyncLogEntry] = field(default_factory=list)
+    history: bool = False
+    """Reading history a person asked for (a back-fill): its rows were not won just now."""
 
     @property
     def integration_id(self) -> int:
@@ -80,8 +82,10 @@ class RunContext:
         ledger: LedgerEntry | None = None,
         step: str = "",
         document_number: str = "",
+        problem_field: str = "",
     ) -> None:
-        """One readable outcome; buffered and written in bulk (one INSERT per chunk)."""
+        """One readable outcome; buffered and written in bulk (one INSERT per chunk).
+        ``problem_field`` is the field of the RuleProblem it reports, if any: the fix link."""
         if outcome == Outcome.ATTENTION:
             self.run.attention_count += 1
             self.had_failures = True
@@ -97,6 +101,7 @@ class RunContext:
                     document_number or (ledger.xero_invoice_number if ledger is not None else "")
                 )[:255],
                 step=step[:24],
+                problem_field=problem_field[:100],
                 outcome=outcome,
                 message=message,
             )

@@ -14,7 +14,6 @@ from django.db.models import Q
 
 from integrations.connections.models import Connection
 from integrations.connections.providers import ProviderError
-from integrations.connections.salesforce.ids import to_18
 from integrations.connections.xero.api import XeroApi
 from integrations.connections.xero.records import Invoice
 from integrations.core.models import Integration
@@ -32,6 +31,7 @@ from integrations.sync.models import (
     XeroOperation,
 )
 from integrations.sync.redact import redact, redact_text
+from integrations.sync.search import text_match
 from integrations.sync.writeback_values import invoice_url, xero_url
 
 Kind = XeroOperation.Kind
@@ -49,14 +49,9 @@ def ledger_search(
     query = query.strip()
     if not query:
         return []
-    match = (
-        Q(opportunity_name__icontains=query)
-        | Q(customer_name__icontains=query)
-        | Q(xero_invoice_number__iexact=query)
+    match = text_match(
+        query, names=("opportunity_name", "customer_name"), number="xero_invoice_number"
     )
-    salesforce_id = to_18(query)
-    if salesforce_id is not None:
-        match |= Q(salesforce_id=salesforce_id)
     return list(
         LedgerEntry.objects.filter(match, integration=integration).order_by("-updated_at", "-id")[
             :limit

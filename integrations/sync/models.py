@@ -12,6 +12,7 @@ from typing import ClassVar
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, models, transaction
+from django.db.models.functions import Upper
 from django.utils import timezone
 
 
@@ -94,6 +95,15 @@ class LedgerEntry(models.Model):
         "retried by a person: part of the Idempotency-Key, so Xero does not replay an old answer.",
     )
     last_error = models.TextField(blank=True)
+    first_seen_won_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="The opportunity's SystemModstamp when we first read it as won (Salesforce's "
+        "clock, not ours); empty for history imported by a back-fill.",
+    )
+    invoiced_at = models.DateTimeField(
+        null=True, blank=True, help_text="When Xero confirmed its invoice (the first one)."
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -102,7 +112,11 @@ class LedgerEntry(models.Model):
                 fields=("integration", "salesforce_id"), name="sync_ledger_unique_opportunity"
             ),
         ]
-        indexes: ClassVar = [models.Index(fields=("integration", "state"))]
+        indexes: ClassVar = [
+            models.Index(fields=("integration", "state")),
+            # The dashboard's won-to-invoiced figures: the last 30 days of invoicing.
+            models.Index(fields=("integration", "invoiced_at"), name="sync_ledger_invoiced_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.salesforce_id} → {self.xero_invoice_number or self.state}"
@@ -161,6 +175,12 @@ class SyncRun(models.Model):
     )
     xero_calls = models.PositiveIntegerField(default=0)
     salesforce_calls = models.PositiveIntegerField(default=0)
+    expected_count = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Opportunities a first sync (or its continuation) counted before reading: "
+        "the panel's progress; empty for ordinary runs.",
+    )
     error = models.TextField(blank=True, help_text="Why the whole run failed, if it did.")
     retry_after = models.DateTimeField(
         null=True, blank=True, help_text="Xero or Salesforce asked us to wait until then."
@@ -212,6 +232,12 @@ class SyncLogEntry(models.Model):
     step = models.CharField(
         max_length=24, blank=True, help_text="The kind of work: invoice, payment, credit_note..."
     )
+    problem_field = models.CharField(
+        max_length=100,
+        blank=True,
+        help_text="The setting or rule a configuration problem names (RuleProblem.field): where "
+        "the log links to fix it.",
+    )
     outcome = models.CharField(max_length=16, choices=Outcome.choices)
     message = models.TextField()
     created_at = models.DateTimeField(default=timezone.now)
@@ -222,7 +248,27 @@ class SyncLogEntry(models.Model):
 
     class Meta:
         ordering = ("-created_at", "-id")
-        indexes: ClassVar = [models.Index(fields=("integration", "outcome", "-created_at"))]
+        # For the log's search (integrations.sync.search), which pages by (created_at, id)
+        # within one integration. On PostgreSQL, migration 0018 also adds trigram GIN indexes
+        # on UPPER(record_name) and UPPER(customer_name) for "contains" matches; they are not
+        # declared here because SQLite (``make run``) cannot build them, and a table SQLite
+        # rebuilds re-creates every index its model declares.
+        indexes: ClassVar = [
+            models.Index(fields=("integration", "-created_at", "-id"), name="sync_log_recent"),
+            models.Index(
+                fields=("integration", "outcome", "-created_at", "-id"), name="sync_log_outcome"
+            ),
+            models.Index(
+                fields=("integration", "-created_at", "-id"),
+                condition=models.Q(outcome__in=("failed", "attention"), dismissed_at__isnull=True),
+                name="sync_log_open",
+            ),
+            models.Index(fields=("integration", "salesforce_id"), name="sync_log_salesforce_id"),
+            # What ``document_number__iexact`` compares: UPPER(document_number).
+            models.Index(
+                models.F("integration"), Upper("document_number"), name="sync_log_document"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.outcome}: {self.message[:60]}"
@@ -505,7 +551,15 @@ class XeroOperation(models.Model):
                 name="sync_one_open_operation",
             ),
         ]
-        indexes: ClassVar = [models.Index(fields=("integration", "state", "kind"))]
+        indexes: ClassVar = [
+            models.Index(fields=("integration", "state", "kind")),
+            # The dashboard's documents written per day: a range of finished_at, kind read
+            # from the index itself.
+            models.Index(
+                fields=("integration", "state", "finished_at", "kind"),
+                name="sync_operation_finished_idx",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind} {self.subject} ({self.state})"

@@ -19,6 +19,7 @@ import datetime as dt
 import hashlib
 import logging
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from celery import current_app
@@ -291,22 +292,41 @@ class PushHealth:
 
 
 def push_health(*, integration: Integration, now: dt.datetime | None = None) -> PushHealth:
+    return push_health_for(integration_ids=[integration.pk], now=now)[integration.pk]
+
+
+def push_health_for(
+    *, integration_ids: Sequence[int], now: dt.datetime | None = None
+) -> dict[int, PushHealth]:
+    """Push health of several integrations in two queries (an account's dashboard)."""
     moment = now or timezone.now()
-    endpoint = PushEndpoint.objects.filter(integration=integration).first()
-    totals = PushTally.objects.filter(
-        integration=integration, hour__gt=moment - dt.timedelta(hours=24)
-    ).aggregate(m=Sum("messages"), n=Sum("notifications"), f=Sum("failures"))
-    last = endpoint.last_message_at if endpoint is not None else None
-    return PushHealth(
-        configured=last is not None,
-        last_message_at=last,
-        messages_24h=int(totals["m"] or 0),
-        notifications_24h=int(totals["n"] or 0),
-        failures_24h=int(totals["f"] or 0),
-        last_failure_at=endpoint.last_failure_at if endpoint is not None else None,
-        last_failure=endpoint.last_failure if endpoint is not None else "",
-        healthy=last is not None and last >= moment - _healthy_within(),
-    )
+    endpoints = {
+        e.integration_id: e for e in PushEndpoint.objects.filter(integration_id__in=integration_ids)
+    }
+    totals = {
+        row["integration_id"]: row
+        for row in PushTally.objects.filter(
+            integration_id__in=integration_ids, hour__gt=moment - dt.timedelta(hours=24)
+        )
+        .values("integration_id")
+        .annotate(m=Sum("messages"), n=Sum("notifications"), f=Sum("failures"))
+    }
+    health: dict[int, PushHealth] = {}
+    for integration_id in integration_ids:
+        endpoint = endpoints.get(integration_id)
+        sums = totals.get(integration_id, {})
+        last = endpoint.last_message_at if endpoint is not None else None
+        health[integration_id] = PushHealth(
+            configured=last is not None,
+            last_message_at=last,
+            messages_24h=int(sums.get("m") or 0),
+            notifications_24h=int(sums.get("n") or 0),
+            failures_24h=int(sums.get("f") or 0),
+            last_failure_at=endpoint.last_failure_at if endpoint is not None else None,
+            last_failure=endpoint.last_failure if endpoint is not None else "",
+            healthy=last is not None and last >= moment - _healthy_within(),
+        )
+    return health
 
 
 def _healthy_within() -> dt.timedelta:

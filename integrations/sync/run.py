@@ -26,6 +26,7 @@ import uuid
 
 from django.utils import timezone
 
+from carrytheone import logcontext
 from integrations.connections.providers import ProviderError, ReauthorizationRequired
 from integrations.connections.salesforce.client import salesforce_client
 from integrations.connections.salesforce.reader import org_has_currency
@@ -72,7 +73,12 @@ def sync_integration(*, integration_id: int, trigger: str = "poll") -> SyncRun |
             "salesforce_connection", "xero_connection"
         ).get(pk=integration_id)
         run = SyncRun.objects.create(integration=integration, trigger=trigger, worker=worker)
-        with ClaimHeartbeat(integration_id=integration_id, worker=worker, ttl=ttl) as heartbeat:
+        with (
+            logcontext.bind(
+                account_id=integration.account_id, integration_id=integration_id, run_id=run.pk
+            ),
+            ClaimHeartbeat(integration_id=integration_id, worker=worker, ttl=ttl) as heartbeat,
+        ):
             outcome = _run(
                 integration, run, worker=worker, fence=fence, ttl=ttl, heartbeat=heartbeat
             )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 
 from django.db import IntegrityError, transaction
 from django.db.models import F
@@ -11,6 +12,7 @@ from django.utils import timezone
 from accounts.models import User
 from integrations.connections.xero.metadata import metadata_invalidate
 from integrations.core.models import Integration
+from integrations.core.pauses import runnable
 from integrations.core.queue import enqueue_sync
 from integrations.sync.lookup import resync_blocked
 from integrations.sync.models import (
@@ -64,27 +66,41 @@ def backfill_cancel(*, integration: Integration) -> bool:
 
 
 def ledger_retry(*, entry_id: int) -> None:
-    """Asks for one ledger row to be sent again (a support person's "retry").
+    """Asks for one ledger row to be sent again (a support person's "retry"); see
+    :func:`ledgers_retry`."""
+    integration_id = LedgerEntry.objects.values_list("integration_id", flat=True).get(pk=entry_id)
+    ledgers_retry(integration_id=integration_id, ledger_ids=[entry_id])
 
-    The row becomes PENDING with no content hash: the next run re-reads its opportunity by id
+
+RETRY_LEFT_STATES = (LedgerEntry.State.SENDING, LedgerEntry.State.UNKNOWN)
+
+
+def ledgers_retry(*, integration_id: int, ledger_ids: Sequence[int]) -> list[int]:
+    """Asks for ledger rows of one integration to be sent again; the ids of those that will be.
+
+    A row becomes PENDING with no content hash: the next run re-reads its opportunity by id
     and writes it, even when nothing changed in Salesforce. A row being sent or whose last send
     has an unknown outcome is left as it is: making it PENDING would skip the lookup that
     settles it and could create its invoice twice; the next run re-reads it anyway.
     """
-    LedgerEntry.objects.filter(pk=entry_id).exclude(
-        state__in=(LedgerEntry.State.SENDING, LedgerEntry.State.UNKNOWN)
-    ).update(
-        state=LedgerEntry.State.PENDING,
-        content_hash="",
-        # A new key: Xero would replay its stored refusal of the same content under the old one.
-        generation=F("generation") + 1,
-        updated_at=timezone.now(),
+    rows = LedgerEntry.objects.filter(integration_id=integration_id, pk__in=ledger_ids).exclude(
+        state__in=RETRY_LEFT_STATES
     )
+    with transaction.atomic():
+        retried = list(rows.select_for_update().values_list("pk", flat=True))
+        LedgerEntry.objects.filter(pk__in=retried).update(
+            state=LedgerEntry.State.PENDING,
+            content_hash="",
+            # A new key: Xero would replay its stored refusal of the same content under the old.
+            generation=F("generation") + 1,
+            updated_at=timezone.now(),
+        )
     # A person retries after fixing something, often in Xero (a currency, a tax rate): the
     # next run reads the organisation's settings afresh rather than trusting the cache.
-    ledger = LedgerEntry.objects.select_related("integration__xero_connection").get(pk=entry_id)
-    if ledger.integration.xero_connection is not None:
-        metadata_invalidate(ledger.integration.xero_connection)
+    integration = Integration.objects.select_related("xero_connection").get(pk=integration_id)
+    if integration.xero_connection is not None:
+        metadata_invalidate(integration.xero_connection)
+    return retried
 
 
 def log_entry_dismiss(*, entry: SyncLogEntry, user: User | None, note: str = "") -> bool:
@@ -130,6 +146,26 @@ def log_entry_retry(*, entry: SyncLogEntry, user: User | None) -> bool:
         )
         enqueue_sync(integration_id=entry.integration_id, trigger=SyncRun.Trigger.MANUAL)
     return True
+
+
+class SyncNowError(ValueError):
+    """A sync that cannot start now, with the reason for the person who asked."""
+
+
+def integration_sync_now(*, integration: Integration) -> None:
+    """Queues a sync of the integration now instead of at its next poll.
+
+    Support staff may ask for it: a sync reads what is due in Salesforce and sends it, exactly
+    as the poll would, so it changes nothing a person configured. An integration that may not
+    sync (off, a connection to renew, a pause) is refused with the reason rather than queued
+    for a worker to drop silently.
+    """
+    if not Integration.objects.filter(runnable(), pk=integration.pk).exists():
+        raise SyncNowError(
+            "Syncing cannot start now: it is switched off, a connection needs reconnecting, or "
+            "it is paused (the status above says which)."
+        )
+    enqueue_sync(integration_id=integration.pk, trigger=SyncRun.Trigger.MANUAL)
 
 
 class ResyncError(ValueError):

@@ -1,6 +1,6 @@
 from django.urls import include, path
 
-from integrations.web import record_views, views, webhooks
+from integrations.web import log_views, record_views, views, webhooks
 
 app_name = "integrations"
 
@@ -13,6 +13,11 @@ urlpatterns = [
         "a/<slug:account_slug>/integrations/<int:integration_id>/",
         views.integration_detail,
         name="detail",
+    ),
+    path(
+        "a/<slug:account_slug>/integrations/<int:integration_id>/sync/",
+        views.integration_sync_now,
+        name="sync_now",
     ),
     path(
         "a/<slug:account_slug>/integrations/<int:integration_id>/backfill/",
@@ -31,8 +36,23 @@ urlpatterns = [
     ),
     path(
         "a/<slug:account_slug>/integrations/<int:integration_id>/log/",
-        views.sync_log,
+        log_views.sync_log,
         name="log",
+    ),
+    path(
+        "a/<slug:account_slug>/integrations/<int:integration_id>/log/export.csv",
+        log_views.log_export,
+        name="log_export",
+    ),
+    path(
+        "a/<slug:account_slug>/integrations/<int:integration_id>/log/retry/",
+        log_views.log_retry_search,
+        name="log_retry_search",
+    ),
+    path(
+        "a/<slug:account_slug>/integrations/<int:integration_id>/runs/<int:run_id>/retry/",
+        log_views.log_retry_run,
+        name="log_retry_run",
     ),
     path(
         "a/<slug:account_slug>/integrations/<int:integration_id>/records/<int:ledger_id>/",

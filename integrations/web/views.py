@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib import messages
-from django.core.paginator import Paginator
 from django.db.models import QuerySet
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.access import AccountRequest, account_view, get_for_account
@@ -18,9 +16,11 @@ from integrations.connections.models import Connection
 from integrations.core import services as core_services
 from integrations.core.models import Integration
 from integrations.sync import services as sync_services
-from integrations.sync.lookup import SEARCH_LIMIT, ledger_search, record_story, resync_blocked
+from integrations.sync.lookup import record_story, resync_blocked
 from integrations.sync.models import OPEN_OUTCOMES, SyncLogEntry, SyncRun
+from integrations.sync.progress import live_progress
 from integrations.sync.push import push_health
+from integrations.sync.stats import integration_dashboard
 from integrations.web.forms import BackfillForm, IntegrationCreateForm
 from integrations.web.record_views import load_record
 
@@ -28,7 +28,7 @@ from integrations.web.record_views import load_record
 @account_view(Role.SUPPORT)
 def integration_list(request: AccountRequest) -> HttpResponse:
     integrations = Integration.objects.filter(account=request.account).select_related(
-        "account", "xero_connection", "salesforce_connection"
+        "account", "xero_connection", "salesforce_connection", "switched_off_by"
     )
     return render(request, "integrations/list.html", {"integrations": integrations})
 
@@ -52,7 +52,10 @@ def integration_create(request: AccountRequest) -> HttpResponse:
 def integration_detail(request: AccountRequest, integration_id: int) -> HttpResponse:
     integration = get_for_account(
         Integration.objects.select_related(
-            "account", "xero_connection__connected_by", "salesforce_connection__connected_by"
+            "account",
+            "xero_connection__connected_by",
+            "salesforce_connection__connected_by",
+            "switched_off_by",
         ),
         request.account,
         pk=integration_id,
@@ -77,6 +80,8 @@ def integration_detail(request: AccountRequest, integration_id: int) -> HttpResp
         "backfill": integration.backfills.first(),
         "backfill_form": BackfillForm(),
         "health": push_health(integration=integration),
+        "progress": live_progress(integration=integration),
+        "dashboard": integration_dashboard(integration=integration),
     }
     return render(request, "integrations/detail.html", context)
 
@@ -122,7 +127,8 @@ def backfill_cancel(request: AccountRequest, integration_id: int) -> HttpRespons
 
 @account_view(Role.SUPPORT)
 def backfill_progress(request: AccountRequest, integration_id: int) -> HttpResponse:
-    """The progress card alone, polled by htmx while a back-fill runs."""
+    """The progress card alone, polled by htmx while a first sync or a back-fill runs (the
+    card it returns once the work is done polls no more)."""
     integration = get_for_account(Integration, request.account, pk=integration_id)
     return render(
         request,
@@ -131,6 +137,7 @@ def backfill_progress(request: AccountRequest, integration_id: int) -> HttpRespo
             "integration": integration,
             "backfill": integration.backfills.first(),
             "backfill_form": BackfillForm(),
+            "progress": live_progress(integration=integration),
         },
     )
 
@@ -139,41 +146,6 @@ def _open_failures(integration: Integration) -> QuerySet[SyncLogEntry]:
     return SyncLogEntry.objects.filter(
         integration=integration, outcome__in=OPEN_OUTCOMES, dismissed_at__isnull=True
     )
-
-
-LOG_FILTERS = {"open": "Needs attention", "all": "Everything"}
-
-
-@account_view(Role.SUPPORT)
-def sync_log(request: AccountRequest, integration_id: int) -> HttpResponse:
-    """Runs and per-record outcomes; failures stay listed until fixed or dismissed."""
-    integration = get_for_account(
-        Integration.objects.select_related("account", "xero_connection", "salesforce_connection"),
-        request.account,
-        pk=integration_id,
-    )
-    show = request.GET.get("show", "open")
-    if show not in LOG_FILTERS:
-        show = "open"
-    entries = (
-        _open_failures(integration)
-        if show == "open"
-        else SyncLogEntry.objects.filter(integration=integration)
-    ).select_related("run", "dismissed_by")
-    page = Paginator(entries, 50).get_page(request.GET.get("page"))
-    query = request.GET.get("q", "").strip()[:255]
-    context = {
-        "integration": integration,
-        "query": query,
-        "results": ledger_search(integration=integration, query=query) if query else None,
-        "search_limit": SEARCH_LIMIT,
-        "runs": SyncRun.objects.filter(integration=integration)[:10],
-        "page": page,
-        "show": show,
-        "filters": LOG_FILTERS.items(),
-        "now": timezone.now(),
-    }
-    return render(request, "integrations/log.html", context)
 
 
 @account_view(Role.SUPPORT)
@@ -224,18 +196,48 @@ def log_dismiss(request: AccountRequest, integration_id: int, entry_id: int) -> 
 
 
 @account_view(Role.ADMIN)
-@require_POST
+@require_http_methods(["GET", "POST"])
 def connection_disconnect(
     request: AccountRequest, integration_id: int, connection_id: int
 ) -> HttpResponse:
+    """GET: what disconnecting stops and what it keeps; POST: disconnects."""
     integration = get_for_account(Integration, request.account, pk=integration_id)
     connection = get_for_account(Connection, request.account, pk=connection_id)
+    if connection.pk not in (integration.xero_connection_id, integration.salesforce_connection_id):
+        raise Http404
     name = connection.get_provider_display_name()
-    core_services.connection_disconnect(connection=connection)
+    if request.method == "GET":
+        return render(
+            request,
+            "integrations/disconnect.html",
+            {"integration": integration, "connection": connection, "provider_name": name},
+        )
+    core_services.connection_disconnect(connection=connection, user=request.user)
     messages.success(
         request,
-        f"Disconnected {name} ({connection.display_name}). Syncing through it has stopped.",
+        f"Disconnected {name} ({connection.display_name}). Syncing through it has stopped; "
+        "connect it again to resume.",
     )
+    return redirect(
+        "integrations:detail", account_slug=request.account.slug, integration_id=integration.pk
+    )
+
+
+@account_view(Role.SUPPORT)
+@require_POST
+def integration_sync_now(request: AccountRequest, integration_id: int) -> HttpResponse:
+    """Starts a sync now. Support may: it sends only what is due, as the next poll would."""
+    integration = get_for_account(Integration, request.account, pk=integration_id)
+    try:
+        sync_services.integration_sync_now(integration=integration)
+    except sync_services.SyncNowError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(
+            request,
+            "Sync started: won opportunities that are due are sent to Xero within a minute. "
+            "The sync log shows each one.",
+        )
     return redirect(
         "integrations:detail", account_slug=request.account.slug, integration_id=integration.pk
     )

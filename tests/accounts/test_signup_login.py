@@ -136,3 +136,8 @@ def test_login_page_has_labelled_fields(client):
     assert '<label for="id_login"' in body
     assert '<label for="id_password"' in body
     assert 'href="/signup/"' in body
+
+
+def test_the_login_page_offers_a_password_reset_once(client):
+    html = client.get("/login/").content.decode()
+    assert html.count("Forgot your password?") == 1

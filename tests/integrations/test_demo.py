@@ -58,6 +58,12 @@ def test_the_demo_account_is_connected_through_oauth_and_only_once(sandbox):
     assert org.webhook_key == settings.XERO_WEBHOOK_KEY
     config = SyncConfig.from_json(integration.config)
     assert config.writeback_on
+    # Configured, so the wizard ticks its steps, also once the demo is switched off.
+    from integrations.setup import steps
+
+    steps.switch_off(integration=integration, user=None)
+    integration.refresh_from_db()
+    assert set(steps.CONFIGURED_STEPS) <= steps.done_steps(integration)
     assert config.writeback_map["xero_amount_paid"] == "Xero_Amount_Paid__c"
 
     out = io.StringIO()

@@ -146,10 +146,16 @@ def _counted(spec: ReadSpec) -> list[str]:
     return where
 
 
-def build_soql(spec: ReadSpec) -> str:
+def _changed(spec: ReadSpec) -> list[str]:
+    """What counts, changed since the watermark (less its overlap) when there is one."""
     where = _counted(spec)
     if spec.since is not None:
         where.insert(1, f"SystemModstamp >= {soql_literal(spec.since - spec.overlap)}")
+    return where
+
+
+def build_soql(spec: ReadSpec) -> str:
+    where = _changed(spec)
     return f"{select_clause(spec)} WHERE {' AND '.join(where)} ORDER BY SystemModstamp, Id"
 
 
@@ -194,8 +200,9 @@ def build_status_soql(ids: Sequence[str]) -> str:
 
 
 def build_count_soql(spec: ReadSpec) -> str:
-    """How many opportunities count (from the start date): a back-fill's progress total."""
-    return f"SELECT COUNT() FROM Opportunity WHERE {' AND '.join(_counted(spec))}"
+    """How many opportunities count (from the start date, changed since the watermark if
+    any): the progress total of a back-fill or a first sync."""
+    return f"SELECT COUNT() FROM Opportunity WHERE {' AND '.join(_changed(spec))}"
 
 
 def read_opportunities(

@@ -32,6 +32,8 @@ class RuleForm(HelpMixin, PlainLabelsMixin, forms.ModelForm):  # type: ignore[ty
     mapping_name: ClassVar[str] = ""
     mapping_key_label: ClassVar[str] = ""
     mapping_value_label: ClassVar[str] = ""
+    mapping_more_label: ClassVar[str] = ""
+    """The button adding a mapping row ("Add another currency")."""
 
     def __init__(
         self,
@@ -176,6 +178,7 @@ class PaymentMethodForm(RuleForm):
     mapping_name = "currency_accounts"
     mapping_key_label = "Currency"
     mapping_value_label = "Account"
+    mapping_more_label = "Add another currency"
 
     class Meta:
         model = PaymentMethod
@@ -206,7 +209,13 @@ class PaymentMethodForm(RuleForm):
             options += src.with_current(free, name, SALESFORCE)
             self.fields["name"] = forms.ChoiceField(choices=options)
         else:
+            # No picklist to choose from (no field saved yet, or Salesforce not read): the
+            # name is typed, and the way to a list is said.
             self.fields["name"] = forms.CharField(max_length=255)
+            self.fallback_notes["name"] = (
+                "(Type it exactly as Salesforce stores it, or choose the payment method field "
+                "above and save: its picklist values are then offered here.)"
+            )
         self.fields["create_invoice"].widget = forms.CheckboxInput(attrs=SWITCH)
         self.fields["apply_payment"].widget = forms.CheckboxInput(attrs=SWITCH)
         self.fields["bank_account_code"] = self._choice(
@@ -269,6 +278,7 @@ class TrackingRuleForm(RuleForm):
     mapping_name = "mapping"
     mapping_key_label = "Salesforce value"
     mapping_value_label = "Xero option"
+    mapping_more_label = "Add another Salesforce value"
 
     class Meta:
         model = TrackingRule

@@ -55,6 +55,18 @@ def step_url(request: AccountRequest, integration: Integration, step: Step) -> s
     return reverse(f"integrations:{step.url_name}", kwargs=url_kwargs(request, integration))
 
 
+def problem_url(request: AccountRequest, integration: Integration, field: str) -> tuple[Step, str]:
+    """The step where a problem naming ``field`` is fixed, and a link to it that lands on the
+    field or on the rule table."""
+    step = steps.step_for_field(field)
+    url = step_url(request, integration, step)
+    if field in step.keys:
+        url += f"#field-{field}"
+    elif step.rules:
+        url += f"#rules-{step.rules}"
+    return step, url
+
+
 def stored_settings(integration: Integration) -> tuple[dict[str, Any], ConfigError | None]:
     """The settings as the forms show them: parsed with defaults, or as stored when they do
     not parse (with the error, shown on the page)."""

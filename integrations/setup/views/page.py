@@ -88,7 +88,14 @@ def rule_section(
         ]
         rows.append(RuleRow(form, row_problems, field_views(form, {}), is_new=False))
     limit = MAX_TRACKING_RULES if table == "tracking_rules" else None
-    can_add = can_edit(request) and (limit is None or len(saved) < limit)
+    # A rule needs a category to tag with: an organisation without one gets the way to make
+    # one instead of an empty dropdown.
+    no_categories = (
+        table == "tracking_rules"
+        and sources.xero is not None
+        and not sources.xero.tracking_categories
+    )
+    can_add = can_edit(request) and (limit is None or len(saved) < limit) and not no_categories
     if override is not None and override.instance.pk is None:
         # A new row as posted (with its errors), even when the table is full.
         rows.append(RuleRow(override, [], field_views(override, {}), is_new=True))
@@ -109,6 +116,11 @@ def rule_section(
     note = ""
     if limit is not None and len(saved) >= limit:
         note = "Xero allows two active tracking categories: remove a rule to add another."
+    elif no_categories:
+        note = (
+            "This organisation has no tracking categories; create one in Xero → Settings → "
+            "Tracking categories, then refresh."
+        )
     return RuleSection(table, titles[table], rows, table_problems, can_add, note)
 
 

@@ -29,7 +29,10 @@ def render_push(request: AccountRequest, integration: Integration, step: Step) -
     context.update(
         {
             "endpoint": endpoint,
-            "push_url": push_endpoint_url(endpoint),
+            # The URL's token is a credential: CarryTheOne staff viewing as support never see it.
+            "push_url": "(hidden from CarryTheOne staff)"
+            if request.membership.is_staff_view
+            else push_endpoint_url(endpoint),
             "health": push_health(integration=integration),
             "test_waiting": endpoint.test_requested_at is not None
             and endpoint.test_received_at is None,

@@ -29,6 +29,7 @@ from integrations.setup.views.common import (
     base_context,
     integration_of,
     is_htmx,
+    problem_url,
     step_url,
     url_kwargs,
 )
@@ -90,12 +91,7 @@ def _problem_views(
 ) -> list[ProblemView]:
     views = []
     for problem in problems:
-        step = steps.step_for_field(problem.field)
-        url = step_url(request, integration, step)
-        if problem.field in step.keys:
-            url += f"#field-{problem.field}"
-        elif step.rules:
-            url += f"#rules-{step.rules}"
+        step, url = problem_url(request, integration, problem.field)
         views.append(ProblemView(problem, step, url, BEHAVIOUR_LABELS.get(problem.behaviour, "")))
     return views
 
@@ -225,6 +221,9 @@ def setup_switch(request: AccountRequest, integration_id: int) -> HttpResponse:
     if request.POST.get("on") != "1":
         steps.switch_off(integration=integration, user=request.user)
         messages.success(request, "Syncing is off. Nothing more is sent to Xero until it is on.")
+        # Back where it was asked for: the integration's page or the wizard's last step.
+        if request.POST.get("back") == "detail":
+            return redirect(reverse("integrations:detail", kwargs=url_kwargs(request, integration)))
         return redirect(step_url(request, integration, review))
     sources = load_sources(integration, refresh=[XERO, SALESFORCE])
     reasons = blocking_reasons(integration, sources)

@@ -121,7 +121,11 @@ def _plan(ctx: RunContext, chunk: list[Opportunity]) -> list[Work]:
     work: list[Work] = []
     for opportunity in chunk:
         ledger = ledgers.get(opportunity.salesforce_id) or LedgerEntry(
-            integration=ctx.integration, salesforce_id=opportunity.salesforce_id
+            integration=ctx.integration,
+            salesforce_id=opportunity.salesforce_id,
+            # Salesforce's clock, read with the opportunity: the won-to-invoiced figure must
+            # not include how late we polled. History a person imports is not "won now".
+            first_seen_won_at=None if ctx.history else opportunity.system_modstamp,
         )
         ledger.opportunity_name = opportunity.name[:255]
         ledger.customer_name = (opportunity.customer.name if opportunity.customer else "")[:255]
@@ -133,7 +137,7 @@ def _plan(ctx: RunContext, chunk: list[Opportunity]) -> list[Work]:
         try:
             decision = decide(opportunity, ctx.config, ctx.rules, ctx.metadata, rate=_rate_for(ctx))
         except RuleProblem as problem:
-            invoices.wait(ctx, ledger, problem.message)
+            invoices.wait(ctx, ledger, problem.message, problem_field=problem.field)
             continue
         if decision.method is not None and not decision.method.create_invoice:
             _not_invoiced(ctx, ledger, opportunity, decision.method)
@@ -240,6 +244,12 @@ def _fail_translation(ctx: RunContext, ledger: LedgerEntry, message: str) -> Non
     ctx.log(Outcome.FAILED, message, ledger=ledger, step="invoice")
 
 
+def _won_anew(ledger: LedgerEntry) -> None:
+    """A new invoice is due for a new win: its wait is timed from this win, not the first."""
+    ledger.first_seen_won_at = ledger.system_modstamp
+    ledger.invoiced_at = None
+
+
 def won_again(ctx: RunContext, ledger: LedgerEntry) -> None:
     """An opportunity we had withdrawn counts again (won again, or restored)."""
     was = ledger.get_withdrawn_display().lower()
@@ -271,6 +281,7 @@ def won_again(ctx: RunContext, ledger: LedgerEntry) -> None:
     if ledger.state == State.WITHDRAWN:
         ledger.state = State.PENDING
         ledger.content_hash = ""
+        _won_anew(ledger)
     elif acted:
         # Its invoice was voided or credited when it was withdrawn: a new one is due.
         ctx.log(
@@ -286,6 +297,7 @@ def won_again(ctx: RunContext, ledger: LedgerEntry) -> None:
         ledger.content_hash = ""
         ledger.xero_invoice_id = ""
         ledger.xero_invoice_number = ""
+        _won_anew(ledger)
         bump = True
     elif ledger.xero_invoice_id and ledger.state == State.NEEDS_ATTENTION:
         ledger.state = State.SYNCED
@@ -299,6 +311,7 @@ def won_again(ctx: RunContext, ledger: LedgerEntry) -> None:
             step="invoice",
         )
     fields = ["withdrawn", "withdrawn_at", "state", "content_hash", "last_error"]
+    fields += ["first_seen_won_at", "invoiced_at"]
     if bump:
         # A new key for the new invoice, counted in the database: a person's retry may have
         # bumped it meanwhile too.

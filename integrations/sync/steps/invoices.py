@@ -71,6 +71,7 @@ def wait(
     *,
     outcome: str = Outcome.ATTENTION,
     told_as: str = "",
+    problem_field: str = "",
 ) -> None:
     """Not sent this run: the row stays pending, re-read by every run until it can go (a rule
     that cannot be applied yet, a prerequisite still being settled); told once, not each run."""
@@ -80,7 +81,9 @@ def wait(
     ledger.content_hash = ""
     ledger.save_fields("state", "last_error", "content_hash")
     if not told:
-        ctx.log(outcome, told_as or message, ledger=ledger, step="invoice")
+        ctx.log(
+            outcome, told_as or message, ledger=ledger, step="invoice", problem_field=problem_field
+        )
 
 
 # --- sending -----------------------------------------------------------------------------------
@@ -373,6 +376,8 @@ class InvoiceHandler(Handler):
             ledger.xero_contact_id = answer.contact_id or ledger.xero_contact_id
             ledger.last_error = ""
             ledger.updated_at = now
+            if not updated and ledger.invoiced_at is None:
+                ledger.invoiced_at = now
             if found and ledger.withdrawn and not ctx.config.credit_note_on_withdrawal:
                 ledger.state = State.NEEDS_ATTENTION
                 ledger.last_error = (
@@ -393,6 +398,7 @@ class InvoiceHandler(Handler):
                 "xero_contact_id",
                 "last_error",
                 "updated_at",
+                "invoiced_at",
             ],
         )
         ledgers = [op.ledger for op, _ in settled if op.ledger is not None]

@@ -65,6 +65,7 @@ def schedule(ctx: RunContext, invoiced: Sequence[tuple[LedgerEntry, Decimal]]) -
                 f"{problem.message}",
                 ledger=ledger,
                 step="payment",
+                problem_field=problem.field,
             )
         else:
             entry.account_code = account.code

@@ -75,6 +75,10 @@ def _process(
         raise Stop("This run lost its claim to another worker and stopped; nothing is lost.")
     ctx.run.read_count += len(chunk)
     process_chunk(ctx, chunk, settled=settled)
+    if ctx.run.expected_count is not None:
+        # A counted run is watched in the panel while it goes: its progress is saved per chunk
+        # (one UPDATE per thousand opportunities), not only when the run ends.
+        SyncRun.objects.filter(pk=ctx.run.pk).update(read_count=ctx.run.read_count)
 
 
 def waiting(ctx: RunContext, source: PageSource, spec: ReadSpec) -> set[str]:
@@ -131,12 +135,44 @@ def pushed(ctx: RunContext, source: PageSource, spec: ReadSpec, skip: set[str]) 
 def index_contacts(ctx: RunContext, source: PageSource, spec: ReadSpec) -> None:
     """Before a large first sync: the organisation's contacts read once (if there are not so
     many that the lookups they replace would cost less)."""
-    if spec.since is not None:
-        return
-    total = int(next(source.query_pages(build_count_soql(spec))).get("totalSize") or 0)
-    if total < INDEX_FROM:
+    total = count_first_sync(ctx, source, spec)
+    if spec.since is not None or total is None or total < INDEX_FROM:
         return
     contacts.index_organisation(ctx, budget=total // OPPORTUNITIES_PER_CONTACT_PAGE)
+
+
+def count_first_sync(ctx: RunContext, source: PageSource, spec: ReadSpec) -> int | None:
+    """How many opportunities a first sync reads (one COUNT query), saved on the run as what
+    it expects (with the rows still waiting, which it reads first) so the panel shows its
+    progress; None for an ordinary run.
+
+    A first sync stopped early (a rate limit) continues in later runs from its watermark: a
+    run following a counted one that did not finish counts what is left the same way.
+    """
+    if spec.since is not None and not _continues_first_sync(ctx):
+        return None
+    total = int(next(source.query_pages(build_count_soql(spec))).get("totalSize") or 0)
+    waiting = LedgerEntry.objects.filter(
+        integration=ctx.integration, state=LedgerEntry.State.PENDING
+    ).count()
+    ctx.run.expected_count = total + waiting
+    SyncRun.objects.filter(pk=ctx.run.pk).update(expected_count=ctx.run.expected_count)
+    return total
+
+
+def _continues_first_sync(ctx: RunContext) -> bool:
+    previous = (
+        SyncRun.objects.filter(integration=ctx.integration, started_at__lte=ctx.run.started_at)
+        .exclude(pk=ctx.run.pk)
+        .exclude(trigger__in=(SyncRun.Trigger.PUSH, SyncRun.Trigger.WRITEBACK))
+        .values_list("expected_count", "status")
+        .first()
+    )
+    return (
+        previous is not None
+        and previous[0] is not None
+        and previous[1] in (SyncRun.Status.STOPPED, SyncRun.Status.FAILED)
+    )
 
 
 def changed(ctx: RunContext, source: PageSource, spec: ReadSpec, skip: set[str]) -> None:
@@ -176,6 +212,7 @@ def backfill(ctx: RunContext, source: PageSource, spec: ReadSpec) -> None:
     if job is None:
         return
     ctx.run.trigger = SyncRun.Trigger.BACKFILL
+    ctx.history = True
     read = dataclasses.replace(spec, since=job.watermark, start_date=job.since)
     if job.total is None:
         job.total = int(next(source.query_pages(build_count_soql(read))).get("totalSize") or 0)

@@ -197,8 +197,10 @@ def organisation(request: AccountRequest, integration_id: int) -> HttpResponse:
     pending = _pending(request, request.account, integration)
     tenants = [Tenant(**t) for t in pending["tenants"]]
     error = ""
+    status = 200
     if request.method == "POST":
-        chosen = next((t for t in tenants if t.tenant_id == request.POST.get("tenant")), None)
+        picked = request.POST.get("tenant", "")
+        chosen = next((t for t in tenants if t.tenant_id == picked), None)
         if chosen is not None:
             del request.session[PENDING_KEY]
             credentials = dict(pending["tokens"])
@@ -210,12 +212,17 @@ def organisation(request: AccountRequest, integration_id: int) -> HttpResponse:
                 extra={k: v for k, v in credentials.items() if k != "expires_at"},
             )
             return _store(request, request.account, integration, tokens, chosen, tenants)
-        error = "Choose one organisation."
+        if picked:
+            # Not one of those offered: a stale or altered form, not a person's slip.
+            error, status = "Choose one organisation of those listed.", 400
+        else:
+            # Nothing chosen: the page again, saying what is missing (a form error, not a 400).
+            error = "Choose one organisation: invoices go to the one you pick."
     return render(
         request,
         "xero/organisation.html",
         {"integration": integration, "tenants": tenants, "error": error},
-        status=400 if error else 200,
+        status=status,
     )
 
 

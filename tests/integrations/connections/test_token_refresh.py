@@ -20,6 +20,7 @@ from integrations.core.models import Integration
 from sandbox.salesforce import services as sf_sandbox
 from sandbox.xero import seed as xero_seed
 from sandbox.xero import services as xero_sandbox
+from tests.alerts.told import evaluate_and_send
 from tests.factories import AccountFactory, MembershipFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -128,13 +129,17 @@ def test_invalid_grant_pauses_integrations_and_tells_owners_and_admins_once(sand
     # It stops syncing because of the connection's status; nothing else was paused.
     assert not integration.is_running
     assert not integration.pauses.exists()
+    # The alerts read the status and tell owners and admins, once.
+    evaluate_and_send(integration_id=integration.pk)
     assert len(mail.outbox) == 1
     owner_email = conn.account.memberships.get(role=Role.OWNER).user.email
     assert mail.outbox[0].to == [owner_email]  # owners and admins; not support
+    assert "Reconnect Xero for Main" in mail.outbox[0].subject
 
     # Never a loop of failing calls: later attempts stop before the token endpoint.
     with pytest.raises(ReauthorizationRequired):
         connection_credentials(connection_id=conn.pk)
+    evaluate_and_send(integration_id=integration.pk)
     assert len(refresh_calls) == 1
     assert len(mail.outbox) == 1
 

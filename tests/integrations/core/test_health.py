@@ -1,6 +1,7 @@
 """Health that tells the truth: failing runs show everywhere a person looks, owners get one
-email per incident and one on recovery, ``/healthz`` counts what fails, and the review says
-"everything checks out" only when both connections work right now."""
+email per incident and one on recovery (through the alerts, which read what is recorded),
+``/healthz`` counts what fails, and the review says "everything checks out" only when both
+connections work right now."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from integrations.sync.models import SyncRun
 from integrations.sync.run import sync_integration
 from sandbox.salesforce import services as sf_sandbox
 from sandbox.salesforce.models import Opportunity as SandboxOpportunity
+from tests.alerts.told import evaluate_and_send
 from tests.factories import AccountFactory, MembershipFactory, UserFactory
 from tests.sandbox_wiring import point_at_sandbox, sandbox_integration
 
@@ -116,6 +118,7 @@ def test_an_unreachable_token_endpoint_shows_as_failing_then_recovers(
     settings.SYNC_FAILURE_ALERT_AFTER = 0
     for _ in range(3):
         _sync_failing(integration)
+        evaluate_and_send(integration_id=integration.pk)
     (alert,) = mail.outbox
     assert "Syncing is failing for Main" in alert.subject
     assert "token endpoint unavailable" in alert.body
@@ -133,7 +136,7 @@ def test_an_unreachable_token_endpoint_shows_as_failing_then_recovers(
     integration.refresh_from_db()
     assert integration.failing_since is None
     assert integration.last_failure == ""
-    assert integration.failure_notified_at is None
+    evaluate_and_send(integration_id=integration.pk)
     assert len(mail.outbox) == 2
     assert "Syncing has recovered for Main" in mail.outbox[1].subject
     xero = integration.xero_connection

@@ -1,6 +1,6 @@
 """The configuration check as a service, against both simulators over HTTP: it stores what it
-finds, tells owners and admins once per episode, and knows nothing (changes nothing) when a
-provider cannot be read."""
+finds (which the alerts tell owners and admins once per episode), and knows nothing (changes
+nothing) when a provider cannot be read."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from integrations.demo import configure_demo_rules
 from integrations.setup.validation import integration_check_configuration
 from sandbox.xero import seed as xero_seed
 from sandbox.xero.models import XeroOrganisation
+from tests.alerts.told import evaluate_and_send
 from tests.factories import AccountFactory, MembershipFactory, UserFactory
 from tests.sandbox_wiring import point_at_sandbox, sandbox_integration
 
@@ -65,7 +66,7 @@ def test_the_demo_configuration_checks_clean(integration):
     integration.refresh_from_db()
     assert integration.config_problems == []
     assert integration.config_checked_at is not None
-    assert integration.config_problems_notified_at is None
+    evaluate_and_send(integration_id=integration.pk)
     assert mail.outbox == []
     # Both caches were filled: the panel opens without calling either provider.
     assert ProviderSettings.objects.filter(connection=integration.xero_connection).exists()
@@ -83,20 +84,20 @@ def test_problems_are_stored_and_told_once_until_they_clear(integration):
     }
     integration.refresh_from_db()
     assert [p["field"] for p in integration.config_problems] == [p.field for p in problems]
-    assert integration.config_problems_notified_at is not None
     assert paused_behaviours(integration) == {"invoices", "credit_notes"}
 
+    evaluate_and_send(integration_id=integration.pk)
     (email,) = mail.outbox
     assert sorted(email.to) == ["admin@example.com", "owner@example.com"]
     assert "Check the settings of Main" in email.subject
     assert "Sales account 299 does not exist in Demo Widgets Ltd" in email.body
-    assert "Invoices:" in email.body
     assert "holds back: credit notes, invoices" in email.body
     account_slug = integration.account.slug
     assert f"https://app.example/a/{account_slug}/integrations/{integration.pk}/" in email.body
 
     # Still wrong: checked again, not told again.
     integration_check_configuration(integration_id=integration.pk, refresh=True)
+    evaluate_and_send(integration_id=integration.pk)
     assert len(mail.outbox) == 1
 
     # Fixed: cleared, and the next episode is told again.
@@ -104,14 +105,16 @@ def test_problems_are_stored_and_told_once_until_they_clear(integration):
     assert integration_check_configuration(integration_id=integration.pk) == []
     integration.refresh_from_db()
     assert integration.config_problems == []
-    assert integration.config_problems_notified_at is None
     assert paused_behaviours(integration) == frozenset()
+    evaluate_and_send(integration_id=integration.pk)
+    assert "The settings of Main check out again" in mail.outbox[1].subject
 
     _set(integration, default_currency="JPY")
     (problem,) = integration_check_configuration(integration_id=integration.pk)
     assert (problem.field, problem.behaviour) == ("default_currency", "currencies")
-    assert len(mail.outbox) == 2
-    assert "JPY is not enabled" in mail.outbox[1].body
+    evaluate_and_send(integration_id=integration.pk)
+    assert len(mail.outbox) == 3
+    assert "JPY is not enabled" in mail.outbox[2].body
 
 
 def test_a_change_made_in_xero_is_found_on_refresh(integration):
@@ -133,6 +136,7 @@ def test_an_unreachable_xero_leaves_the_stored_problems(integration):
     stored = [p.to_json() for p in integration_check_configuration(integration_id=integration.pk)]
     integration.refresh_from_db()
     checked_at = integration.config_checked_at
+    evaluate_and_send(integration_id=integration.pk)
     assert len(mail.outbox) == 1
 
     # Fixed meanwhile, but Xero cannot be read and there is no copy to fall back on.
@@ -143,7 +147,8 @@ def test_an_unreachable_xero_leaves_the_stored_problems(integration):
     integration.refresh_from_db()
     assert integration.config_problems == stored
     assert integration.config_checked_at == checked_at
-    assert integration.config_problems_notified_at is not None
+    evaluate_and_send(integration_id=integration.pk)
+    assert len(mail.outbox) == 1  # not "fixed": nothing is known
 
 
 def test_a_connection_needing_reauthorisation_is_not_a_configuration_problem(integration):

@@ -1131,6 +1131,8 @@ def test_currency_not_enabled_waits_with_a_message(integration: Integration, cal
     assert calls["create_currency"] == 0
     assert not h.invoices().filter(currency_code="NZD").exists()
     assert [e.message for e in _open(integration)] == [row.last_error]
+    # The rule's field goes with the entry: the log links it to the step that fixes it.
+    assert [e.problem_field for e in _open(integration)] == ["currencies"]
 
     quiet = h.sync(integration)
     assert not quiet.entries.exists()

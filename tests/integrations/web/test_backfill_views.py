@@ -103,7 +103,10 @@ def test_progress_and_cancel(integration, admin_client_, support_client):
     progress = support_client.get(_url("backfill_progress", integration))
     assert progress.status_code == 200
     body = progress.content.decode()
-    assert "50 of 200 read (25%)" in body
+    assert (
+        '<span class="figure progress-done">50</span> of '
+        '<span class="figure progress-total">200</span> records (25%)'
+    ) in body
     assert 'hx-trigger="every 3s"' in body
     # Support watches but cannot start or cancel.
     assert support_client.post(_url("backfill_cancel", integration)).status_code == 403

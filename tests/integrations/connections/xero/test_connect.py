@@ -92,6 +92,14 @@ def test_several_organisations_lead_to_a_choice_and_the_others_are_removed(tenan
     assert wrong.status_code == 400
     assert b"Choose one organisation" in wrong.content
 
+    # Nothing chosen: the page again, with the form's error and both organisations offered.
+    nothing = tenant.client.post(tenant.url("xero:organisation"), {})
+    assert nothing.status_code == 200
+    assert b'id="tenant-error" role="alert"' in nothing.content
+    assert b"Choose one organisation: invoices go to the one you pick." in nothing.content
+    assert UK.encode() in nothing.content
+    assert not Connection.objects.exists()
+
     uk = XeroOrganisation.objects.get(name=UK)
     chosen = tenant.client.post(
         tenant.url("xero:organisation"), {"tenant": str(uk.organisation_id)}

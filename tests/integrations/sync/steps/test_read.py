@@ -6,6 +6,7 @@ a recorder: what it does is ``test_chunk``'s business."""
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Callable
 
 import pytest
@@ -14,7 +15,7 @@ from integrations.connections.salesforce.reader import ReadSpec
 from integrations.connections.salesforce.records import Opportunity
 from integrations.core.models import Integration
 from integrations.sync.context import RunContext
-from integrations.sync.models import LedgerEntry
+from integrations.sync.models import LedgerEntry, SyncRun
 from integrations.sync.protocol import Stop
 from integrations.sync.steps import read
 from tests.integrations.sync.steps.fakes import FakeSalesforce, sf_opportunity
@@ -174,3 +175,51 @@ def test_a_waiting_row_that_no_longer_counts_is_withdrawn(ctx: RunContext, chunk
     assert rows[lost.pk] == (State.WITHDRAWN, "lost")
     assert rows[gone.pk] == (State.WITHDRAWN, "deleted")
     assert [e.outcome for e in entries(ctx)] == ["skipped", "skipped"]
+
+
+# --- a first sync's progress -------------------------------------------------------------------
+
+
+def test_a_first_sync_counts_what_it_reads_and_saves_its_progress_per_chunk(
+    ctx: RunContext, chunks: Chunks, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(read, "chunks", functools.partial(read.chunks, size=2))
+    ledger(ctx, state=State.PENDING, xero_invoice_id="")
+    source = FakeSalesforce(*(sf_opportunity(sf_id(), minute=m) for m in range(5)))
+    saved: list[int] = []
+
+    def watching(chunk_ctx: RunContext, chunk: list[Opportunity], **kwargs: object) -> None:
+        saved.append(SyncRun.objects.get(pk=ctx.run.pk).read_count)
+
+    monkeypatch.setattr(read, "process_chunk", watching)
+    spec = read.read_spec(ctx, ctx.config, multi_currency=False)
+    assert read.count_first_sync(ctx, source, spec) == 5
+    assert SyncRun.objects.get(pk=ctx.run.pk).expected_count == 6  # the waiting row too
+    read.changed(ctx, source, spec, skip=set())
+    # Each chunk's count is in the database before the next chunk is processed.
+    assert saved == [0, 2, 4]
+    assert SyncRun.objects.get(pk=ctx.run.pk).read_count == 5
+
+
+def test_an_ordinary_run_counts_nothing(ctx: RunContext, chunks: Chunks) -> None:
+    ctx.integration.watermark = WATERMARK
+    source = FakeSalesforce(sf_opportunity(sf_id(), minute=40))
+    spec = read.read_spec(ctx, ctx.config, multi_currency=False)
+    assert read.count_first_sync(ctx, source, spec) is None
+    assert source.queries == []
+    read.changed(ctx, source, spec, skip=set())
+    assert SyncRun.objects.get(pk=ctx.run.pk).expected_count is None
+
+
+def test_a_first_sync_stopped_early_is_counted_again_by_the_run_that_continues_it(
+    ctx: RunContext, chunks: Chunks
+) -> None:
+    SyncRun.objects.filter(pk=ctx.run.pk).update(
+        status=SyncRun.Status.STOPPED, expected_count=10, started_at=WATERMARK
+    )
+    ctx.run = SyncRun.objects.create(integration=ctx.integration)
+    ctx.integration.watermark = WATERMARK
+    source = FakeSalesforce(sf_opportunity(sf_id(), minute=40), sf_opportunity(sf_id(), minute=1))
+    spec = read.read_spec(ctx, ctx.config, multi_currency=False)
+    assert read.count_first_sync(ctx, source, spec) == 1
+    assert SyncRun.objects.get(pk=ctx.run.pk).expected_count == 1
