@@ -484,7 +484,7 @@ def test_every_attempt_is_shown_with_xeros_answer_and_what_was_sent_redacted(
     for personal in ("ap@globex.example", "7946 0958", "ada@globex.example"):
         assert personal not in html
     # The refused attempt sent an earlier version of the document, not kept.
-    assert "Sent an earlier version of the document" in html
+    assert "An earlier version of the document (not kept)" in html
     # The contact, with its number and Xero link; the lines and their items.
     assert "0015g00000XyZabAAB" in html
     assert (
@@ -521,7 +521,7 @@ def test_the_page_stays_bounded_however_many_attempts(
     # Each document is shown once (the contact's, the invoice's on its last attempt); the
     # invoice's other attempts of the same content point there.
     assert html.count("<summary>What was sent</summary>") == 2
-    assert html.count("Sent the same document as attempt 59.") == 57
+    assert html.count("The same document as attempt 59.") == 57
 
 
 def test_without_a_short_code_the_invoice_opens_in_xero_without_one(
