@@ -510,13 +510,24 @@ SALESFORCE_CLIENT_SECRET: str = env.str(
 XERO_WEBHOOK_KEY: str = env.str(
     "XERO_WEBHOOK_KEY", default="sandbox-xero-webhook-key" if SANDBOX_ENABLED else ""
 )
-# Where a person sees one invoice in Xero, for the write-back's invoice link; {invoice_id} is
-# replaced. With the sandbox on: the sandbox Xero's own invoice page.
+# Where a person sees one invoice in Xero, for the write-back's invoice link and the record
+# page; {invoice_id} and {short_code} (the organisation's ShortCode, so that Xero opens the
+# right organisation) are replaced. With the sandbox on: the sandbox Xero's own invoice page.
 XERO_INVOICE_URL: str = env.str(
     "XERO_INVOICE_URL",
     default=f"{_sx}/invoices/{{invoice_id}}/"
     if SANDBOX_ENABLED
-    else "https://go.xero.com/AccountsReceivable/View.aspx?InvoiceID={invoice_id}",
+    else "https://go.xero.com/organisationlogin/default.aspx?shortcode={short_code}"
+    "&redirecturl=/AccountsReceivable/View.aspx?InvoiceID={invoice_id}",
+)
+# Where the record page links a Xero contact; {contact_id} and {short_code} are replaced (no
+# link while the organisation's short code is not known). Empty: no link (the sandbox has no
+# contact page).
+XERO_CONTACT_URL: str = env.str(
+    "XERO_CONTACT_URL",
+    default=""
+    if SANDBOX_ENABLED
+    else "https://go.xero.com/app/{short_code}/contacts/contact/{contact_id}",
 )
 # Seconds a write-back waits for more webhook events of the same integration before it reads
 # Xero (one read and one Salesforce call for the lot).

@@ -52,6 +52,12 @@ class Connection(models.Model):
     checked_at = models.DateTimeField(
         null=True, blank=True, help_text="When a live call last proved the connection works."
     )
+    short_code = models.CharField(
+        max_length=20,
+        blank=True,
+        help_text="Xero's organisation ShortCode (from /Organisation): links into Xero's web "
+        "app open in this organisation. Empty for Salesforce.",
+    )
     refresh_claimed_by = models.CharField(max_length=32, blank=True)
     refresh_claimed_until = models.DateTimeField(
         null=True,

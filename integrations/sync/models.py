@@ -437,6 +437,7 @@ class RecordAction(models.Model):
     class Action(models.TextChoices):
         RETRY = "retry", "Sent again"
         DISMISS = "dismiss", "Dismissed"
+        RESYNC = "resync", "Re-synced from scratch"
 
     integration = models.ForeignKey(
         "integrations.Integration", on_delete=models.CASCADE, related_name="record_actions"
@@ -569,6 +570,46 @@ OPEN_OPERATION_STATES = (
     XeroOperation.State.SENDING,
     XeroOperation.State.UNKNOWN,
 )
+
+
+class OperationAttempt(models.Model):
+    """One send of an operation and what came of it: what Xero answered, for people.
+
+    Written by the protocol in the transaction that records the outcome (never across the
+    call), one ``bulk_create`` per batch. ``answer`` is a short summary of Xero's answer (ids,
+    number, status, amounts, validation messages), never the whole document; what was sent is
+    the operation's ``body`` while ``content_hash`` matches the operation's.
+    """
+
+    class Outcome(models.TextChoices):
+        DONE = "done", "Done"
+        REFUSED = "refused", "Refused by Xero"
+        UNKNOWN = "unknown", "Answer lost"
+        REFUSED_BEFORE_SEND = "refused_before_send", "Held back before reaching Xero"
+
+    operation = models.ForeignKey(
+        XeroOperation, on_delete=models.CASCADE, related_name="attempt_history"
+    )
+    number = models.PositiveIntegerField(help_text="The operation's attempt count at the send.")
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(default=timezone.now)
+    outcome = models.CharField(max_length=24, choices=Outcome.choices)
+    http_status = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="Xero's HTTP status; empty when no answer came."
+    )
+    content_hash = models.CharField(max_length=64, blank=True)
+    answer = models.JSONField(
+        default=dict,
+        blank=True,
+        encoder=DjangoJSONEncoder,
+        help_text="A summary of Xero's answer: ids, number, status, amounts, its messages.",
+    )
+
+    class Meta:
+        ordering = ("operation_id", "number", "id")
+
+    def __str__(self) -> str:
+        return f"Attempt {self.number} of operation {self.operation_id}: {self.outcome}"
 
 
 class ContactLink(models.Model):

@@ -21,10 +21,13 @@ blindly, and every operation that waits, fails or is unknown has a log entry say
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import json
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any, ClassVar
 
 from django.conf import settings
@@ -45,6 +48,7 @@ from integrations.sync.models import (
     OPEN_OPERATION_STATES,
     CreditNoteEntry,
     LedgerEntry,
+    OperationAttempt,
     PaymentEntry,
     XeroOperation,
     bulk_set,
@@ -53,6 +57,9 @@ from integrations.sync.translate import content_hash, idempotency_key
 
 Kind = XeroOperation.Kind
 State = XeroOperation.State
+Attempt = OperationAttempt.Outcome
+# Where each kind's answer carries Xero's id of what was written.
+ID_FIELDS = ("invoice_id", "credit_note_id", "payment_id", "contact_id", "item_id", "option_id")
 
 
 class Stop(Exception):
@@ -292,7 +299,7 @@ def write(
     try:
         answers = list(send([op.body for op in ops], ops[0].batch_key))
     except XeroRateLimited as exc:
-        _set_state(ctx, ops, State.WAITING, exc.message)
+        _set_state(ctx, ops, State.WAITING, exc.message, Attempt.REFUSED_BEFORE_SEND, exc.status)
         handler.waiting(ctx, ops, f"{exc.message} It is sent again once Xero allows.")
         ctx.flush_logs()
         raise Stop(
@@ -301,23 +308,29 @@ def write(
     except (XeroValidationError, XeroNotFound) as exc:
         # The whole request refused as sent (summarizeErrors=false answers 200 otherwise).
         messages = getattr(exc, "messages", None) or [exc.message]
-        _finish(ctx, handler, [(op, None, tuple(messages)) for op in ops])
+        _finish(ctx, handler, [(op, None, tuple(messages)) for op in ops], status=exc.status)
         return [(op, None) for op in ops]
     except XeroUnavailable as exc:
-        _set_state(ctx, ops, State.UNKNOWN, exc.message)
+        _set_state(ctx, ops, State.UNKNOWN, exc.message, Attempt.UNKNOWN, exc.status)
         handler.unknown(ctx, ops, exc.message)
         ctx.flush_logs()
         raise Stop(
             f"Xero's answer was lost ({exc.message}); checked next run.", unavailable=True
         ) from exc
     except ReauthorizationRequired:
-        _set_state(ctx, ops, State.WAITING, "the connection needs re-authorisation")
+        _set_state(
+            ctx,
+            ops,
+            State.WAITING,
+            "the connection needs re-authorisation",
+            Attempt.REFUSED_BEFORE_SEND,
+        )
         handler.waiting(ctx, ops, "waits until Xero is reconnected.")
         ctx.flush_logs()
         raise
     except ProviderError as exc:
         # Before the request (a token endpoint down): Xero never saw it.
-        _set_state(ctx, ops, State.WAITING, exc.message)
+        _set_state(ctx, ops, State.WAITING, exc.message, Attempt.REFUSED_BEFORE_SEND)
         handler.waiting(ctx, ops, f"{exc.message} It is sent again on the next run.")
         ctx.flush_logs()
         raise Stop(exc.message, unavailable=True, transient=exc) from exc
@@ -333,27 +346,38 @@ def _finish(
     ctx: RunContext,
     handler: Handler,
     outcomes: list[tuple[XeroOperation, Any | None, tuple[str, ...]]],
+    *,
+    status: int = 200,
 ) -> None:
     now = _now()
     with transaction.atomic():
         unknown: list[XeroOperation] = []
         confirmed: list[tuple[XeroOperation, Any]] = []
+        attempts: list[OperationAttempt] = []
         for op, answer, errors in outcomes:
             if answer is None and not errors:
                 # Fewer elements came back than were sent: this one may exist.
                 op.state = State.UNKNOWN
                 unknown.append(op)
+                attempts.append(
+                    _attempt(op, Attempt.UNKNOWN, status, {"missing": True}, finished=now)
+                )
             elif errors:
                 op.state = State.FAILED
                 op.last_error = "; ".join(errors)[:4000]
                 op.finished_at = now
                 handler.failed(ctx, op, errors)
+                attempts.append(
+                    _attempt(op, Attempt.REFUSED, status, answer_summary(answer, errors), now)
+                )
             else:
                 op.state = State.DONE
                 op.result_id = _result_id(answer)
                 op.result_number = _result_number(answer)
                 op.finished_at = now
                 confirmed.append((op, answer))
+                attempts.append(_attempt(op, Attempt.DONE, status, answer_summary(answer), now))
+        OperationAttempt.objects.bulk_create(attempts)
         if confirmed:
             handler.done_all(ctx, confirmed, found=False)
         bulk_set(
@@ -365,22 +389,94 @@ def _finish(
         ctx.flush_logs()
 
 
-def _set_state(ctx: RunContext, ops: list[XeroOperation], state: str, why: str) -> None:
-    for op in ops:
-        op.state = state
-        op.last_error = why[:4000]
-    bulk_set(ops, ["state", "last_error"])
+def _set_state(
+    ctx: RunContext,
+    ops: list[XeroOperation],
+    state: str,
+    why: str,
+    attempt: str,
+    status: int | None = None,
+) -> None:
+    """The batch's new state and, in the same transaction, each send's outcome."""
+    now = _now()
+    with transaction.atomic():
+        for op in ops:
+            op.state = state
+            op.last_error = why[:4000]
+        bulk_set(ops, ["state", "last_error"])
+        OperationAttempt.objects.bulk_create(
+            [_attempt(op, attempt, status or None, {"error": why[:ERROR_CAP]}, now) for op in ops]
+        )
+
+
+ERROR_CAP = 500
+ERRORS_KEPT = 20
+ANSWER_CAP = 4000
+"""A summary of Xero's answer is kept to this many characters of JSON."""
+# What of a parsed answer people need: Xero's ids, the number, the status, the money. Never
+# the lines or a contact's email and phones (the document itself stays in Xero).
+ANSWER_FIELDS = (
+    *ID_FIELDS,
+    "number",
+    "code",
+    "name",
+    "status",
+    "currency_code",
+    "total",
+    "amount",
+    "amount_due",
+    "amount_paid",
+    "amount_credited",
+    "remaining_credit",
+)
+
+
+def answer_summary(answer: Any, errors: Sequence[str] = ()) -> dict[str, Any]:
+    """What Xero answered for one element, small enough to keep for every attempt."""
+    summary: dict[str, Any] = {}
+    if dataclasses.is_dataclass(answer) and not isinstance(answer, type):
+        for name in ANSWER_FIELDS:
+            value = getattr(answer, name, None)
+            if value is None or value == "":
+                continue
+            if isinstance(value, Decimal):
+                summary[name] = str(value)
+            elif isinstance(value, str | int | bool):
+                summary[name] = value if not isinstance(value, str) else value[:255]
+        lines = getattr(answer, "lines", None)
+        if lines:
+            summary["lines"] = len(lines)
+    if errors:
+        summary["errors"] = [str(e)[:ERROR_CAP] for e in errors[:ERRORS_KEPT]]
+        if len(errors) > ERRORS_KEPT:
+            summary["more_errors"] = len(errors) - ERRORS_KEPT
+    while len(json.dumps(summary)) > ANSWER_CAP and summary.get("errors"):
+        summary["errors"] = summary["errors"][:-1]
+        summary["more_errors"] = int(summary.get("more_errors", 0)) + 1
+    return summary
+
+
+def _attempt(
+    op: XeroOperation,
+    outcome: str,
+    status: int | None,
+    answer: dict[str, Any],
+    finished: dt.datetime,
+) -> OperationAttempt:
+    return OperationAttempt(
+        operation=op,
+        number=op.attempts,
+        started_at=op.sent_at,
+        finished_at=finished,
+        outcome=outcome,
+        http_status=status,
+        content_hash=op.content_hash,
+        answer=answer,
+    )
 
 
 def _result_id(answer: Any) -> str:
-    for name in (
-        "invoice_id",
-        "credit_note_id",
-        "payment_id",
-        "contact_id",
-        "item_id",
-        "option_id",
-    ):
+    for name in ID_FIELDS:
         value = getattr(answer, name, "")
         if value:
             return str(value)
@@ -412,7 +508,13 @@ def settle(ctx: RunContext) -> None:
             ops = [op for op in left if op.kind == kind]
             if ops:
                 with transaction.atomic():
-                    _set_state(ctx, ops, State.UNKNOWN, "the worker stopped during the call")
+                    _set_state(
+                        ctx,
+                        ops,
+                        State.UNKNOWN,
+                        "the worker stopped during the call",
+                        Attempt.UNKNOWN,
+                    )
                     HANDLERS[kind].unknown(ctx, ops, "the worker stopped during the call")
         ctx.flush_logs()
     wait = dt.timedelta(seconds=float(settings.SYNC_UNKNOWN_SETTLE_AFTER))

@@ -14,7 +14,18 @@ from integrations.connections.xero.metadata import metadata_invalidate
 from integrations.core.models import Integration
 from integrations.core.pauses import runnable
 from integrations.core.queue import enqueue_sync
-from integrations.sync.models import Backfill, LedgerEntry, RecordAction, SyncLogEntry, SyncRun
+from integrations.sync.lookup import resync_blocked
+from integrations.sync.models import (
+    OPEN_OUTCOMES,
+    Backfill,
+    ContactLink,
+    ItemLink,
+    LedgerEntry,
+    RecordAction,
+    SyncLogEntry,
+    SyncRun,
+    XeroOperation,
+)
 
 MAX_BACKFILL_YEARS = 10
 
@@ -155,3 +166,71 @@ def integration_sync_now(*, integration: Integration) -> None:
             "it is paused (the status above says which)."
         )
     enqueue_sync(integration_id=integration.pk, trigger=SyncRun.Trigger.MANUAL)
+
+
+class ResyncError(ValueError):
+    """A re-sync that cannot start, with the reason for the person who asked."""
+
+
+def ledger_resync(*, ledger: LedgerEntry, user: User | None, told: str = "") -> RecordAction:
+    """Re-syncs one record from scratch on a sync started now (``told``: what the person was
+    told would happen, kept on the audit row).
+
+    Forgets what the record's sync remembered — the content hash of its invoice, the links to
+    the Xero contact and items it used, the organisation's cached settings — so the next run
+    re-reads the opportunity by id, matches its contact and items in Xero again and writes its
+    invoice through the protocol: an update in place of the invoice it has (the invoice step
+    reads its status first and leaves a paid or closed one alone), a create only when it has
+    none. A new generation gives the write a new Idempotency-Key, so Xero does not replay an
+    old answer. Raises :class:`ResyncError` when the row is being sent, its outcome is being
+    checked, or the opportunity no longer counts.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        row = (
+            LedgerEntry.objects.select_for_update(of=("self",))
+            .select_related("integration")
+            .get(pk=ledger.pk)
+        )
+        blocked = resync_blocked(row)
+        if blocked:
+            raise ResyncError(blocked)
+        invoice_ops = XeroOperation.objects.filter(
+            ledger=row, kind__in=(XeroOperation.Kind.INVOICE, XeroOperation.Kind.INVOICE_UPDATE)
+        ).order_by("-created_at", "-id")[:20]
+        contact_ids = {row.xero_contact_id}
+        codes: set[str] = set()
+        for op in invoice_ops:
+            contact_ids.add(str(op.lookup.get("contact_id") or ""))
+            for line in op.body.get("LineItems") or [] if isinstance(op.body, dict) else []:
+                if isinstance(line, dict) and line.get("ItemCode"):
+                    codes.add(str(line["ItemCode"]))
+        contact_ids.discard("")
+        ContactLink.objects.filter(
+            integration_id=row.integration_id, xero_contact_id__in=contact_ids
+        ).delete()
+        ItemLink.objects.filter(integration_id=row.integration_id, code__in=codes).delete()
+        LedgerEntry.objects.filter(pk=row.pk).update(
+            state=LedgerEntry.State.PENDING,
+            content_hash="",
+            generation=F("generation") + 1,
+            updated_at=now,
+        )
+        # What was open about it is answered by this run; a new failure is logged anew.
+        SyncLogEntry.objects.filter(
+            ledger=row, outcome__in=OPEN_OUTCOMES, dismissed_at__isnull=True
+        ).update(dismissed_at=now, dismissed_by=user)
+        action = RecordAction.objects.create(
+            integration_id=row.integration_id,
+            ledger=row,
+            user=user,
+            action=RecordAction.Action.RESYNC,
+            note=told[:2000],
+            at=now,
+        )
+        enqueue_sync(integration_id=row.integration_id, trigger=SyncRun.Trigger.MANUAL)
+    connection = row.integration.xero_connection
+    if connection is not None:
+        metadata_invalidate(connection)
+    ledger.refresh_from_db()
+    return action

@@ -487,7 +487,14 @@ def _write(
             # Deleted in Xero, or never sent: nothing to show; the sync's own runs say why.
             done.append(state)
             continue
-        values = values_for(invoice, config.writeback_map, url_template=settings.XERO_INVOICE_URL)
+        values = values_for(
+            invoice,
+            config.writeback_map,
+            url_template=settings.XERO_INVOICE_URL,
+            short_code=integration.xero_connection.short_code
+            if integration.xero_connection
+            else "",
+        )
         diff = changed(values, state.values or {})
         if diff:
             plan.append((state, diff))

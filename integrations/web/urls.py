@@ -1,6 +1,6 @@
 from django.urls import include, path
 
-from integrations.web import log_views, views, webhooks
+from integrations.web import log_views, record_views, views, webhooks
 
 app_name = "integrations"
 
@@ -58,6 +58,11 @@ urlpatterns = [
         "a/<slug:account_slug>/integrations/<int:integration_id>/records/<int:ledger_id>/",
         views.record_detail,
         name="record",
+    ),
+    path(
+        "a/<slug:account_slug>/integrations/<int:integration_id>/records/<int:ledger_id>/resync/",
+        record_views.record_resync,
+        name="record_resync",
     ),
     path(
         "a/<slug:account_slug>/integrations/<int:integration_id>/log/<int:entry_id>/dismiss/",

@@ -16,12 +16,13 @@ from integrations.connections.models import Connection
 from integrations.core import services as core_services
 from integrations.core.models import Integration
 from integrations.sync import services as sync_services
-from integrations.sync.lookup import record_story
-from integrations.sync.models import OPEN_OUTCOMES, LedgerEntry, SyncLogEntry, SyncRun
+from integrations.sync.lookup import record_story, resync_blocked
+from integrations.sync.models import OPEN_OUTCOMES, SyncLogEntry, SyncRun
 from integrations.sync.progress import live_progress
 from integrations.sync.push import push_health
 from integrations.sync.stats import integration_dashboard
 from integrations.web.forms import BackfillForm, IntegrationCreateForm
+from integrations.web.record_views import load_record
 
 
 @account_view(Role.SUPPORT)
@@ -150,18 +151,18 @@ def _open_failures(integration: Integration) -> QuerySet[SyncLogEntry]:
 @account_view(Role.SUPPORT)
 def record_detail(request: AccountRequest, integration_id: int, ledger_id: int) -> HttpResponse:
     """One opportunity's whole story: its state, every log entry, what was written to Xero."""
-    integration = get_for_account(
-        Integration.objects.select_related("account", "salesforce_connection"),
-        request.account,
-        pk=integration_id,
+    integration, ledger = load_record(request, integration_id, ledger_id)
+    story = record_story(
+        ledger=ledger,
+        xero_invoice_template=settings.XERO_INVOICE_URL,
+        xero_contact_template=settings.XERO_CONTACT_URL,
     )
-    ledger = get_object_or_404(
-        LedgerEntry.objects.select_related("integration__salesforce_connection"),
-        pk=ledger_id,
-        integration=integration,
-    )
-    story = record_story(ledger=ledger, xero_invoice_template=settings.XERO_INVOICE_URL)
-    return render(request, "integrations/record.html", {"integration": integration, "story": story})
+    context = {
+        "integration": integration,
+        "story": story,
+        "can_resync": request.membership.has_role(Role.ADMIN) and not resync_blocked(ledger),
+    }
+    return render(request, "integrations/record.html", context)
 
 
 def _after_action(request: AccountRequest, integration: Integration, entry: SyncLogEntry) -> str:

@@ -16,7 +16,7 @@ from typing import Any
 from integrations.connections import ratelimit
 from integrations.connections.models import Connection
 from integrations.connections.xero import records
-from integrations.connections.xero.client import XeroClient, xero_client
+from integrations.connections.xero.client import XeroClient, XeroNotFound, xero_client
 from integrations.connections.xero.records import (
     Allocation,
     Contact,
@@ -73,6 +73,18 @@ class XeroApi:
             for invoice in records.parse_list(body, "Invoices", Invoice.parse):
                 found[invoice.invoice_id] = invoice
         return found
+
+    def current_invoice(self, invoice_id: str, *, max_wait: float | None = None) -> Invoice | None:
+        """One invoice as Xero holds it now, for a person waiting on a page (``max_wait``: how
+        long the rate limiter may keep them waiting); None when Xero has no such invoice."""
+        try:
+            body = self._json(
+                "get_invoice", invoice_id, unitdp=4, priority=Priority.UPDATE, max_wait=max_wait
+            )
+        except XeroNotFound:
+            return None
+        found = records.parse_list(body, "Invoices", Invoice.parse)
+        return found[0] if found else None
 
     def invoices_where(self, where: str, *, priority: Priority = Priority.NEW) -> list[Invoice]:
         body = self._json("get_invoices", where=where, unitdp=4, priority=priority)

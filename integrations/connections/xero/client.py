@@ -372,8 +372,18 @@ def fetch_organisation(connection: Connection) -> OrganisationDetails:
         # The SDK gives enums (CountryCode, CurrencyCode); people want their codes.
         return str(getattr(value, "value", value) or "")
 
+    note_short_code(connection, text(getattr(organisation, "short_code", "")))
     return OrganisationDetails(
         name=str(organisation.name),
         country_code=text(organisation.country_code),
         base_currency=text(organisation.base_currency),
     )
+
+
+def note_short_code(connection: Connection, short_code: str) -> None:
+    """Keeps the organisation's ShortCode on its connection (deep links into Xero's web app);
+    written only when it changed, so reading the organisation costs no write."""
+    short_code = short_code[:20]
+    if short_code and connection.short_code != short_code:
+        Connection.objects.filter(pk=connection.pk).update(short_code=short_code)
+        connection.short_code = short_code

@@ -23,7 +23,7 @@ from django.db import transaction
 
 from integrations.connections.metadata_cache import invalidate, read_through
 from integrations.connections.models import Connection, ProviderSettings
-from integrations.connections.xero.client import XeroClient, xero_client
+from integrations.connections.xero.client import XeroClient, note_short_code, xero_client
 from integrations.connections.xero.metadata_types import (
     AccountInfo,
     OrganisationMetadata,
@@ -56,7 +56,7 @@ def organisation_metadata(
         max_age=float(settings.XERO_METADATA_MAX_AGE if max_age is None else max_age),
         refresh=refresh,
         # The caller's client when it has one (a sync run counts its calls on it).
-        read=lambda: _read(client or xero_client(connection)),
+        read=lambda: _read(client or xero_client(connection), connection),
         from_json=OrganisationMetadata.from_json,
         label="xero metadata",
     )
@@ -99,8 +99,9 @@ def metadata_note_option(
 # --- Reading -----------------------------------------------------------------------------------
 
 
-def _read(client: XeroClient) -> OrganisationMetadata:
+def _read(client: XeroClient, connection: Connection) -> OrganisationMetadata:
     organisation = client.call("get_organisations").data.organisations[0]
+    note_short_code(connection, _text(getattr(organisation, "short_code", "")))
     tax_rates = client.call("get_tax_rates").data.tax_rates or []
     currencies = client.call("get_currencies").data.currencies or []
     accounts = client.call("get_accounts").data.accounts or []

@@ -4,24 +4,35 @@ settled by lookup, the fencing token checked, and no state without a step that p
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import pytest
+from django.db import connection
 from django.db.models import F
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 import integrations.sync.run  # noqa: F401 - registers every kind's handler
 from integrations.connections.models import Connection
 from integrations.connections.xero.client import XeroRateLimited, XeroUnavailable
+from integrations.connections.xero.records import Contact, Invoice
 from integrations.core.config import SyncConfig
 from integrations.core.models import Integration
 from integrations.rules.specs import RuleSet
 from integrations.sync import protocol
 from integrations.sync.claim import ClaimHeartbeat
 from integrations.sync.context import RunContext
-from integrations.sync.models import OPEN_OPERATION_STATES, SyncLogEntry, SyncRun, XeroOperation
+from integrations.sync.models import (
+    OPEN_OPERATION_STATES,
+    OperationAttempt,
+    SyncLogEntry,
+    SyncRun,
+    XeroOperation,
+)
 from integrations.sync.protocol import HANDLERS, SETTLE_ORDER, Element, Handler, Stop
 from tests.factories import AccountFactory
 
@@ -230,3 +241,115 @@ def test_every_kind_has_a_handler_and_every_open_state_a_step_that_picks_it_up()
     assert set(OPEN_OPERATION_STATES) == {State.WAITING, State.SENDING, State.UNKNOWN}
     terminal = {State.DONE, State.FAILED, State.CANCELLED}
     assert set(State) == set(OPEN_OPERATION_STATES) | terminal
+
+
+# --- every attempt recorded with its outcome ---------------------------------------------------
+
+
+def _attempts(ctx: RunContext) -> list[OperationAttempt]:
+    return list(
+        OperationAttempt.objects.filter(operation__integration=ctx.integration)
+        .select_related("operation")
+        .order_by("operation__subject", "number", "id")
+    )
+
+
+def test_each_element_s_attempt_records_its_outcome_and_xero_s_words(ctx, recorder):
+    """Done, refused and missing from a short answer: one attempt each, with what Xero said."""
+
+    def send(bodies: list[dict[str, Any]], key: str) -> list[Answer]:
+        return [Answer("A"), Answer("", errors=("Code 'B' is already in use",))]
+
+    protocol.write(ctx, Kind.ITEM, _elements("A", "B", "C"), send)
+    done, refused, unknown = _attempts(ctx)
+    assert (done.operation.subject, done.outcome, done.number) == ("A", "done", 1)
+    assert done.http_status == 200
+    assert done.answer == {"code": "A"}
+    assert done.started_at == done.operation.sent_at
+    assert done.started_at is not None
+    assert done.finished_at >= done.started_at
+    assert done.content_hash == "A"
+    assert (refused.outcome, refused.answer["errors"]) == (
+        "refused",
+        ["Code 'B' is already in use"],
+    )
+    assert (unknown.outcome, unknown.answer) == ("unknown", {"missing": True})
+
+
+def test_attempts_before_sending_and_with_a_lost_answer_are_recorded(ctx, recorder):
+    """A 429 is a send held back before Xero processed it; a timeout an unknown outcome;
+    the send after it is attempt 2 of the same operation."""
+
+    def limited(bodies: list[dict[str, Any]], key: str) -> list[Answer]:
+        raise XeroRateLimited("Xero's minute limit was reached.", retry_after=30, problem="minute")
+
+    def lost(bodies: list[dict[str, Any]], key: str) -> list[Answer]:
+        raise XeroUnavailable("Xero did not answer (ReadTimeoutError); will retry.")
+
+    with pytest.raises(Stop):
+        protocol.write(ctx, Kind.ITEM, _elements("A"), limited)
+    with pytest.raises(Stop):
+        protocol.write(ctx, Kind.ITEM, _elements("A"), lost)
+    first, second = _attempts(ctx)
+    assert first.operation_id == second.operation_id
+    assert (first.number, first.outcome, first.http_status) == (1, "refused_before_send", 429)
+    assert "minute limit" in first.answer["error"]
+    assert (second.number, second.outcome, second.http_status) == (2, "unknown", None)
+    assert "ReadTimeoutError" in second.answer["error"]
+
+
+class Killed(BaseException):
+    """The worker dying mid-call: nothing of the protocol runs after it."""
+
+
+def test_a_worker_killed_mid_call_is_recorded_as_unknown_by_the_next_run(ctx, recorder):
+    def killed(bodies: list[dict[str, Any]], key: str) -> list[Answer]:
+        raise Killed
+
+    with pytest.raises(Killed):
+        protocol.write(ctx, Kind.ITEM, _elements("A"), killed)
+    assert _attempts(ctx) == []
+    protocol.settle(ctx)
+    (attempt,) = _attempts(ctx)
+    assert attempt.outcome == "unknown"
+    assert "worker stopped" in attempt.answer["error"]
+
+
+def test_a_batch_records_its_attempts_in_one_insert(ctx, recorder):
+    def send(bodies: list[dict[str, Any]], key: str) -> list[Answer]:
+        return [Answer(b["Code"]) for b in bodies]
+
+    with CaptureQueriesContext(connection) as queries:
+        protocol.write(ctx, Kind.ITEM, _elements(*(f"C{n}" for n in range(50))), send)
+    inserts = [
+        q for q in queries if q["sql"].startswith('INSERT INTO "integrations_operationattempt"')
+    ]
+    assert len(inserts) == 1
+    assert OperationAttempt.objects.count() == 50
+
+
+def test_the_answer_summary_is_small_and_never_the_whole_document():
+    invoice = Invoice.parse(
+        {
+            "InvoiceID": "3f1c1a2e-0000-4000-8000-000000000001",
+            "InvoiceNumber": "INV-0042",
+            "Status": "AUTHORISED",
+            "Total": Decimal("120.00"),
+            "AmountPaid": Decimal("0"),
+            "CurrencyCode": "GBP",
+            "LineItems": [{"Description": "x" * 4000, "LineAmount": Decimal("120.00")}] * 30,
+        }
+    )
+    summary = protocol.answer_summary(invoice)
+    assert summary["invoice_id"] == "3f1c1a2e-0000-4000-8000-000000000001"
+    assert summary["number"] == "INV-0042"
+    assert summary["status"] == "AUTHORISED"
+    assert summary["total"] == "120.00"
+    assert summary["lines"] == 30
+    assert "x" * 10 not in str(summary)
+    contact = Contact.parse({"ContactID": "c1", "Name": "Globex", "EmailAddress": "ap@globex.io"})
+    assert "ap@globex.io" not in str(protocol.answer_summary(contact))
+    many = protocol.answer_summary(None, [f"error {n}: " + "y" * 600 for n in range(100)])
+    assert len(many["errors"]) <= protocol.ERRORS_KEPT
+    assert many["more_errors"] >= 100 - protocol.ERRORS_KEPT
+    assert len(json.dumps(many)) <= protocol.ANSWER_CAP

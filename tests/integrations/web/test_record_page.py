@@ -9,10 +9,15 @@ import pytest
 from django.urls import reverse
 
 from integrations.connections.models import Connection
+from integrations.connections.xero.api import XeroApi
+from integrations.connections.xero.records import Invoice
 from integrations.core.models import Integration
 from integrations.sync.models import (
+    ContactLink,
     CreditNoteEntry,
+    ItemLink,
     LedgerEntry,
+    OperationAttempt,
     PaymentEntry,
     RecordAction,
     SyncLogEntry,
@@ -333,3 +338,315 @@ def test_actions_without_back_still_return_to_the_log(account, support_client):
     failure = _story(integration, ledger)
     dismiss = _action_url("log_dismiss", account, integration, failure)
     assert support_client.post(dismiss)["Location"] == _log_url(account, integration)
+
+
+# --- every attempt, redacted; the contact; deep links by short code -------------------------
+
+SHORT_CODE = "!a1b2C"
+
+
+def _xero(account, integration: Integration) -> Connection:
+    xero = Connection.objects.create(
+        account=account,
+        provider="xero",
+        external_id="tenant-1",
+        display_name="Demo Ltd",
+        short_code=SHORT_CODE,
+        credentials={},
+    )
+    integration.xero_connection = xero
+    integration.save(update_fields=["xero_connection"])
+    return xero
+
+
+def _attempted(integration: Integration, ledger: LedgerEntry) -> None:
+    """A contact created for it (with personal data) and its invoice refused, then created."""
+    contact = XeroOperation.objects.create(
+        integration=integration,
+        kind=XeroOperation.Kind.CONTACT,
+        state=XeroOperation.State.DONE,
+        subject="0015g00000XyZabAAB",
+        content_hash="c",
+        attempts=1,
+        body={
+            "Name": "Globex Corporation",
+            "ContactNumber": "0015g00000XyZabAAB",
+            "EmailAddress": "ap@globex.example",
+            "Phones": [{"PhoneType": "DEFAULT", "PhoneNumber": "+44 20 7946 0958"}],
+        },
+    )
+    ContactLink.objects.create(
+        integration=integration,
+        contact_number="0015g00000XyZabAAB",
+        xero_contact_id=ledger.xero_contact_id,
+        name="Globex Corporation",
+        verified_at=dt.datetime(2026, 11, 2, 8, 0, tzinfo=dt.UTC),
+    )
+    body = {
+        "Type": "ACCREC",
+        "InvoiceNumber": "INV-0042",
+        "Contact": {"ContactID": ledger.xero_contact_id},
+        "LineItems": [
+            {
+                "Description": "Support plan — call Ada on 020 7946 0958",
+                "Quantity": "1",
+                "UnitAmount": "1234.50",
+                "AccountCode": "200",
+                "ItemCode": "SUPPORT-1",
+            }
+        ],
+    }
+    invoice = XeroOperation.objects.create(
+        integration=integration,
+        kind=XeroOperation.Kind.INVOICE,
+        state=XeroOperation.State.DONE,
+        subject=str(ledger.pk),
+        ledger=ledger,
+        content_hash="i2",
+        attempts=2,
+        body=body,
+        lookup={"contact_id": ledger.xero_contact_id},
+        result_number="INV-0042",
+    )
+    ItemLink.objects.create(
+        integration=integration,
+        code="SUPPORT-1",
+        verified_at=dt.datetime(2026, 11, 2, tzinfo=dt.UTC),
+    )
+    at = dt.datetime(2026, 11, 2, 9, 0, tzinfo=dt.UTC)
+    OperationAttempt.objects.bulk_create(
+        [
+            OperationAttempt(
+                operation=contact,
+                number=1,
+                started_at=at,
+                finished_at=at,
+                outcome="done",
+                http_status=200,
+                content_hash="c",
+                answer={"contact_id": ledger.xero_contact_id, "name": "Globex Corporation"},
+            ),
+            OperationAttempt(
+                operation=invoice,
+                number=1,
+                started_at=at + dt.timedelta(minutes=1),
+                finished_at=at + dt.timedelta(minutes=1),
+                outcome="refused",
+                http_status=200,
+                content_hash="i1",
+                answer={
+                    "errors": ["Account code '201' is not a valid code for ada@globex.example"]
+                },
+            ),
+            OperationAttempt(
+                operation=invoice,
+                number=2,
+                started_at=at + dt.timedelta(minutes=2),
+                finished_at=at + dt.timedelta(minutes=2),
+                outcome="done",
+                http_status=200,
+                content_hash="i2",
+                answer={"invoice_id": INVOICE_ID, "number": "INV-0042", "status": "AUTHORISED"},
+            ),
+        ]
+    )
+
+
+def test_every_attempt_is_shown_with_xeros_answer_and_what_was_sent_redacted(
+    account, support_client, settings, django_assert_max_num_queries
+):
+    settings.XERO_INVOICE_URL = (
+        "https://go.xero.com/organisationlogin/default.aspx?shortcode={short_code}"
+        "&redirecturl=/AccountsReceivable/View.aspx?InvoiceID={invoice_id}"
+    )
+    settings.XERO_CONTACT_URL = "https://go.xero.com/app/{short_code}/contacts/contact/{contact_id}"
+    integration = _integration(account)
+    _xero(account, integration)
+    ledger = _ledger(integration)
+    _story(integration, ledger)
+    _attempted(integration, ledger)
+    with django_assert_max_num_queries(22):
+        response = support_client.get(_record_url(account, integration, ledger))
+    html = response.content.decode()
+    # In order: the contact's creation, the refused invoice, the created one.
+    created_contact = html.index("Create a contact")
+    refused = html.index("Refused by Xero")
+    done = html.index("<code>status</code> AUTHORISED")
+    assert created_contact < refused < done
+    assert "Account code &#x27;201&#x27; is not a valid code for [email]" in html
+    assert "attempt 2" in html
+    # What was sent, on a <details>: business data kept, personal data masked.
+    assert "<summary>What was sent</summary>" in html
+    assert "Globex Corporation" in html
+    assert "1234.50" in html
+    assert "SUPPORT-1" in html
+    assert "Support plan — call Ada on [phone]" in html
+    for personal in ("ap@globex.example", "7946 0958", "ada@globex.example"):
+        assert personal not in html
+    # The refused attempt sent an earlier version of the document, not kept.
+    assert "An earlier version of the document (not kept)" in html
+    # The contact, with its number and Xero link; the lines and their items.
+    assert "0015g00000XyZabAAB" in html
+    assert (
+        f'href="https://go.xero.com/app/{SHORT_CODE}/contacts/contact/{ledger.xero_contact_id}"'
+        in html
+    )
+    assert "Items known to exist in Xero: <code>SUPPORT-1</code>" in html
+    # The invoice in Xero's web app, in its organisation.
+    link = (
+        f"https://go.xero.com/organisationlogin/default.aspx?shortcode={SHORT_CODE}"
+        f"&amp;redirecturl=/AccountsReceivable/View.aspx?InvoiceID={INVOICE_ID}"
+    )
+    assert f'href="{link}"' in html
+    # The ledger's state explained.
+    assert "Xero refused its invoice, or it could not be built." in html
+
+
+def test_the_page_stays_bounded_however_many_attempts(
+    account, support_client, django_assert_max_num_queries
+):
+    integration = _integration(account)
+    ledger = _ledger(integration)
+    _attempted(integration, ledger)
+    op = XeroOperation.objects.get(ledger=ledger)
+    OperationAttempt.objects.bulk_create(
+        OperationAttempt(
+            operation=op, number=n, outcome="refused_before_send", content_hash="i2", answer={}
+        )
+        for n in range(3, 60)
+    )
+    with django_assert_max_num_queries(22):
+        html = support_client.get(_record_url(account, integration, ledger)).content.decode()
+    assert html.count("Held back before reaching Xero") == 57
+    # Each document is shown once (the contact's, the invoice's on its last attempt); the
+    # invoice's other attempts of the same content point there.
+    assert html.count("<summary>What was sent</summary>") == 2
+    assert html.count("The same document as attempt 59.") == 57
+
+
+def test_without_a_short_code_the_invoice_opens_in_xero_without_one(
+    account, support_client, settings
+):
+    settings.XERO_INVOICE_URL = (
+        "https://go.xero.com/organisationlogin/default.aspx?shortcode={short_code}"
+        "&redirecturl=/AccountsReceivable/View.aspx?InvoiceID={invoice_id}"
+    )
+    integration = _integration(account)
+    _xero(account, integration).__class__.objects.update(short_code="")
+    ledger = _ledger(integration)
+    html = support_client.get(_record_url(account, integration, ledger)).content.decode()
+    assert f'href="https://go.xero.com/AccountsReceivable/View.aspx?InvoiceID={INVOICE_ID}"' in html
+
+
+# --- re-sync from scratch ------------------------------------------------------------------
+
+
+def _resync_url(account, integration, ledger) -> str:
+    return reverse(
+        "integrations:record_resync",
+        kwargs={
+            "account_slug": account.slug,
+            "integration_id": integration.pk,
+            "ledger_id": ledger.pk,
+        },
+    )
+
+
+@pytest.fixture
+def xero_holds(monkeypatch):
+    """What the invoice looks like in Xero now, as the confirmation page reads it."""
+    held: dict[str, Invoice | None] = {}
+
+    def current_invoice(self, invoice_id: str, *, max_wait: float | None = None):
+        return held.get(invoice_id)
+
+    monkeypatch.setattr(XeroApi, "current_invoice", current_invoice)
+    return held
+
+
+def _xero_invoice(status: str, paid: str = "0") -> Invoice:
+    return Invoice.parse(
+        {
+            "InvoiceID": INVOICE_ID,
+            "InvoiceNumber": "INV-0042",
+            "Type": "ACCREC",
+            "Status": status,
+            "CurrencyCode": "GBP",
+            "Total": Decimal("1234.50"),
+            "AmountPaid": Decimal(paid),
+        }
+    )
+
+
+def test_an_admin_confirms_a_resync_and_it_is_audited_on_the_record(
+    account, admin_client_, xero_holds, django_capture_on_commit_callbacks
+):
+    integration = _integration(account)
+    _xero(account, integration)
+    ledger = _ledger(integration)
+    xero_holds[INVOICE_ID] = _xero_invoice("AUTHORISED")
+    record = admin_client_.get(_record_url(account, integration, ledger))
+    assert "Re-sync from scratch…" in record.content.decode()
+    page = admin_client_.get(_resync_url(account, integration, ledger))
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "Invoice INV-0042 is AUTHORISED in Xero (total GBP 1,234.50, paid GBP 0.00)" in html
+    assert "updated in place" in html
+    assert '<button type="submit">Re-sync from scratch</button>' in html
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        response = admin_client_.post(_resync_url(account, integration, ledger))
+    assert response["Location"] == _record_url(account, integration, ledger)
+    assert len(callbacks) == 1  # one sync queued
+    ledger.refresh_from_db()
+    assert (ledger.state, ledger.content_hash, ledger.generation) == ("pending", "", 1)
+    action = RecordAction.objects.get(ledger=ledger)
+    assert action.action == RecordAction.Action.RESYNC
+    assert "updated in place" in action.note
+    html = admin_client_.get(_record_url(account, integration, ledger)).content.decode()
+    assert "Re-synced from scratch by" in html
+    assert "updated in place" in html
+
+
+def test_a_paid_invoice_is_not_offered_a_resync_and_a_post_changes_nothing(
+    account, admin_client_, xero_holds
+):
+    integration = _integration(account)
+    _xero(account, integration)
+    ledger = _ledger(integration, state=LedgerEntry.State.SYNCED, content_hash="h")
+    xero_holds[INVOICE_ID] = _xero_invoice("PAID", paid="1234.50")
+    html = admin_client_.get(_resync_url(account, integration, ledger)).content.decode()
+    assert "Invoice INV-0042 is PAID in Xero (total GBP 1,234.50, paid GBP 1,234.50)" in html
+    assert "it is not offered" in html
+    assert '<button type="submit">' not in html
+    response = admin_client_.post(_resync_url(account, integration, ledger), follow=True)
+    assert "it is not offered" in response.content.decode()
+    ledger.refresh_from_db()
+    assert (ledger.state, ledger.content_hash, ledger.generation) == ("synced", "h", 0)
+    assert not RecordAction.objects.exists()
+
+
+def test_support_cannot_resync(account, support_client, xero_holds):
+    integration = _integration(account)
+    _xero(account, integration)
+    ledger = _ledger(integration, state=LedgerEntry.State.SYNCED, content_hash="h")
+    xero_holds[INVOICE_ID] = _xero_invoice("AUTHORISED")
+    assert (
+        "Re-sync from scratch"
+        not in support_client.get(_record_url(account, integration, ledger)).content.decode()
+    )
+    assert support_client.get(_resync_url(account, integration, ledger)).status_code == 403
+    assert support_client.post(_resync_url(account, integration, ledger)).status_code == 403
+    ledger.refresh_from_db()
+    assert (ledger.state, ledger.content_hash) == ("synced", "h")
+    assert not RecordAction.objects.exists()
+
+
+def test_another_account_cannot_resync(account, outsider_client, xero_holds):
+    integration = _integration(account)
+    ledger = _ledger(integration, state=LedgerEntry.State.SYNCED, content_hash="h")
+    assert outsider_client.get(_resync_url(account, integration, ledger)).status_code == 404
+    assert outsider_client.post(_resync_url(account, integration, ledger)).status_code == 404
+    own = _resync_url(outsider_client.own_account, integration, ledger)
+    assert outsider_client.post(own).status_code == 404
+    ledger.refresh_from_db()
+    assert ledger.state == "synced"
