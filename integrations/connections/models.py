@@ -39,9 +39,6 @@ class Connection(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     connected_at = models.DateTimeField(default=timezone.now)
-    reauth_notified_at = models.DateTimeField(
-        null=True, blank=True, help_text="When owners were told it needs re-authorisation."
-    )
     credentials = EncryptedJSONField(default=dict)
     failing_since = models.DateTimeField(
         null=True,

@@ -89,11 +89,6 @@ class Integration(models.Model):
         help_text="Since when every sync run has failed; empty while syncing works.",
     )
     last_failure = models.TextField(blank=True, help_text="Why the last failed run failed.")
-    failure_notified_at = models.DateTimeField(
-        null=True,
-        blank=True,
-        help_text="When owners were told that syncing is failing; cleared when it recovers.",
-    )
     config_problems = models.JSONField(
         default=list,
         blank=True,
@@ -101,11 +96,6 @@ class Integration(models.Model):
     )
     config_checked_at = models.DateTimeField(
         null=True, blank=True, help_text="When the configuration was last checked."
-    )
-    config_problems_notified_at = models.DateTimeField(
-        null=True,
-        blank=True,
-        help_text="When owners were told of the current problems; cleared once they are fixed.",
     )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"

@@ -15,6 +15,7 @@ from accounts.models import Role
 from integrations.connections.models import Connection
 from integrations.core import services as core_services
 from integrations.core.models import Integration
+from integrations.setup.views.common import problem_url
 from integrations.sync import services as sync_services
 from integrations.sync.lookup import record_story, resync_blocked
 from integrations.sync.models import OPEN_OUTCOMES, SyncLogEntry, SyncRun
@@ -162,6 +163,12 @@ def record_detail(request: AccountRequest, integration_id: int, ledger_id: int) 
         "story": story,
         "can_resync": request.membership.has_role(Role.ADMIN) and not resync_blocked(ledger),
     }
+    if story.open_entry is not None:
+        # Where the cause is fixed: the setting the problem names, else the review, which
+        # checks every setting against Xero and Salesforce (as the log's groups link).
+        context["fix_step"], context["fix_url"] = problem_url(
+            request, integration, story.open_entry.problem_field or "review"
+        )
     return render(request, "integrations/record.html", context)
 
 

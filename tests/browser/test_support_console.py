@@ -103,8 +103,8 @@ def test_a_waiting_deal_is_found_by_name_explained_fixed_retried_and_invoiced(
 
     # Found by the opportunity's name in the sync log.
     page.goto(f"{stack.url}/a/{slug}/integrations/{integration_id}/log/")
-    page.get_by_label("Search").first.fill(name)
-    page.get_by_label("Search").first.press("Enter")
+    page.get_by_label("Find a record").first.fill(name)
+    page.get_by_label("Find a record").first.press("Enter")
     page.wait_for_load_state()
     shot("console-log-search")
     page.locator("main").get_by_role("link", name=name).first.click()
