@@ -57,6 +57,12 @@ print(json.dumps([row.pk, row.opportunity_name, row.integration.account.slug,
     row.integration_id]))
 """
 
+_ENABLES_CURRENCIES = """
+import json
+from integrations.core.models import Integration
+print(json.dumps(Integration.objects.get().config.get("enable_missing_currencies")))
+"""
+
 _STATE_OF = """
 import json
 from integrations.sync.models import LedgerEntry
@@ -103,6 +109,7 @@ def test_a_waiting_deal_is_found_by_name_explained_fixed_retried_and_invoiced(
 
     # Found by the opportunity's name in the sync log.
     page.goto(f"{stack.url}/a/{slug}/integrations/{integration_id}/log/")
+    shot("console-log-grouped")  # the GBP deals: one cause, one fix link, one "Retry all"
     page.get_by_label("Find a record").first.fill(name)
     page.get_by_label("Find a record").first.press("Enter")
     page.wait_for_load_state()
@@ -121,8 +128,9 @@ def test_a_waiting_deal_is_found_by_name_explained_fixed_retried_and_invoiced(
 
     # The configuration fixed: CarryTheOne may enable a currency Xero lacks.
     page.get_by_label("Enable missing currencies").check()
-    page.locator("main form button[type=submit]").first.click()
+    page.get_by_role("button", name="Save and continue").click()
     page.wait_for_load_state()
+    assert stack.query(_ENABLES_CURRENCIES) is True, "the setting was not saved"
 
     # Retried from its page, and in Xero moments later.
     page.goto(f"{stack.url}/a/{slug}/integrations/{integration_id}/records/{ledger_id}/")
@@ -149,4 +157,8 @@ def test_a_waiting_deal_is_found_by_name_explained_fixed_retried_and_invoiced(
     page.goto(f"{stack.url}/a/{slug}/")
     page.wait_for_selector("canvas", timeout=10_000)
     shot("console-dashboard")
+    page.goto(f"{stack.url}/a/{slug}/alerts/")
+    shot("console-alerts")
+    page.goto(f"{stack.url}/a/{slug}/integrations/{integration_id}/support/")
+    shot("console-contact-support")
     assert problems == [], problems
