@@ -21,6 +21,7 @@ from integrations.sync.models import LedgerEntry
 from integrations.sync.run import sync_integration
 from sandbox.salesforce import seed as salesforce_seed
 from sandbox.xero import seed as xero_seed
+from support.services import support_request_open
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser]
 
@@ -47,6 +48,7 @@ WIDEST = """(limit) => {
     .filter((e) => e.getBoundingClientRect().right > limit + 1 && !clipped(e))
     .slice(0, 4)
     .map((e) => `${e.tagName.toLowerCase()}.${[...e.classList].join(".")}`
+      + ` "${(e.textContent || "").trim().slice(0, 40)}"`
       + ` (right edge ${Math.round(e.getBoundingClientRect().right)})`);
 }"""
 
@@ -77,6 +79,13 @@ def _panel_paths(integration: Integration) -> list[str]:
     assert ledger is not None
     connection = integration.xero_connection
     assert connection is not None
+    request = support_request_open(
+        account=integration.account,
+        integration=integration,
+        user=integration.account.memberships.get(role="owner").user,
+        subject="Why is this deal not in Xero?",
+        message="It closed yesterday.",
+    )
     return [
         reverse("accounts:dashboard", kwargs={"account_slug": slug}),
         reverse("integrations:list", kwargs={"account_slug": slug}),
@@ -86,6 +95,13 @@ def _panel_paths(integration: Integration) -> list[str]:
         reverse("integrations:log", kwargs=kw) + "?show=all",
         reverse("integrations:record", kwargs={**kw, "ledger_id": ledger.pk}),
         reverse("integrations:disconnect", kwargs={**kw, "connection_id": connection.pk}),
+        reverse("integrations:log", kwargs=kw) + f"?q={ledger.opportunity_name}",
+        reverse("integrations:record_resync", kwargs={**kw, "ledger_id": ledger.pk}),
+        reverse("support:new", kwargs=kw),
+        reverse("support:list", kwargs={"account_slug": slug}),
+        reverse("support:detail", kwargs={"account_slug": slug, "request_id": request.pk}),
+        reverse("alerts:page", kwargs={"account_slug": slug}),
+        reverse("accounts:audit", kwargs={"account_slug": slug}),
         reverse("accounts:members", kwargs={"account_slug": slug}),
         reverse("accounts:member_invite", kwargs={"account_slug": slug}),
         reverse("accounts:settings", kwargs={"account_slug": slug}),
