@@ -55,7 +55,11 @@ def run_dashboard_bench(
     """Seeds the account and measures its dashboard pages: p50 and p95 in milliseconds."""
     from django.apps import apps
 
-    env = dict(os.environ) if apps.ready else _standalone_env(database)
+    if apps.ready:
+        env = dict(os.environ)
+        _collect_static(env)
+    else:
+        env = _standalone_env(database)
     from django.db import connections
 
     account_slug, integration_id, session_key = _seed(days=days, deals_per_day=deals_per_day)
@@ -95,15 +99,21 @@ def _standalone_env(mode: str) -> dict[str, str]:
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0, interactive=False)
-    # DEBUG is off, as in production: pages need the collected, hashed static files.
+    _collect_static(env)
+    log("dashboard: migrated, static files collected")
+    return env
+
+
+def _collect_static(env: dict[str, str]) -> None:
+    """DEBUG is off, as in production: pages need the collected, hashed static files (in the
+    server's STATIC_ROOT, which the server process reads from ``env``)."""
+    env.setdefault("STATIC_ROOT", str(VAR / "dashboard-static"))
     subprocess.run(
         [sys.executable, "manage.py", "collectstatic", "--noinput", "-v", "0"],
         cwd=ROOT,
         env=env,
         check=True,
     )
-    log("dashboard: migrated, static files collected")
-    return env
 
 
 def _seed(*, days: int, deals_per_day: int) -> tuple[str, int, str]:
