@@ -175,3 +175,10 @@ def test_the_filesystem_broker_of_make_run_is_read_too(tmp_path):
     assert state.depth == 2
     assert state.oldest_published_at == dt.datetime.fromtimestamp(1_000_000_000.0, tz=dt.UTC)
     assert _filesystem_queue(str(tmp_path), "other").depth == 0
+
+
+@pytest.mark.django_db
+def test_the_admin_index_leads_to_it(staff_client):
+    html = staff_client.get(reverse("admin:index")).content.decode()
+    assert f'href="{reverse(HEALTH)}"' in html
+    assert "Site administration" in html or "app-accounts" in html  # still the admin's index
