@@ -46,8 +46,8 @@ RESOLUTION = (
 
 FINGERPRINT_PREFIX = "# pyproject fingerprint: sha256:"
 HEADERS = {
-    LOCK: "# The locked dependency set: runtime + dev dependencies, pip and the build backend.\n",
-    PROD_LOCK: "# The runtime dependencies, pip and the build backend, at requirements.lock's versions.\n",
+    LOCK: "# Every package `make install` puts into .venv: runtime, dev, pip and setuptools.\n",
+    PROD_LOCK: "# The runtime packages alone, at requirements.lock's versions (the Dockerfile).\n",
 }
 HEADER_TAIL = "# Written by `make lock` (devtools/deps.py, uv pip compile); do not edit by hand.\n"
 _INSTALLERS_NOTE = "make install (pip, build backend)"
