@@ -12,13 +12,16 @@ RUN_ENV := PORT=$(PORT) SITE_URL=$${SITE_URL:-http://127.0.0.1:$(PORT)} \
 	DEBUG=$${DEBUG:-1} SANDBOX_ENABLED=$${SANDBOX_ENABLED:-1} \
 	ACCOUNT_EMAIL_VERIFICATION=$${ACCOUNT_EMAIL_VERIFICATION:-optional}
 
-.PHONY: install run test lint format bench clean
+.PHONY: install run test lint format bench clean lock audit
 
-$(STAMP): pyproject.toml
+# Exactly the versions and files in requirements.lock (hash-checked, pip and the build backend
+# included), then the project itself with nothing more: CI, `make run` and `make test` all get the
+# same set. A changed lock or pyproject.toml reinstalls.
+$(STAMP): pyproject.toml requirements.lock
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "CarryTheOne needs Python 3.11 or newer (set PYTHON=...)")'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -34,6 +37,7 @@ test: install
 	$(BIN)/pytest
 
 lint: install
+	$(BIN)/python -m devtools.deps check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy .
@@ -44,6 +48,15 @@ lint: install
 # var/bench/. Options through BENCH_ARGS, e.g. BENCH_ARGS="--naive 0 --profile var/bench/e.prof".
 bench: install
 	$(BIN)/python -m bench.sync_bench $(BENCH_ARGS)
+
+# Rewrites requirements.lock from pyproject.toml, keeping the versions it already pins where they
+# still fit; `make lock UPGRADE=1` takes the newest versions pyproject.toml allows.
+lock: install
+	$(BIN)/python -m devtools.deps lock $(if $(UPGRADE),--upgrade)
+
+# The locked set against known vulnerabilities (pip-audit, then PyPI's own data); see README.
+audit: install
+	$(BIN)/python -m devtools.audit
 
 format: install
 	$(BIN)/ruff check --fix .
