@@ -384,6 +384,7 @@ def _state(account: Account, *, records: bool, except_user: User | None = None) 
 
 
 def _expected(route: Route, who: Who, method: str) -> str | frozenset[int]:
+    """What ``who`` must be answered, derived from the view's declared role and the tables."""
     if who is Who.ANONYMOUS:
         return LOGIN
     if who in (Who.OUTSIDER, Who.STAFF):
@@ -451,7 +452,8 @@ def test_access_matrix(route: Route, world: World):
                 before = _state(world.account, records=records, except_user=except_user)
             answer = _answer(world.clients[who], method, at)
             if not _matches(answer, expected):
-                wrong.append(f"{who} {method} {at}: {answer}, expected {set(expected)}")
+                shown = expected if isinstance(expected, str) else sorted(expected)
+                wrong.append(f"{who} {method} {at}: {answer}, expected {shown}")
             if (
                 guarded
                 and _state(world.account, records=records, except_user=except_user) != before
