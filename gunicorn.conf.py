@@ -16,3 +16,5 @@ gunicorn.http.wsgi.SERVER_SOFTWARE = ""
 # carry a one-time ``code`` and ``state`` in theirs. No Referer either: it may hold a URL with
 # a query string. Client address, time, method, path, protocol, status, size, duration, agent.
 access_log_format = '%(h)s %(l)s %(u)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(L)s "%(a)s"'
+# ...and the path scrubbed of secrets (a push endpoint's path is its token).
+logger_class = "carrytheone.gunicorn_logging.ScrubbedLogger"

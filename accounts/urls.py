@@ -9,7 +9,7 @@ urlpatterns = [
     path("accounts/new/", views.account_create, name="account_create"),
     path("invitations/<str:token>/", views.invitation_accept, name="invitation_accept"),
     path("login/unlock/<str:token>/", views.login_unlock, name="login_unlock"),
-    # Everything below is tenant-scoped: see accounts.access and tests/test_isolation.py.
+    # Everything below is tenant-scoped: see accounts.access and tests/test_access_matrix.py.
     path("a/<slug:account_slug>/", views.dashboard, name="dashboard"),
     path("a/<slug:account_slug>/members/", views.members, name="members"),
     path("a/<slug:account_slug>/members/invite/", views.member_invite, name="member_invite"),

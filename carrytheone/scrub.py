@@ -53,6 +53,12 @@ _VALUE_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"\b(sk|rk)_(live|test)_[A-Za-z0-9_]{8,}|\bwhsec_[A-Za-z0-9_]{8,}"), FILTERED),
     # A Salesforce session id / access token: the org id, "!", then the token.
     (re.compile(r"\b00D[A-Za-z0-9]{12,15}![A-Za-z0-9._]{20,}"), FILTERED),
+    # A push endpoint's URL names its credential (integrations.sync.push): request lines
+    # logged for a refused delivery, and Sentry's request URLs, would carry it.
+    (re.compile(r"(/hooks/salesforce/outbound/)[^/\s\"'?#<>]+"), r"\1" + FILTERED),
+    # A Slack incoming webhook's path is the channel's credential (an alert's destination):
+    # Sentry's breadcrumb of the POST to it names it.
+    (re.compile(r"(/services/)T[A-Za-z0-9]+/B[A-Za-z0-9]+/[A-Za-z0-9]+"), r"\1" + FILTERED),
     # Our own encrypted token format: nothing to read, but nothing to leak either.
     (re.compile(r"enc:fernet:[A-Za-z0-9_-]*:[A-Za-z0-9_=-]+"), FILTERED),
 )

@@ -644,6 +644,10 @@ LOGGING: dict[str, Any] = {
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
+        # Django's defaults give this logger handlers of its own (a console handler with DEBUG,
+        # error emails without), which would write its records unscrubbed: it goes through
+        # the root's handlers like every other logger.
+        "django": {"handlers": []},
         "django.db.backends": {"level": "WARNING"},
         # Its DEBUG lines carry request paths, and a Slack webhook's path is its credential.
         "urllib3.connectionpool": {"level": "INFO"},
@@ -653,10 +657,15 @@ LOGGING: dict[str, Any] = {
             "handlers": ["django.server"],
             "level": "INFO",
             "propagate": False,
-            "filters": ["strip_query_string"],
+            # A push endpoint's path is its credential: scrubbed like every other line.
+            "filters": ["strip_query_string", "scrub_secrets"],
         },
     },
 }
+
+# Django's error reports (the technical 500 page, error emails) mask secrets as our logs do,
+# with DEBUG on too.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "carrytheone.error_reports.ScrubbingExceptionReporterFilter"
 
 # --- Sentry (optional) ------------------------------------------------------------------------
 # Errors of the web, the workers and beat, with secrets scrubbed before sending

@@ -9,7 +9,7 @@ urlpatterns = [
     path("pricing/", views.pricing, name="pricing"),
     path("how-it-works/", views.how_it_works, name="how_it_works"),
     path("faq/", views.faq, name="faq"),
-    # Owners only: see accounts.access and tests/test_isolation.py.
+    # Owners only: see accounts.access and tests/test_access_matrix.py.
     path("a/<slug:account_slug>/billing/", views.billing_page, name="page"),
     path("a/<slug:account_slug>/billing/checkout/", views.checkout, name="checkout"),
     path("a/<slug:account_slug>/billing/portal/", views.portal, name="portal"),

@@ -47,7 +47,8 @@ class ConnectError(Exception):
 class Flow:
     provider: str
     state: str
-    code_verifier: str
+    # Out of its repr, as TokenSet's tokens (error pages and Sentry show frames' variables).
+    code_verifier: str = field(repr=False)
     account_slug: str
     integration_id: int
     started_at: float

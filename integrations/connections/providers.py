@@ -54,10 +54,14 @@ class ReauthorizationRequired(ProviderError):
 
 @dataclass(frozen=True)
 class TokenSet:
-    """What a token endpoint answered, in the form stored (encrypted) on a Connection."""
+    """What a token endpoint answered, in the form stored (encrypted) on a Connection.
 
-    access_token: str
-    refresh_token: str
+    The tokens stay out of its ``repr``: Django's technical 500 page and Sentry show the local
+    variables of every frame, and a flow that fails holding a TokenSet must not show them.
+    """
+
+    access_token: str = field(repr=False)
+    refresh_token: str = field(repr=False)
     expires_at: dt.datetime
     scopes: list[str] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
+import secrets
 
 import pytest
 from django.http import HttpRequest, HttpResponse
@@ -20,7 +21,25 @@ def _boom(request: HttpRequest) -> HttpResponse:
     raise RuntimeError("the error page test failed on purpose")
 
 
-urlpatterns = [path("boom/", _boom), *site_urlpatterns]
+# Set by the test: the page shows the source around each frame, so no secret is a literal.
+SECRETS: dict[str, str] = {}
+
+
+def _boom_holding_secrets(request: HttpRequest) -> HttpResponse:
+    from integrations.connections.providers import TokenSet
+
+    refresh_token = SECRETS["local"]
+    credentials = {"access_token": SECRETS["dict"], "instance_url": "https://x.example"}
+    tokens = TokenSet(access_token=SECRETS["tokenset"], refresh_token="", expires_at=None)  # type: ignore[arg-type]
+    note = f"Authorization: Bearer {SECRETS['bearer']} went with it"
+    raise RuntimeError(f"failed holding {refresh_token and credentials and tokens and note and 4}")
+
+
+urlpatterns = [
+    path("boom/", _boom),
+    path("boom-holding-secrets/", _boom_holding_secrets),
+    *site_urlpatterns,
+]
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls(__name__)]
 
@@ -88,3 +107,22 @@ def test_with_debug_the_technical_404_page_is_styled_and_other_pages_stay_strict
     assert _directive(client.get("/login/")["Content-Security-Policy"], "style-src") == (
         "style-src 'self'"
     )
+
+
+def test_with_debug_the_technical_500_page_shows_no_secret(settings):
+    """Django shows every frame's variables and the POST data with DEBUG on; ours masks what
+    is named like a credential or looks like one, as the logs and Sentry do."""
+    settings.DEBUG = True
+    SECRETS.update({name: secrets.token_urlsafe(16) for name in ("local", "dict", "tokenset")})
+    SECRETS["bearer"] = secrets.token_hex(16)
+    password = secrets.token_urlsafe(16)
+    response = Client(raise_request_exception=False).post(
+        "/boom-holding-secrets/", {"password": password, "note": "kept"}
+    )
+    assert response.status_code == 500
+    body = response.content.decode()
+    assert "failed holding 4" in body
+    for name, secret in [*SECRETS.items(), ("password", password)]:
+        assert secret not in body, name
+    assert "https://x.example" in body  # the rest of the frame still reads
+    assert "kept" in body

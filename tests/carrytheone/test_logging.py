@@ -145,3 +145,46 @@ def test_a_task_binds_its_id_and_integration(captured):
     assert (line["task_id"], line["integration_id"]) == ("task-1", 42)
     by_keyword = log_ids.apply(kwargs={"integration_id": 5}, task_id="task-2").get()
     assert by_keyword == {"task_id": "task-2", "integration_id": 5}
+
+
+def test_every_configured_handler_scrubs_secrets():
+    """No logger keeps a handler of Django's defaults (its console handler with DEBUG, error
+    emails without) that would write a record before, or without, the scrubbing filter."""
+    loggers = [logging.getLogger()] + [
+        logger
+        for logger in logging.Logger.manager.loggerDict.values()
+        if isinstance(logger, logging.Logger)
+    ]
+    unscrubbed = [
+        f"{logger.name}: {type(handler).__name__}"
+        for logger in loggers
+        for handler in logger.handlers
+        # pytest's capturing handlers, and the Sentry SDK's report of its own failures (it
+        # names no record of ours), are not the product's.
+        if not type(handler).__module__.startswith("_pytest")
+        and not logger.name.startswith("sentry_sdk")
+        and not isinstance(handler, logging.NullHandler)
+        and not any(isinstance(f, ScrubSecrets) for f in [*handler.filters, *logger.filters])
+    ]
+    assert unscrubbed == []
+
+
+def test_the_gunicorn_access_log_names_no_push_token():
+    import datetime as dt
+    from types import SimpleNamespace
+
+    from gunicorn.config import Config
+
+    from carrytheone.gunicorn_logging import ScrubbedLogger
+
+    environ = {
+        "REQUEST_METHOD": "POST",
+        "RAW_URI": "/hooks/salesforce/outbound/Zx9-secret-push-token/",
+        "PATH_INFO": "/hooks/salesforce/outbound/Zx9-secret-push-token/",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+    }
+    atoms = ScrubbedLogger(Config()).atoms(
+        SimpleNamespace(status="200 OK", sent=2, headers=[]), [], environ, dt.timedelta(0)
+    )
+    assert atoms["U"] == "/hooks/salesforce/outbound/[Filtered]/"
+    assert atoms["r"] == "POST /hooks/salesforce/outbound/[Filtered]/ HTTP/1.1"

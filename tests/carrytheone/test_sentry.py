@@ -128,3 +128,28 @@ def test_sentry_init_scrubs_and_sends_no_personal_data():
         sentry_sdk.get_client().close(timeout=0)
         sentry_sdk.init()  # no DSN: nothing is sent by the other tests
     assert sentry_sdk.get_client().dsn is None
+
+
+def test_credential_urls_are_masked_in_requests_and_breadcrumbs():
+    """A push endpoint's path and a Slack webhook's path are credentials."""
+    event = before_send(
+        {
+            "request": {"url": "https://app.example.com/hooks/salesforce/outbound/Zx9-tok3n/"},
+            "breadcrumbs": {
+                "values": [
+                    {
+                        "category": "httplib",
+                        "data": {"url": "https://hooks.slack.com/services/T01/B02/aBc123XyZ"},
+                    }
+                ]
+            },
+        },
+        {},
+    )
+    assert event["request"]["url"] == (
+        f"https://app.example.com/hooks/salesforce/outbound/{FILTERED}/"
+    )
+    crumb = event["breadcrumbs"]["values"][0]["data"]["url"]
+    assert crumb == f"https://hooks.slack.com/services/{FILTERED}"
+    # Salesforce's own /services/ paths are not webhooks.
+    assert scrub_text("/services/data/v62.0/query") == "/services/data/v62.0/query"

@@ -1,9 +1,8 @@
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from html.parser import HTMLParser
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -17,6 +16,7 @@ from integrations.core.models import Integration
 from sandbox.salesforce import services
 from sandbox.salesforce.models import SalesforceOrg
 from tests.factories import AccountFactory, MembershipFactory, UserFactory
+from tests.local_server import local_server
 from tests.sandbox.salesforce.conftest import make_org
 
 
@@ -128,9 +128,5 @@ class _Broken(BaseHTTPRequestHandler):
 @pytest.fixture
 def broken_server() -> Iterator[str]:
     """A login server whose token endpoint answers 500 with an HTML page."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Broken)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with local_server(_Broken) as url:
+        yield url
