@@ -446,9 +446,8 @@ def _storable(value: Any) -> bool:
             stack.extend(item.values())
         elif isinstance(item, list):
             stack.extend(item)
-        elif isinstance(item, str):
-            if "\x00" in item or not item.isascii() and not _utf8(item):
-                return False
+        elif isinstance(item, str) and ("\x00" in item or not _utf8(item)):
+            return False
     return True
 
 

@@ -21,6 +21,8 @@ FUZZ = settings(
 )
 """The fuzz tests' default: enough examples to meet each kind of bad input, fast enough for
 ``make test`` (the ``ci`` profile in ``tests/conftest.py`` makes the choice reproducible)."""
+FUZZ_PAGES = settings(FUZZ, max_examples=8)
+"""For posts that render a whole page (a form's errors): each example costs a render."""
 
 NASTY_CHARACTERS = st.sampled_from(
     ["\x00", "\ud800", "\udfff", "\u202e", "\ufeff", "é", "日", "\n", "\r", '"', "'", "\\", "<"]
@@ -55,9 +57,7 @@ SCALARS = st.one_of(
 )
 JSON_VALUES: st.SearchStrategy[Any] = st.recursive(
     SCALARS,
-    lambda inner: st.one_of(
-        st.lists(inner, max_size=4), st.dictionaries(TEXT, inner, max_size=4)
-    ),
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(TEXT, inner, max_size=4)),
     max_leaves=12,
 )
 RANDOM_BYTES = st.binary(max_size=2_000)

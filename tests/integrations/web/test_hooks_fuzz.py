@@ -122,7 +122,7 @@ IDS = st.one_of(
 
 def _xml_text(text: str) -> str:
     # What a sender can put in an element: escaped, and only characters XML allows.
-    allowed = "".join(c for c in text if c in "\t\n\r" or c >= " " and c not in "\ufffe\uffff")
+    allowed = "".join(c for c in text if c in "\t\n\r" or (c >= " " and c not in "\ufffe\uffff"))
     return allowed.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
@@ -131,7 +131,9 @@ def _xml_text(text: str) -> str:
     pairs=st.lists(st.tuples(IDS, IDS), max_size=6),
     org=st.one_of(st.just(ORG), st.just(ORG[:15]), IDS),
     repeat=st.integers(min_value=1, max_value=3),
-    extra=st.sampled_from(["", "<Notification/>", "<OrganizationId>00D000000000001</OrganizationId>"]),
+    extra=st.sampled_from(
+        ["", "<Notification/>", "<OrganizationId>00D000000000001</OrganizationId>"]
+    ),
 )
 @example(pairs=[("04l1", OPP)] * 101, org=ORG, repeat=1, extra="")
 @example(pairs=[("04l1", OPP), ("04l1", OPP)], org=ORG, repeat=3, extra="")
@@ -148,7 +150,9 @@ def test_an_envelope_is_recorded_whole_or_refused(
         [(_xml_text(n), _xml_text(r)) for n, r in pairs * repeat], org=_xml_text(org), extra=extra
     )
     before_receipts = set(
-        PushReceipt.objects.filter(integration=integration).values_list("notification_id", flat=True)
+        PushReceipt.objects.filter(integration=integration).values_list(
+            "notification_id", flat=True
+        )
     )
     before = _counts(integration)
     response = _post(url, body)
@@ -159,7 +163,9 @@ def test_an_envelope_is_recorded_whole_or_refused(
         return
     message = parse_message(body)
     receipts = set(
-        PushReceipt.objects.filter(integration=integration).values_list("notification_id", flat=True)
+        PushReceipt.objects.filter(integration=integration).values_list(
+            "notification_id", flat=True
+        )
     )
     assert receipts == before_receipts | {n.notification_id for n in message.notifications}
     pending = set(

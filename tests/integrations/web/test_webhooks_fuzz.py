@@ -131,11 +131,15 @@ def test_a_signed_payload_is_stored_whole_or_refused_and_its_events_process(
     from integrations.connections.xero.webhooks import parse_payload
 
     expected = {e.key for e in parse_payload(body)}
-    assert keys | set(
-        XeroWebhookEvent.objects.filter(pk__in=before, key__in=expected).values_list(
-            "key", flat=True
+    assert (
+        keys
+        | set(
+            XeroWebhookEvent.objects.filter(pk__in=before, key__in=expected).values_list(
+                "key", flat=True
+            )
         )
-    ) == expected
+        == expected
+    )
     webhook_events_process(event_ids=added)
     assert not XeroWebhookEvent.objects.filter(
         pk__in=added, state=XeroWebhookEvent.State.PENDING

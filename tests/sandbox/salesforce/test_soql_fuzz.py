@@ -28,16 +28,51 @@ ERROR_CODES = {
 }
 
 FIELDS = st.sampled_from(
-    ["Id", "Name", "Amount", "CloseDate", "IsWon", "StageName", "Account.Name", "SystemModstamp",
-     "CreatedDate", "Probability", "AccountId", "Nope", "Account.Nope.Name"]
+    [
+        "Id",
+        "Name",
+        "Amount",
+        "CloseDate",
+        "IsWon",
+        "StageName",
+        "Account.Name",
+        "SystemModstamp",
+        "CreatedDate",
+        "Probability",
+        "AccountId",
+        "Nope",
+        "Account.Nope.Name",
+    ]
 )
 LITERALS = st.one_of(
     st.sampled_from(
-        ["null", "TRUE", "false", "TODAY", "LAST_N_DAYS:99999999999", "NEXT_N_DAYS:3",
-         "2024-01-15", "0000-00-00", "9999-12-31", "2024-01-15T10:00:00Z",
-         "9999-12-31T23:59:59-0100", "0001-01-01T00:00:00+1400", "99999999999999999999999",
-         "-1.5", ".5", "1e5", "'0065g00000AbCdAAAV'", "'0065g00000AbCdA'", "'\\%'", "'\\q'",
-         "'\u0663\u0664'", "\u0663\u0664", "'", "''", "'a\x00b'"]
+        [
+            "null",
+            "TRUE",
+            "false",
+            "TODAY",
+            "LAST_N_DAYS:99999999999",
+            "NEXT_N_DAYS:3",
+            "2024-01-15",
+            "0000-00-00",
+            "9999-12-31",
+            "2024-01-15T10:00:00Z",
+            "9999-12-31T23:59:59-0100",
+            "0001-01-01T00:00:00+1400",
+            "99999999999999999999999",
+            "-1.5",
+            ".5",
+            "1e5",
+            "'0065g00000AbCdAAAV'",
+            "'0065g00000AbCdA'",
+            "'\\%'",
+            "'\\q'",
+            "'\u0663\u0664'",
+            "\u0663\u0664",
+            "'",
+            "''",
+            "'a\x00b'",
+        ]
     ),
     TEXT.map(lambda t: "'" + t.replace("\\", "\\\\").replace("'", "\\'") + "'"),
 )
@@ -45,21 +80,46 @@ TOKENS = st.one_of(
     FIELDS,
     LITERALS,
     st.sampled_from(
-        ["AND", "OR", "NOT", "(", ")", ",", "=", "!=", "<>", "<", ">=", "LIKE", "IN", "NOT IN",
-         "ORDER BY", "LIMIT", "OFFSET", "ASC", "DESC", "NULLS FIRST", "GROUP BY", "SELECT",
-         "FROM", "WHERE", "COUNT()", "99999999999999999999"]
+        [
+            "AND",
+            "OR",
+            "NOT",
+            "(",
+            ")",
+            ",",
+            "=",
+            "!=",
+            "<>",
+            "<",
+            ">=",
+            "LIKE",
+            "IN",
+            "NOT IN",
+            "ORDER BY",
+            "LIMIT",
+            "OFFSET",
+            "ASC",
+            "DESC",
+            "NULLS FIRST",
+            "GROUP BY",
+            "SELECT",
+            "FROM",
+            "WHERE",
+            "COUNT()",
+            "99999999999999999999",
+        ]
     ),
 )
 QUERIES = st.one_of(
     TEXT,
     st.builds(
-        lambda fields, obj, tail: f"SELECT {', '.join(fields)} FROM {obj} {' '.join(tail)}",
+        lambda fields, obj, tail: f"SELECT {', '.join(fields)} FROM {obj} {' '.join(tail)}",  # noqa: S608 (SOQL)
         st.lists(FIELDS, min_size=1, max_size=3),
         st.sampled_from(["Opportunity", "Account", "OpportunityLineItem", "Nope"]),
         st.lists(TOKENS, max_size=12),
     ),
     st.builds(
-        lambda field, op, lit, rest: f"SELECT Id FROM Opportunity WHERE {field} {op} {lit} {rest}",
+        lambda field, op, lit, rest: f"SELECT Id FROM Opportunity WHERE {field} {op} {lit} {rest}",  # noqa: S608
         FIELDS,
         st.sampled_from(["=", "!=", "<", ">=", "LIKE", "IN (", "NOT IN ("]),
         LITERALS,
@@ -79,8 +139,11 @@ def test_the_parser_raises_only_its_own_error(soql: str) -> None:
     try:
         parse(soql)
     except SoqlError as exc:
-        assert exc.error_code == "MALFORMED_QUERY"
-        assert exc.status == 400
+        error = exc
+    else:
+        return
+    assert error.error_code == "MALFORMED_QUERY"
+    assert error.status == 400
 
 
 @pytest.fixture
@@ -99,8 +162,8 @@ def api(org: SalesforceOrg) -> Client:
 @example(soql=NOTS)
 @example(soql="SELECT Id FROM Opportunity WHERE CloseDate = LAST_N_DAYS:99999999999")
 @example(soql="SELECT Id FROM Opportunity WHERE CreatedDate > NEXT_N_DAYS:99999999999")
-@example(soql=f"SELECT Id FROM Opportunity WHERE CreatedDate = NEXT_N_DAYS:{TO_THE_LAST_DAY}")
-@example(soql=f"SELECT Id FROM Opportunity WHERE CloseDate = NEXT_N_DAYS:{TO_THE_LAST_DAY + 1}")
+@example(soql=f"SELECT Id FROM Opportunity WHERE CreatedDate = NEXT_N_DAYS:{TO_THE_LAST_DAY}")  # noqa: S608
+@example(soql=f"SELECT Id FROM Opportunity WHERE CloseDate = NEXT_N_DAYS:{TO_THE_LAST_DAY + 1}")  # noqa: S608
 @example(soql="SELECT Id FROM Opportunity WHERE Name = 'a\x00b'")
 @example(soql="SELECT Id FROM Opportunity WHERE Name LIKE '\x00%'")
 @example(soql="SELECT Id FROM Opportunity LIMIT 99999999999999999999")

@@ -5,6 +5,7 @@ And the obvious algebra holds: ``A OR B`` lists the union of what ``A`` and ``B`
 
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import Any
 
@@ -26,12 +27,32 @@ NAMES = st.sampled_from(
 )
 VALUES = st.one_of(
     st.sampled_from(
-        ["null", "true", "False", "0", "-1.5", "1" * 80, "9" * 400, "1.0e5",
-         "DateTime(2024, 01, 01)", "DateTime(2024.5, 1, 1)", "DateTime(99999999999999999999, 1, 1)",
-         "DateTime(2024, 13, 1)", "DateTime(0, 1, 1)", "DateTime(2024,1,1,25,0,0)",
-         'DateTime("2024-01-01T00:00:00")', 'DateTime("9999-12-31T23:59:59-01:00")',
-         'DateTime("nope")', 'guid("00000000-0000-0000-0000-000000000000")', 'guid("x")',
-         '"\u0663"', "\u0663\u0664", '"a\\x00b"', '"\x00"', '"unterminated']
+        [
+            "null",
+            "true",
+            "False",
+            "0",
+            "-1.5",
+            "1" * 80,
+            "9" * 400,
+            "1.0e5",
+            "DateTime(2024, 01, 01)",
+            "DateTime(2024.5, 1, 1)",
+            "DateTime(99999999999999999999, 1, 1)",
+            "DateTime(2024, 13, 1)",
+            "DateTime(0, 1, 1)",
+            "DateTime(2024,1,1,25,0,0)",
+            'DateTime("2024-01-01T00:00:00")',
+            'DateTime("9999-12-31T23:59:59-01:00")',
+            'DateTime("nope")',
+            'guid("00000000-0000-0000-0000-000000000000")',
+            'guid("x")',
+            '"\u0663"',
+            "\u0663\u0664",
+            '"a\\x00b"',
+            '"\x00"',
+            '"unterminated',
+        ]
     ),
     TEXT.map(lambda t: '"' + t.replace("\\", "\\\\").replace('"', '\\"') + '"'),
 )
@@ -76,10 +97,8 @@ NOTS = "NOT " * 5_000 + 'Status=="DRAFT"'
 @example(where=DEEP)
 @example(where=NOTS)
 def test_the_parser_raises_only_its_own_error(where: str) -> None:
-    try:
+    with contextlib.suppress(FilterError):
         where_q(where, INVOICE_FIELDS)
-    except FilterError:
-        pass
 
 
 @pytest.fixture
