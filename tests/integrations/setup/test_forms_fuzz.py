@@ -137,7 +137,8 @@ def test_a_rule_table_answers_any_post_without_a_server_error(
         count = model._default_manager.filter(integration=integration).count()
         before = _stored(integration)
         response = owner_client.post(url, data)
-        assert response.status_code in (200, 302, 404), response.status_code
+        # 400: Django's own refusal of a field name longer than a request header may be.
+        assert response.status_code in (200, 302, 400, 404), response.status_code
         after = model._default_manager.filter(integration=integration).count()
         assert after - count in (-1, 0, 1)
         assert _stored(integration) == before  # a rule row never rewrites the configuration
