@@ -76,17 +76,14 @@ class TokenSet:
         except (TypeError, ValueError, OverflowError) as exc:
             raise ValueError("the token answer's expires_in is not a number of seconds") from exc
         scope = data.get("scope") or ""
+        scopes = [str(s) for s in scope] if isinstance(scope, list) else str(scope).split()
         known = {"access_token", "refresh_token", "expires_in", "expires_at", "scope"}
         return cls(
             access_token=access_token,
             # Salesforce does not rotate refresh tokens: a refresh answer omits it.
             refresh_token=refresh_token or previous_refresh,
             expires_at=expires_at,
-            scopes=scope.split()
-            if isinstance(scope, str)
-            else [str(s) for s in scope]
-            if isinstance(scope, list)
-            else [],
+            scopes=scopes,
             extra={k: v for k, v in data.items() if k not in known and k != "token_type"},
         )
 

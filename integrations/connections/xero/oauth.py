@@ -17,7 +17,7 @@ import dataclasses
 import logging
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 from urllib.parse import urlencode
 
 import requests
@@ -154,21 +154,25 @@ def list_organisations(tokens: TokenSet) -> list[Tenant]:
         if not isinstance(row, dict) or row.get("tenantType") != "ORGANISATION":
             continue
         connection_id, tenant_id, name = row.get("id"), row.get("tenantId"), row.get("tenantName")
-        if not (isinstance(connection_id, str) and isinstance(name, str) and _guid(tenant_id)):
+        if not (_guid(connection_id) and _guid(tenant_id) and isinstance(name, str)):
             logger.warning("xero: a connection without its ids or name")
             raise _unreadable()
-        tenants.append(Tenant(connection_id=connection_id, tenant_id=str(tenant_id), name=name))
+        # The name becomes the connection's display name (200 characters, no NUL).
+        name = name.replace("\x00", "")[:200]
+        tenants.append(Tenant(connection_id=connection_id, tenant_id=tenant_id, name=name))
     return tenants
 
 
-def _guid(value: Any) -> bool:
-    """Xero's tenant ids are GUIDs: anything else is not one of its answers (and would not fit
-    our column)."""
+def _guid(value: Any) -> TypeGuard[str]:
+    """Xero's connection and tenant ids are GUIDs: anything else is not one of its answers (and
+    would not fit our column)."""
+    if not isinstance(value, str):
+        return False
     try:
-        uuid.UUID(str(value))
+        uuid.UUID(value)
     except ValueError:
         return False
-    return isinstance(value, str)
+    return True
 
 
 def remove_tenant_connection(*, access_token: str, connection_id: str) -> bool:

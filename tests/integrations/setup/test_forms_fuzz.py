@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 from django.test import Client
-from django.urls import reverse
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -18,8 +17,12 @@ from integrations.setup import steps
 from integrations.setup.forms.rules import RULE_FORMS, RULE_MODELS
 from integrations.setup.steps import STEPS
 from tests.hostile import FUZZ_PAGES, HUGE_INTS, TEXT
-from tests.integrations.setup.test_wizard import VALID
-from tests.integrations.setup.wizard_data import DEAD, connected_integration
+
+# The wizard tests' fixtures: an integration with both caches filled, and every provider URL
+# pointing where nothing listens (the autouse ``_nowhere``), so no example reaches a network.
+from tests.integrations.setup.test_wizard import VALID, _nowhere, _url, integration
+
+__all__ = ["_nowhere", "integration"]
 
 pytestmark = pytest.mark.django_db
 
@@ -29,25 +32,6 @@ POSTED = st.one_of(
     HUGE_INTS.map(str),
     st.sampled_from(["", "on", "off", "true", "0", "-1", "1e9", "NaN", "2026-02-30", "x" * 5000]),
 )
-
-
-@pytest.fixture(autouse=True)
-def _nowhere(settings: Any) -> None:
-    settings.XERO_API_URL = f"{DEAD}/api.xro/2.0"
-    settings.XERO_TOKEN_URL = f"{DEAD}/connect/token"
-    settings.SALESFORCE_LOGIN_URL = DEAD
-
-
-@pytest.fixture
-def integration(account: Any) -> Integration:
-    return connected_integration(account)
-
-
-def _url(integration: Integration, name: str) -> str:
-    return reverse(
-        f"integrations:{name}",
-        kwargs={"account_slug": integration.account.slug, "integration_id": integration.pk},
-    )
 
 
 def _stored(integration: Integration) -> dict[str, Any]:
