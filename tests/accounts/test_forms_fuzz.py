@@ -14,12 +14,12 @@ from hypothesis import strategies as st
 
 from accounts.models import Account, Invitation, Membership, Role, User
 from tests.factories import MembershipFactory, UserFactory
-from tests.hostile import FUZZ_PAGES, HUGE_INTS, TEXT
+from tests.hostile import FUZZ_PAGES, HUGE_INTS, WIRE_TEXT
 
 pytestmark = pytest.mark.django_db
 
 POSTED = st.one_of(
-    TEXT,
+    WIRE_TEXT,
     HUGE_INTS.map(str),
     st.sampled_from(
         ["", "owner", "admin", "support", "x@", "a@b.c", "x" * 5000, "ünï@exämple.com"]
@@ -29,7 +29,7 @@ POSTED = st.one_of(
 
 def _post(names: list[str]) -> st.SearchStrategy[dict[str, Any]]:
     return st.dictionaries(
-        st.one_of(st.sampled_from(names), TEXT),
+        st.one_of(st.sampled_from(names), WIRE_TEXT),
         st.one_of(POSTED, st.lists(POSTED, min_size=2, max_size=2)),
         max_size=len(names) + 1,
     )

@@ -18,7 +18,15 @@ from billing.models import StripeEvent
 from billing.stripe_client import BillingError
 from billing.webhooks import HANDLED, event_process
 from sandbox.stripe.webhooks import sign
-from tests.hostile import FUZZ, HUGE_INTS, JSON_VALUES, RANDOM_BYTES, TEXT, deeply_nested_json
+from tests.hostile import (
+    FUZZ,
+    HUGE_INTS,
+    JSON_VALUES,
+    RANDOM_BYTES,
+    TEXT,
+    WIRE_TEXT,
+    deeply_nested_json,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -47,7 +55,7 @@ def _signed(body: bytes, secret: str = SECRET) -> str:
 
 HEADERS = st.one_of(
     st.none(),
-    TEXT,
+    WIRE_TEXT,
     st.sampled_from(["t=abc,v1=00", "t=,v1=", "v1=" + "0" * 64, "t=99999999999999999999,v1=0"]),
 )
 

@@ -16,7 +16,7 @@ from integrations.core.models import Integration
 from integrations.setup import steps
 from integrations.setup.forms.rules import RULE_FORMS, RULE_MODELS
 from integrations.setup.steps import STEPS
-from tests.hostile import FUZZ_PAGES, HUGE_INTS, TEXT
+from tests.hostile import FUZZ_PAGES, HUGE_INTS, WIRE_TEXT
 
 # The wizard tests' fixtures: an integration with both caches filled, and every provider URL
 # pointing where nothing listens (the autouse ``_nowhere``), so no example reaches a network.
@@ -28,7 +28,7 @@ pytestmark = pytest.mark.django_db
 
 CONFIG_STEPS = [s.key for s in STEPS if s.kind == "config"]
 POSTED = st.one_of(
-    TEXT,
+    WIRE_TEXT,
     HUGE_INTS.map(str),
     st.sampled_from(["", "on", "off", "true", "0", "-1", "1e9", "NaN", "2026-02-30", "x" * 5000]),
 )
@@ -52,7 +52,9 @@ def _mangled(base: dict[str, str], names: list[str]) -> st.SearchStrategy[dict[s
         st.dictionaries(st.sampled_from(names), POSTED, max_size=3),
         st.sets(st.sampled_from(names), max_size=2),
         st.dictionaries(
-            st.one_of(TEXT, st.sampled_from(["_reload", "writeback_fields:"])), POSTED, max_size=2
+            st.one_of(WIRE_TEXT, st.sampled_from(["_reload", "writeback_fields:"])),
+            POSTED,
+            max_size=2,
         ),
         st.dictionaries(st.sampled_from(names), st.text(max_size=5), max_size=1),
     )
@@ -94,7 +96,7 @@ def _rule_post(table: str) -> st.SearchStrategy[dict[str, Any]]:
             **rows,
         },
         st.one_of(st.just(""), POSTED),
-        st.one_of(st.sampled_from(["save", "refresh", "delete", "add", "remove"]), TEXT),
+        st.one_of(st.sampled_from(["save", "refresh", "delete", "add", "remove"]), WIRE_TEXT),
         st.dictionaries(st.sampled_from(fields), POSTED, max_size=len(fields)),
         st.dictionaries(
             st.sampled_from(

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from sandbox.salesforce.models import SalesforceOrg
 from sandbox.salesforce.soql import SoqlError, parse
-from tests.hostile import FUZZ, TEXT
+from tests.hostile import FUZZ, WIRE_TEXT
 from tests.sandbox.salesforce.conftest import API_VERSION, make_org, token_for
 
 pytestmark = pytest.mark.django_db
@@ -74,7 +74,7 @@ LITERALS = st.one_of(
             "'a\x00b'",
         ]
     ),
-    TEXT.map(lambda t: "'" + t.replace("\\", "\\\\").replace("'", "\\'") + "'"),
+    WIRE_TEXT.map(lambda t: "'" + t.replace("\\", "\\\\").replace("'", "\\'") + "'"),
 )
 TOKENS = st.one_of(
     FIELDS,
@@ -111,7 +111,7 @@ TOKENS = st.one_of(
     ),
 )
 QUERIES = st.one_of(
-    TEXT,
+    WIRE_TEXT,
     st.builds(
         lambda fields, obj, tail: f"SELECT {', '.join(fields)} FROM {obj} {' '.join(tail)}",  # noqa: S608 (SOQL)
         st.lists(FIELDS, min_size=1, max_size=3),

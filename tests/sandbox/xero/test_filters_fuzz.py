@@ -18,7 +18,7 @@ from sandbox.xero import clock, services
 from sandbox.xero.api import CONTACT_FIELDS, INVOICE_FIELDS
 from sandbox.xero.filters import FilterError, where_q
 from sandbox.xero.models import Contact, XeroOrganisation
-from tests.hostile import FUZZ, TEXT
+from tests.hostile import FUZZ, WIRE_TEXT
 
 pytestmark = pytest.mark.django_db
 
@@ -54,7 +54,7 @@ VALUES = st.one_of(
             '"unterminated',
         ]
     ),
-    TEXT.map(lambda t: '"' + t.replace("\\", "\\\\").replace('"', '\\"') + '"'),
+    WIRE_TEXT.map(lambda t: '"' + t.replace("\\", "\\\\").replace('"', '\\"') + '"'),
 )
 PREDICATES = st.one_of(
     st.builds(
@@ -71,7 +71,7 @@ PREDICATES = st.one_of(
     ),
 )
 WHERES = st.one_of(
-    TEXT,
+    WIRE_TEXT,
     PREDICATES,
     st.builds(
         lambda a, op, b, neg: f"{'NOT ' if neg else ''}({a}) {op} {b}",
@@ -82,7 +82,7 @@ WHERES = st.one_of(
     ),
 )
 ORDERS = st.one_of(
-    TEXT,
+    WIRE_TEXT,
     st.builds(
         lambda n, d: f"{n} {d}", NAMES, st.sampled_from(["", "ASC", "DESC", "UP", "ASC DESC"])
     ),

@@ -18,13 +18,13 @@ from hypothesis import strategies as st
 
 from integrations.connections.models import Connection
 from integrations.core.models import Integration
-from tests.hostile import FUZZ_PAGES, HUGE_INTS, JSON_VALUES, TEXT
+from tests.hostile import FUZZ_PAGES, HUGE_INTS, JSON_VALUES, WIRE_TEXT
 
 pytestmark = pytest.mark.django_db
 
 PARAMS = st.dictionaries(
     st.sampled_from(["state", "code", "error", "error_description", "scope"]),
-    st.one_of(TEXT, st.sampled_from(["", "access_denied", "invalid_request"])),
+    st.one_of(WIRE_TEXT, st.sampled_from(["", "access_denied", "invalid_request"])),
     max_size=4,
 )
 ANSWER = st.tuples(
@@ -37,14 +37,14 @@ ANSWER = st.tuples(
             optional={
                 "access_token": st.one_of(st.just("at"), JSON_VALUES),
                 "refresh_token": st.one_of(st.just("rt"), JSON_VALUES),
-                "expires_in": st.one_of(HUGE_INTS, TEXT, JSON_VALUES),
+                "expires_in": st.one_of(HUGE_INTS, WIRE_TEXT, JSON_VALUES),
                 "scope": JSON_VALUES,
                 "id": st.one_of(
                     st.just("http://127.0.0.1:9/id/00D000000000001AAA/005000000000001AAA"),
-                    TEXT,
+                    WIRE_TEXT,
                 ),
-                "instance_url": st.one_of(st.just("http://127.0.0.1:9"), TEXT),
-                "organization_id": st.one_of(st.just("00D000000000001AAA"), TEXT),
+                "instance_url": st.one_of(st.just("http://127.0.0.1:9"), WIRE_TEXT),
+                "organization_id": st.one_of(st.just("00D000000000001AAA"), WIRE_TEXT),
                 "error": st.one_of(st.just("invalid_grant"), JSON_VALUES),
             },
         ).map(json.dumps),
@@ -53,7 +53,9 @@ ANSWER = st.tuples(
                 {},
                 optional={
                     "id": JSON_VALUES,
-                    "tenantId": st.one_of(st.just("00000000-0000-0000-0000-000000000001"), TEXT),
+                    "tenantId": st.one_of(
+                        st.just("00000000-0000-0000-0000-000000000001"), WIRE_TEXT
+                    ),
                     "tenantName": JSON_VALUES,
                     "tenantType": st.sampled_from(["ORGANISATION", "PRACTICE", ""]),
                 },
@@ -126,8 +128,8 @@ def test_a_garbled_provider_answer_is_a_page_never_a_500(
 
     @FUZZ_PAGES
     @given(
-        code=st.one_of(st.just("good-code"), TEXT),
-        error=st.one_of(st.just(""), TEXT),
+        code=st.one_of(st.just("good-code"), WIRE_TEXT),
+        error=st.one_of(st.just(""), WIRE_TEXT),
         answers=st.lists(ANSWER, min_size=1, max_size=3),
     )
     @example(
