@@ -423,8 +423,67 @@ class BadSignature(Exception):
     pass
 
 
+class NotAnEvent(BadSignature):
+    """Signed, but not an event we can store (the JSON column and our columns refuse it)."""
+
+
+# The last second a DateTimeField holds (9999-12-31T23:59:59Z).
+_LAST_TIMESTAMP = 253_402_300_799
+
+
+def _refuse_constant(name: str) -> float:
+    raise ValueError(f"{name} is not JSON PostgreSQL stores")
+
+
+def _storable(value: Any) -> bool:
+    """No NUL or lone surrogate in any string: PostgreSQL's jsonb refuses both. Walked without
+    recursion: the decoder allows nesting deeper than a recursive walk would."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, str) and ("\x00" in item or not _utf8(item)):
+            return False
+    return True
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _event_shape(event: Any) -> str:
+    """Why a verified body is not an event we store, or "" when it is one."""
+    if not isinstance(event, dict):
+        return "not a JSON object"
+    event_id, event_type, created = event.get("id"), event.get("type", ""), event.get("created")
+    if not isinstance(event_id, str) or not 0 < len(event_id) <= 255:
+        return "no id of at most 255 characters"
+    if not isinstance(event_type, str) or len(event_type) > 100:
+        return "a type that is not text of at most 100 characters"
+    if created is not None and (
+        isinstance(created, bool)
+        or not isinstance(created, int)
+        or not 0 <= created <= _LAST_TIMESTAMP
+    ):
+        return "a created time that is not a Unix timestamp"
+    if not _storable(event):
+        return "text holding NUL or unpaired surrogate characters"
+    return ""
+
+
 def webhook_event(*, payload: bytes, signature: str) -> dict[str, Any]:
-    """The event, once its ``Stripe-Signature`` proves Stripe sent it in the last 5 minutes."""
+    """The event, once its ``Stripe-Signature`` proves Stripe sent it in the last 5 minutes.
+
+    Raises :class:`BadSignature` for a missing or wrong signature, :class:`NotAnEvent` for a
+    signed body that cannot be stored as an event (checked here, so nothing half-stored)."""
     if not settings.STRIPE_WEBHOOK_SECRET:
         raise BadSignature("no webhook secret configured")
     if not signature:
@@ -436,10 +495,14 @@ def webhook_event(*, payload: bytes, signature: str) -> dict[str, Any]:
             settings.STRIPE_WEBHOOK_SECRET,
             WEBHOOK_TOLERANCE_SECONDS,
         )
-        # The body as sent (plain JSON, stored as is), not the SDK's object.
-        event = json.loads(payload)
     except (stripe.SignatureVerificationError, ValueError, UnicodeDecodeError) as exc:
         raise BadSignature(str(exc)) from exc
-    if not isinstance(event, dict) or not event.get("id"):
-        raise BadSignature("not an event")
-    return event
+    try:
+        # The body as sent (plain JSON, stored as is), not the SDK's object.
+        event = json.loads(payload, parse_constant=_refuse_constant)
+    except (ValueError, RecursionError) as exc:
+        raise NotAnEvent(f"not JSON ({type(exc).__name__})") from exc
+    problem = _event_shape(event)
+    if problem:
+        raise NotAnEvent(f"not an event: {problem}")
+    return cast(dict[str, Any], event)

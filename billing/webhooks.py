@@ -59,9 +59,14 @@ def event_receive(*, payload: bytes, signature: str, queue: Callable[[int], Any]
     return row
 
 
+def _dict(value: Any) -> dict[str, Any]:
+    """``value`` if it is a JSON object, else empty: a signed payload may still hold any type
+    anywhere, and an event about nothing we can read is an unknown one, not a crash."""
+    return value if isinstance(value, dict) else {}
+
+
 def _object(event: StripeEvent) -> dict[str, Any]:
-    obj: dict[str, Any] = event.payload.get("data", {}).get("object", {}) or {}
-    return obj
+    return _dict(_dict(_dict(event.payload).get("data")).get("object"))
 
 
 def _id(value: Any) -> str:
@@ -88,8 +93,7 @@ def _find(
 
 
 def _invoice_subscription(obj: dict[str, Any]) -> str:
-    parent = obj.get("parent") or {}
-    details = parent.get("subscription_details") or {}
+    details = _dict(_dict(obj.get("parent")).get("subscription_details"))
     return _id(details.get("subscription") or obj.get("subscription"))
 
 
@@ -105,7 +109,10 @@ def _handle(event: StripeEvent) -> tuple[str, str, Subscription | None]:
         )
         if subscription is None:
             return Outcome.UNKNOWN, "no account for this Checkout session", None
-        done = checkout_complete(subscription=subscription, session_id=str(obj["id"]))
+        session_id = _id(obj.get("id"))
+        if not session_id:
+            return Outcome.UNKNOWN, "no Checkout session id in the event", subscription
+        done = checkout_complete(subscription=subscription, session_id=session_id)
         return (Outcome.APPLIED if done else Outcome.IGNORED), "", subscription
     if event.type in SUBSCRIPTION_EVENTS:
         stripe_id = _id(obj.get("id"))

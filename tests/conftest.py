@@ -5,6 +5,7 @@ import os
 import pytest
 from django.conf import settings
 from django.test import Client
+from hypothesis import settings as hypothesis_settings
 
 from accounts.models import Role
 from tests.factories import AccountFactory, MembershipFactory, UserFactory
@@ -12,6 +13,14 @@ from tests.factories import AccountFactory, MembershipFactory, UserFactory
 
 def _in_ci() -> bool:
     return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+# CI replays the same examples every run (a failure there reproduces here with CI=true), with
+# no per-example deadline on its loaded machine; a developer's run explores new ones. Tests'
+# own @settings (example counts) still apply.
+hypothesis_settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
+if _in_ci():
+    hypothesis_settings.load_profile("ci")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

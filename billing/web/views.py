@@ -17,7 +17,7 @@ from accounts.models import Role
 from billing import services, subscriptions, webhooks
 from billing.models import Subscription
 from billing.pricing import PricingError
-from billing.stripe_client import BadSignature, BillingError
+from billing.stripe_client import BadSignature, BillingError, NotAnEvent
 from billing.tasks import process_stripe_event
 from billing.usage import account_usage
 from integrations.setup.help import help_for
@@ -201,6 +201,9 @@ def stripe_webhook(request: HttpRequest) -> HttpResponse:
             signature=request.headers.get("Stripe-Signature", ""),
             queue=process_stripe_event.delay,
         )
+    except NotAnEvent as exc:
+        logger.warning("stripe webhook refused: %s", exc)
+        return HttpResponse(f"Signed, but {exc}.", status=400, content_type="text/plain")
     except BadSignature as exc:
         logger.warning("stripe webhook refused: %s", exc)
         return HttpResponse("Bad signature.", status=400, content_type="text/plain")

@@ -93,6 +93,9 @@ def take(request: HttpRequest, *, provider: str, state: str | None) -> Flow | No
     flows: dict[str, dict[str, Any]] = dict(request.session.get(SESSION_KEY, {}))
     data = flows.pop(state, None)
     request.session[SESSION_KEY] = flows
+    # Spent now, whatever the answer: the session middleware does not save a session on a
+    # 5xx answer (a provider that answered nonsense is a 502), which would let the link replay.
+    request.session.save()
     if data is None:
         return None
     flow = Flow(**data)
@@ -146,4 +149,9 @@ def refresh_tokens(
         ) from exc
     finally:
         session.close()
-    return TokenSet.from_response(data, previous_refresh=refresh_token)
+    try:
+        return TokenSet.from_response(data, previous_refresh=refresh_token)
+    except ValueError as exc:
+        raise ProviderError(
+            f"{provider_name} answered the token refresh with no usable tokens ({exc}); will retry."
+        ) from exc

@@ -68,15 +68,26 @@ class TokenSet:
 
     @classmethod
     def from_response(cls, data: dict[str, Any], *, previous_refresh: str = "") -> TokenSet:
-        expires_in = int(data.get("expires_in") or 0)
+        """The tokens of a token endpoint's answer; ValueError for one that holds none."""
+        access_token, refresh_token = data.get("access_token"), data.get("refresh_token")
+        if not isinstance(access_token, str) or not access_token:
+            raise ValueError("the token answer holds no access_token")
+        if refresh_token is not None and not isinstance(refresh_token, str):
+            raise ValueError("the token answer's refresh_token is not text")
+        try:
+            expires_in = int(data.get("expires_in") or 0)
+            expires_at = timezone.now() + dt.timedelta(seconds=expires_in or 3600)
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise ValueError("the token answer's expires_in is not a number of seconds") from exc
         scope = data.get("scope") or ""
+        scopes = [str(s) for s in scope] if isinstance(scope, list) else str(scope).split()
         known = {"access_token", "refresh_token", "expires_in", "expires_at", "scope"}
         return cls(
-            access_token=str(data["access_token"]),
+            access_token=access_token,
             # Salesforce does not rotate refresh tokens: a refresh answer omits it.
-            refresh_token=str(data.get("refresh_token") or previous_refresh),
-            expires_at=timezone.now() + dt.timedelta(seconds=expires_in or 3600),
-            scopes=scope.split() if isinstance(scope, str) else list(scope),
+            refresh_token=refresh_token or previous_refresh,
+            expires_at=expires_at,
+            scopes=scopes,
             extra={k: v for k, v in data.items() if k not in known and k != "token_type"},
         )
 

@@ -435,7 +435,9 @@ def _list(
         page = max(int(page_text), 1)
         size = min(max(int(call.query.get("pageSize") or PAGE_SIZE), 1), MAX_PAGE_SIZE)
         count = qs.count()
-        qs = qs[(page - 1) * size : page * size]
+        start = (page - 1) * size
+        # Past the last page Xero answers an empty one (and PostgreSQL's OFFSET is 64 bits).
+        qs = qs[start : start + size] if start < count else qs.none()
         body["pagination"] = {
             "page": page,
             "pageSize": size,

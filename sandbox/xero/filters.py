@@ -69,11 +69,16 @@ def tokenize(text: str) -> list[Token]:
 Value = str | Decimal | bool | dt.datetime | uuid.UUID | None
 
 
+MAX_NESTING = 100
+"""Deeper parentheses or NOTs are refused: recursion is bounded long before Python's limit."""
+
+
 class _Parser:
     def __init__(self, text: str, fields: dict[str, Field]) -> None:
         self.tokens = tokenize(text)
         self.pos = 0
         self.fields = fields
+        self.depth = 0
 
     def peek(self) -> Token | None:
         return self.tokens[self.pos] if self.pos < len(self.tokens) else None
@@ -115,13 +120,19 @@ class _Parser:
         return q
 
     def unary(self) -> Q:
-        if self.accept("NOT", "!"):
-            return ~self.unary()
-        if self.accept("("):
-            q = self.or_expr()
-            self.take(")")
-            return q
-        return self.predicate()
+        if self.depth >= MAX_NESTING:
+            raise FilterError("The expression is nested too deeply")
+        self.depth += 1
+        try:
+            if self.accept("NOT", "!"):
+                return ~self.unary()
+            if self.accept("("):
+                q = self.or_expr()
+                self.take(")")
+                return q
+            return self.predicate()
+        finally:
+            self.depth -= 1
 
     def field_path(self) -> tuple[str, str | None]:
         """The field name and an optional trailing method (Contains, StartsWith, ToLower...)."""
@@ -185,6 +196,9 @@ class _Parser:
     def value(self) -> Value:
         token = self.take()
         if token.kind == "string":
+            if "\x00" in token.text:
+                # No stored text holds NUL (PostgreSQL refuses it): no filter may name one.
+                raise FilterError("A string may not contain NUL characters")
             return token.text[1:-1].replace('\\"', '"').replace("\\\\", "\\")
         if token.kind == "number":
             return Decimal(token.text)
@@ -218,7 +232,10 @@ class _Parser:
                 raise FilterError(f"Invalid DateTime {raw!r}") from exc
             return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
         while True:
-            numbers.append(int(self.take(kind="number").text))
+            number = self.take(kind="number").text
+            if not number.lstrip("-").isdigit():
+                raise FilterError(f"DateTime takes whole numbers, not {number}")
+            numbers.append(int(number))
             if not self.accept(","):
                 break
         self.take(")")
@@ -227,7 +244,7 @@ class _Parser:
         try:
             year, month, day, hour, minute, second = (*numbers, 0, 0, 0)[:6]
             return dt.datetime(year, month, day, hour, minute, second, tzinfo=dt.UTC)
-        except ValueError as exc:
+        except (ValueError, OverflowError) as exc:
             raise FilterError(str(exc)) from exc
 
 

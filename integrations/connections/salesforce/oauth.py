@@ -110,11 +110,20 @@ def authorization_complete(*, flow: Flow, code: str) -> Authorised:
             "“api” and “refresh_token” scopes, then connect again.",
             status=502,
         )
-    identity = _identity(identity_url, str(data["access_token"]), org_id)
+    try:
+        tokens = TokenSet.from_response(data)
+    except ValueError as exc:
+        logger.warning("salesforce: unusable token answer (%s)", exc)
+        raise ConnectError(
+            "Salesforce's answer was unreadable",
+            "Salesforce's login server answered with something CarryTheOne cannot read. "
+            "Nothing was connected; try again in a few minutes.",
+            status=502,
+        ) from exc
+    identity = _identity(identity_url, tokens.access_token, org_id)
     host = urlsplit(instance_url).netloc
     username = str(identity.get("username") or "")
     display_name = f"{username} on {host}" if username else host
-    tokens = TokenSet.from_response(data)
     extra = {"instance_url": instance_url, "login_url": login_url, "id": identity_url}
     tokens = TokenSet(
         tokens.access_token, tokens.refresh_token, tokens.expires_at, tokens.scopes, extra

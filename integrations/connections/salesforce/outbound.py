@@ -51,7 +51,9 @@ def parse_message(body: bytes) -> OutboundMessage:
         root = fromstring(body)
     except DefusedXmlException as exc:
         raise MalformedMessage(f"The XML declares what we never accept ({exc}).") from exc
-    except ParseError as exc:
+    except (ParseError, LookupError, UnicodeError) as exc:
+        # LookupError and UnicodeError: an XML declaration naming an encoding Python does not
+        # have, or one the bytes do not decode in (expat lets the codec raise).
         raise MalformedMessage(f"The body is not well-formed XML ({exc}).") from exc
     if root.tag != f"{{{SOAP_ENV}}}Envelope":
         raise MalformedMessage("The body is not a SOAP 1.1 envelope.")

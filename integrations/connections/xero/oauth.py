@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 from urllib.parse import urlencode
 
 import requests
@@ -109,7 +110,20 @@ def exchange_code(*, code: str, flow: Flow) -> TokenSet:
             "Xero did not grant offline access, which CarryTheOne needs to sync while you are "
             "away. Start the connection again and allow all requested permissions.",
         )
-    return TokenSet.from_response(data)
+    try:
+        return TokenSet.from_response(data)
+    except ValueError as exc:
+        logger.warning("xero: unusable token answer (%s)", exc)
+        raise _unreadable() from exc
+
+
+def _unreadable() -> ConnectError:
+    return ConnectError(
+        "Xero's answer was unreadable",
+        "Xero's sign-in service answered with something CarryTheOne cannot read, so nothing "
+        "was connected. Try again in a few minutes.",
+        status=502,
+    )
 
 
 def list_organisations(tokens: TokenSet) -> list[Tenant]:
@@ -133,11 +147,32 @@ def list_organisations(tokens: TokenSet) -> list[Tenant]:
             "Try again in a few minutes.",
             status=502,
         ) from exc
-    return [
-        Tenant(connection_id=str(row["id"]), tenant_id=str(row["tenantId"]), name=row["tenantName"])
-        for row in rows
-        if row.get("tenantType") == "ORGANISATION"
-    ]
+    if not isinstance(rows, list):
+        raise _unreadable()
+    tenants = []
+    for row in rows:
+        if not isinstance(row, dict) or row.get("tenantType") != "ORGANISATION":
+            continue
+        connection_id, tenant_id, name = row.get("id"), row.get("tenantId"), row.get("tenantName")
+        if not (_guid(connection_id) and _guid(tenant_id) and isinstance(name, str)):
+            logger.warning("xero: a connection without its ids or name")
+            raise _unreadable()
+        # The name becomes the connection's display name (200 characters, no NUL).
+        name = name.replace("\x00", "")[:200]
+        tenants.append(Tenant(connection_id=connection_id, tenant_id=tenant_id, name=name))
+    return tenants
+
+
+def _guid(value: Any) -> TypeGuard[str]:
+    """Xero's connection and tenant ids are GUIDs: anything else is not one of its answers (and
+    would not fit our column)."""
+    if not isinstance(value, str):
+        return False
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
 
 
 def remove_tenant_connection(*, access_token: str, connection_id: str) -> bool:

@@ -64,6 +64,9 @@ def _text(raw: Mapping[str, Any], key: str, index: int) -> str:
     value = raw.get(key)
     if not isinstance(value, str) or not value.strip():
         raise WebhookPayloadError(f"event {index}: {key} is missing or not text.")
+    if not value.strip().isprintable():
+        # NUL and lone surrogates cannot be stored (nor hashed as UTF-8); no Xero id has them.
+        raise WebhookPayloadError(f"event {index}: {key} holds characters no Xero value has.")
     if len(value.strip()) > MAX_ID_LENGTH:
         raise WebhookPayloadError(f"event {index}: {key} is longer than any Xero value.")
     return value.strip()
@@ -73,9 +76,10 @@ def _date(value: str, index: int) -> dt.datetime:
     # Xero writes UTC without an offset ("2026-12-03T16:35:09.123"); an offset is honoured.
     try:
         when = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError as exc:
+        # OverflowError: an offset moving the first or last day past the calendar.
+        return when.replace(tzinfo=dt.UTC) if when.tzinfo is None else when.astimezone(dt.UTC)
+    except (ValueError, OverflowError) as exc:
         raise WebhookPayloadError(f"event {index}: eventDateUtc {value!r} is not a date.") from exc
-    return when.replace(tzinfo=dt.UTC) if when.tzinfo is None else when.astimezone(dt.UTC)
 
 
 def parse_payload(body: bytes) -> list[WebhookEvent]:
@@ -86,7 +90,8 @@ def parse_payload(body: bytes) -> list[WebhookEvent]:
     """
     try:
         data = json.loads(body)
-    except (UnicodeDecodeError, ValueError) as exc:
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        # RecursionError: nesting deeper than the decoder recurses ("[[[[...").
         raise WebhookPayloadError(f"the body is not JSON ({exc}).") from exc
     if not isinstance(data, Mapping):
         raise WebhookPayloadError("the body is not a JSON object.")
@@ -94,8 +99,8 @@ def parse_payload(body: bytes) -> list[WebhookEvent]:
     if not isinstance(events, list):
         raise WebhookPayloadError("events is missing or not a list.")
     sequence = data.get("lastEventSequence", 0)
-    if isinstance(sequence, bool) or not isinstance(sequence, int):
-        sequence = 0
+    if isinstance(sequence, bool) or not isinstance(sequence, int) or not 0 <= sequence < 2**63:
+        sequence = 0  # only an order hint: one past the column's range is as good as none
     parsed: list[WebhookEvent] = []
     for index, raw in enumerate(events):
         if not isinstance(raw, Mapping):

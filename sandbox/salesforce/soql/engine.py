@@ -289,6 +289,8 @@ class Engine:
                 return lit.value
             if kind == "dateliteral":
                 start, end = self._date_range(lit)
+                if end == dt.date.max:  # the range's end instant would be past the calendar
+                    raise self.fail("MALFORMED_QUERY", lit.pos, f"invalid date literal: {lit.text}")
                 return (_midnight(start), _midnight(end + dt.timedelta(days=1)))
             raise self._type_error(f, lit, "dateTime", "should not be enclosed in quotes")
         raise self._type_error(f, lit, f.type, "")
@@ -311,9 +313,14 @@ class Engine:
             return today - one, today - one
         if name == "TOMORROW":
             return today + one, today + one
-        if name == "LAST_N_DAYS":
-            return today - dt.timedelta(days=n), today
-        return today + one, today + dt.timedelta(days=n)
+        try:
+            if name == "LAST_N_DAYS":
+                return today - dt.timedelta(days=n), today
+            return today + one, today + dt.timedelta(days=n)
+        except OverflowError:
+            raise self.fail(
+                "MALFORMED_QUERY", lit.pos, f"invalid date literal: {lit.text}"
+            ) from None
 
     # --- running ----------------------------------------------------------------------------
 

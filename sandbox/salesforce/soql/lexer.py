@@ -80,6 +80,11 @@ def _read_string(soql: str, start: int) -> tuple[str, int]:
             continue
         if char == "'":
             return "".join(out), pos + 1
+        if char == "\x00":
+            # No stored text holds NUL (PostgreSQL refuses it), so no filter may name one.
+            raise SoqlError(
+                "MALFORMED_QUERY", located(soql, pos, "Invalid string literal: illegal character")
+            )
         out.append(char)
         pos += 1
     raise SoqlError("MALFORMED_QUERY", located(soql, start, "unterminated string literal"))

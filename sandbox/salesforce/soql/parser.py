@@ -58,11 +58,19 @@ RESERVED = frozenset(
 )
 
 
+MAX_NESTING = 100
+"""Conditions nested deeper than this (parentheses or NOTs) are refused: recursion is bounded
+long before Python's own limit."""
+MAX_INTEGER = 2**31 - 1
+"""LIMIT and OFFSET are Salesforce integers (32 bits)."""
+
+
 class Parser:
     def __init__(self, soql: str) -> None:
         self.soql = soql
         self.tokens = tokenize(soql)
         self.i = 0
+        self.depth = 0
 
     @property
     def tok(self) -> Token:
@@ -171,6 +179,8 @@ class Parser:
         token = self.tok
         if token.kind != "number" or not token.text.isdigit():
             raise self.error()
+        if int(token.text) > MAX_INTEGER:
+            raise self.error(text=f"number out of range: {token.text}")
         self.advance()
         return int(token.text)
 
@@ -207,15 +217,21 @@ class Parser:
         return BoolOp(op, tuple(items))
 
     def unary(self) -> Condition:
-        if self.tok.is_kw("NOT"):
-            self.advance()
-            return Not(self.unary())
-        if self.at_punct("("):
-            self.advance()
-            inner = self.condition()
-            self.expect_punct(")")
-            return inner
-        return self.comparison()
+        if self.depth >= MAX_NESTING:
+            raise self.error(text="conditions are nested too deeply")
+        self.depth += 1
+        try:
+            if self.tok.is_kw("NOT"):
+                self.advance()
+                return Not(self.unary())
+            if self.at_punct("("):
+                self.advance()
+                inner = self.condition()
+                self.expect_punct(")")
+                return inner
+            return self.comparison()
+        finally:
+            self.depth -= 1
 
     def comparison(self) -> Comparison:
         ref = self.field_ref()
