@@ -41,6 +41,7 @@ from carrytheone.logcontext import ContextFilter
 from integrations.connections.models import Connection
 from integrations.core.config import SyncConfig
 from integrations.core.models import Integration
+from integrations.web.connect import xero_views
 from tests.local_server import local_server
 from tests.push_messages import outbound_message
 from tests.sandbox_wiring import point_at_sandbox
@@ -100,7 +101,11 @@ class _Outside(BaseHTTPRequestHandler):
         self._answer(b"ok")
 
     def do_GET(self) -> None:
-        self._answer(b'[{"tenantType": "ORGANISATION"}]')
+        self._answer(
+            b'[{"id": "6b1e9c1e-6a8c-4b3a-9d2e-0c6f4f0b7a11", "tenantId":'
+            b' "0f2d8c55-3c1b-4a8e-b7a2-5d9e1f3c4b66", "tenantType": "ORGANISATION",'
+            b' "tenantName": "Outside Org"}]'
+        )
 
     def _answer(self, body: bytes) -> None:
         self.send_response(200)
@@ -200,6 +205,7 @@ def test_no_secret_reaches_a_log_a_page_an_email_or_sentry(
     formatted: io.StringIO,
     sentry: RecordingTransport,
     outside: str,
+    monkeypatch: pytest.MonkeyPatch,
     eager_celery: None,
 ):
     from alerts.models import AlertDelivery
@@ -341,6 +347,11 @@ def test_no_secret_reaches_a_log_a_page_an_email_or_sentry(
 
     # A connect callback failing unexpectedly once the tokens are in hand: DEBUG off, then on.
     settings.XERO_CONNECTIONS_URL = f"{outside}/connections"
+
+    def fails_unexpectedly(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("storing the connection failed")
+
+    monkeypatch.setattr(xero_views, "_store", fails_unexpectedly)
     for debug in (False, True):
         settings.DEBUG = debug
         started = client.post(reverse("xero:connect", kwargs=args))
