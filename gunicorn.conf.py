@@ -16,3 +16,8 @@ gunicorn.http.wsgi.SERVER_SOFTWARE = ""
 # carry a one-time ``code`` and ``state`` in theirs. No Referer either: it may hold a URL with
 # a query string. Client address, time, method, path, protocol, status, size, duration, agent.
 access_log_format = '%(h)s %(l)s %(u)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(L)s "%(a)s"'
+
+# No control socket: gunicorn 24+ opens one at ~/.gunicorn/gunicorn.ctl by default, outside the
+# checkout and shared by every gunicorn of the user (`make run`, the tests' servers, the
+# benchmark), so they would take it from one another; nothing here uses `gunicornc`.
+control_socket_disable = True
