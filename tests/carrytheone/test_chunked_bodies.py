@@ -35,8 +35,9 @@ def _echo_length(environ: dict[str, Any], start_response: Any) -> list[bytes]:
 def _call(app: ChunkedBodies, **environ: Any) -> tuple[str, dict[str, str], bytes]:
     seen: dict[str, Any] = {}
 
-    def start_response(status: str, headers: list[tuple[str, str]]) -> None:
+    def start_response(status: str, headers: list[tuple[str, str]], *_: Any) -> Any:
         seen["status"], seen["headers"] = status, dict(headers)
+        return lambda data: None
 
     body = b"".join(app(environ, start_response))
     return seen["status"], seen["headers"], body
@@ -79,7 +80,7 @@ def _chunks(body: bytes) -> Iterator[bytes]:
 
 def _post_chunked(url: str, path: str, form: dict[str, str]) -> tuple[int, bytes]:
     parts = urlsplit(url)
-    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+    connection = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=30)
     try:
         connection.request(
             "POST",
