@@ -18,3 +18,8 @@ gunicorn.http.wsgi.SERVER_SOFTWARE = ""
 access_log_format = '%(h)s %(l)s %(u)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(L)s "%(a)s"'
 # ...and the path scrubbed of secrets (a push endpoint's path is its token).
 logger_class = "carrytheone.gunicorn_logging.ScrubbedLogger"
+
+# No control socket: gunicorn 24+ opens one at ~/.gunicorn/gunicorn.ctl by default, outside the
+# checkout and shared by every gunicorn of the user (`make run`, the tests' servers, the
+# benchmark), so they would take it from one another; nothing here uses `gunicornc`.
+control_socket_disable = True

@@ -2,6 +2,9 @@ import os
 
 from django.core.wsgi import get_wsgi_application
 
+from carrytheone.chunked import ChunkedBodies
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "carrytheone.settings")
 
-application = get_wsgi_application()
+# Outside Django's middleware: the body must have its length before WSGIRequest reads it.
+application = ChunkedBodies(get_wsgi_application())

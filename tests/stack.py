@@ -92,10 +92,27 @@ class Stack:
         )
 
     def start_web(self) -> None:
-        # As the Procfile: Django's development server, threaded, no autoreload in tests.
+        # As the Procfile: gunicorn, one worker of threads, without its reloader in tests.
         self.start(
             "web",
-            [sys.executable, "manage.py", "runserver", "--noreload", f"127.0.0.1:{self.port}"],
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "carrytheone.wsgi:application",
+                "--bind",
+                f"127.0.0.1:{self.port}",
+                "--worker-class",
+                "gthread",
+                "--workers",
+                "1",
+                "--threads",
+                "8",
+                "--timeout",
+                "120",
+                "--access-logfile",
+                "-",
+            ],
         )
         self.wait_for(self._answers, timeout=60, what="the web server to answer")
 

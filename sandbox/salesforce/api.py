@@ -26,9 +26,9 @@ from sandbox.salesforce import jsonout, writes
 from sandbox.salesforce.describe import describe_object, get_object, global_entry, objects_of
 from sandbox.salesforce.ids import to_18
 from sandbox.salesforce.models import SalesforceOrg
-from sandbox.salesforce.services import session_lookup
+from sandbox.salesforce.services import identity_url, session_lookup
 from sandbox.salesforce.soql import SoqlError
-from sandbox.salesforce.soql.ast import FieldRef, Select
+from sandbox.salesforce.soql.ast import Aggregate, FieldRef, Select
 from sandbox.salesforce.soql.engine import Engine, Plan, format_datetime, query_more, run_query
 
 MIN_VERSION, MAX_VERSION = 20, 66
@@ -192,9 +192,13 @@ def versions(request: HttpRequest) -> HttpResponse:
 
 @api_view
 def resources(request: HttpRequest, ctx: ApiContext) -> HttpResponse:
+    """The resources this simulator serves, as relative URIs, and ``identity``: Salesforce gives
+    the session user's absolute Identity URL there (jsforce reads the user from it)."""
     base = f"/services/data/v{ctx.version}"
     names = ["sobjects", "query", "queryAll", "limits"]
-    return json_response({name: f"{base}/{name}" for name in names})
+    body = {name: f"{base}/{name}" for name in names}
+    body["identity"] = identity_url(request.build_absolute_uri("/").rstrip("/"), ctx.org)
+    return json_response(body)
 
 
 def _batch_size(request: HttpRequest) -> int:
@@ -373,7 +377,9 @@ def record(request: HttpRequest, ctx: ApiContext, sobject: str, record_id: str) 
     if row["is_deleted"]:
         raise ApiError(404, "ENTITY_IS_DELETED", "entity is deleted")
     engine = Engine(ctx.org, f"SELECT Id FROM {obj.name}", ctx.version)  # noqa: S608 - SOQL over a known object name, not SQL
-    fields: list[FieldRef | Select] = [FieldRef((f.name,), 0) for f in obj.visible_fields(ctx.org)]
+    fields: list[FieldRef | Select | Aggregate] = [
+        FieldRef((f.name,), 0) for f in obj.visible_fields(ctx.org)
+    ]
     plan: Plan = engine.plan(Select(obj.name, 0, fields))
     return json_response(engine.render_rows(plan, [row["pk"]], include_deleted=False)[0])
 

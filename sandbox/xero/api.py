@@ -21,7 +21,17 @@ from django.http import HttpRequest, HttpResponse
 
 from sandbox.db import atomic
 from sandbox.faults import Faults
-from sandbox.xero import filters, limits, oauth, serialize, validation, webhooks, writes, xjson
+from sandbox.xero import (
+    filters,
+    limits,
+    oauth,
+    refused,
+    serialize,
+    validation,
+    webhooks,
+    writes,
+    xjson,
+)
 from sandbox.xero.filters import Field, FilterError
 from sandbox.xero.models import (
     Account,
@@ -659,8 +669,10 @@ def _batch(
     *,
     summarize_default: bool = True,
     mark_ok: bool = True,
+    target: Any = None,
 ) -> ApiResult:
     summarize = call.flag("summarizeErrors", summarize_default)
+    refuse = refused.refuser(call.ctx, key, method=call.method, target=target)
     outcomes: list[dict[str, Any]] = []
     failed: list[dict[str, Any]] = []
     flag = ERROR_FLAG.get(key)
@@ -673,13 +685,15 @@ def _batch(
                 data = ser(obj)
         except ElementError as exc:
             del call.ctx.events[mark:]
-            echo = {k: v for k, v in element.items() if k not in ("ValidationErrors",)}
-            echo["ValidationErrors"] = [{"Message": m} for m in exc.messages]
-            echo["StatusAttributeString"] = "ERROR"
+            # Xero answers the element's full model (a zero GUID for an id never given out);
+            # settings elements without a model of their own here are echoed as sent.
+            model = refuse(element) if refuse is not None else dict(element)
+            model["ValidationErrors"] = [{"Message": m} for m in exc.messages]
+            model["StatusAttributeString"] = "ERROR"
             if flag:
-                echo[flag] = True
-            failed.append(echo)
-            outcomes.append(echo)
+                model[flag] = True
+            failed.append(model)
+            outcomes.append(model)
             continue
         if mark_ok:
             data["StatusAttributeString"] = "OK"
@@ -708,6 +722,7 @@ def write_contacts(call: ApiCall) -> ApiResult:
         "Contacts",
         lambda d: writes.write_contact(ctx, d, create_only=call.method == "PUT", target=target),
         serialize.contact,
+        target=target,
     )
 
 
@@ -721,6 +736,7 @@ def write_items(call: ApiCall) -> ApiResult:
         "Items",
         lambda d: writes.write_item(ctx, d, create_only=call.method == "PUT", target=target),
         lambda o: serialize.item(o, ctx.unitdp),
+        target=target,
     )
 
 
@@ -742,6 +758,7 @@ def write_invoices(call: ApiCall) -> ApiResult:
             ctx, d, kind="invoice", create_only=call.method == "PUT", target=target
         ),
         reread,
+        target=target,
     )
 
 
@@ -759,6 +776,7 @@ def write_credit_notes(call: ApiCall) -> ApiResult:
             ctx, d, kind="credit_note", create_only=call.method == "PUT", target=target
         ),
         lambda o: serialize.credit_note(_credit_notes(ctx).get(pk=o.pk), unitdp=ctx.unitdp),
+        target=target,
     )
 
 
@@ -767,7 +785,11 @@ def write_payments(call: ApiCall) -> ApiResult:
     if "PaymentID" in call.variables:
         payment = _target(call, _payments(ctx), "PaymentID", "payment_id")
         return _batch(
-            call, "Payments", lambda d: writes.delete_payment(ctx, payment, d), serialize.payment
+            call,
+            "Payments",
+            lambda d: writes.delete_payment(ctx, payment, d),
+            serialize.payment,
+            target=payment,
         )
     return _batch(call, "Payments", lambda d: writes.write_payment(ctx, d), serialize.payment)
 

@@ -211,7 +211,7 @@ def item(i: Item, unitdp: int) -> dict[str, Any]:
     }
 
 
-def _lines(lines: list[dict[str, Any]], unitdp: int) -> list[dict[str, Any]]:
+def line_items(lines: list[dict[str, Any]], unitdp: int) -> list[dict[str, Any]]:
     out = []
     for line in lines:
         data: dict[str, Any] = {
@@ -259,7 +259,7 @@ def _document(doc: Invoice | CreditNote, with_lines: bool, unitdp: int) -> dict[
     if doc.fully_paid_on:
         data["FullyPaidOnDate"] = xjson.ms_date(doc.fully_paid_on)
     if with_lines:
-        data["LineItems"] = _lines(doc.lines, unitdp)
+        data["LineItems"] = line_items(doc.lines, unitdp)
     return data
 
 

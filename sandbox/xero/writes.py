@@ -123,7 +123,7 @@ def _text(data: dict[str, Any], key: str) -> str:
     return value.strip() if isinstance(value, str) else ""
 
 
-def _uuid(value: Any) -> uuid.UUID:
+def parse_uuid(value: Any) -> uuid.UUID:
     """The id a write names; a malformed one (the spec check lets few through) matches nothing."""
     try:
         return uuid.UUID(str(value))
@@ -145,7 +145,9 @@ def find_contact(ctx: Context, data: dict[str, Any]) -> Contact | None:
     """The existing contact a write names: by ContactID, then ContactNumber, then Name."""
     contact_id = data.get("ContactID")
     if contact_id:
-        found = Contact.objects.filter(organisation=ctx.org, contact_id=_uuid(contact_id)).first()
+        found = Contact.objects.filter(
+            organisation=ctx.org, contact_id=parse_uuid(contact_id)
+        ).first()
         if found is None:
             raise ElementError(f"The contact with ContactID {contact_id} could not be found.")
         return found
@@ -241,7 +243,9 @@ def write_item(
     code = _text(data, "Code")
     existing = target
     if existing is None and data.get("ItemID"):
-        existing = Item.objects.filter(organisation=ctx.org, item_id=_uuid(data["ItemID"])).first()
+        existing = Item.objects.filter(
+            organisation=ctx.org, item_id=parse_uuid(data["ItemID"])
+        ).first()
         if existing is None:
             raise ElementError(f"Item with ItemID {data['ItemID']} could not be found.")
     if existing is None and code:
@@ -387,7 +391,7 @@ def _resolve_tracking(ctx: Context, entries: Any, errors: list[str]) -> list[dic
     return out
 
 
-def _build_lines(
+def build_lines(
     ctx: Context,
     raw_lines: list[dict[str, Any]],
     revenue: bool,
@@ -485,10 +489,12 @@ def write_document(
     number_key = "InvoiceNumber" if is_invoice else "CreditNoteNumber"
     existing = target
     if existing is None and data.get(id_key):
-        lookup = {"invoice_id" if is_invoice else "credit_note_id": _uuid(data[id_key])}
+        lookup = {"invoice_id" if is_invoice else "credit_note_id": parse_uuid(data[id_key])}
         existing = model.objects.filter(organisation=ctx.org, **lookup).first()
         if existing is None:
             raise ElementError(f"{'Invoice' if is_invoice else 'Credit note'} not found.")
+    if existing is None and not create_only and is_invoice:
+        existing = invoice_by_number(ctx, data)
     if existing is not None and create_only:
         raise ElementError(f"{id_key} {data[id_key]} already exists.")
     errors: list[str] = []
@@ -573,7 +579,7 @@ def write_document(
     if (
         theme_id
         and not BrandingTheme.objects.filter(
-            organisation=ctx.org, branding_theme_id=_uuid(theme_id)
+            organisation=ctx.org, branding_theme_id=parse_uuid(theme_id)
         ).exists()
     ):
         errors.append(f"Branding theme {theme_id} could not be found.")
@@ -581,7 +587,7 @@ def write_document(
     # Lines.
     raw_lines = data.get("LineItems")
     if raw_lines is not None:
-        lines, inputs, all_coded = _build_lines(
+        lines, inputs, all_coded = build_lines(
             ctx, raw_lines, revenue, line_amount_types, doc.lines, errors
         )
     else:
@@ -641,7 +647,7 @@ def write_document(
     if "Reference" in data and data["Reference"] is not None:
         doc.reference = str(data["Reference"])
     if theme_id:
-        doc.branding_theme_id = _uuid(theme_id)
+        doc.branding_theme_id = parse_uuid(theme_id)
     if data.get("SentToContact") is not None:
         doc.sent_to_contact = bool(data["SentToContact"])
     doc.lines = lines
@@ -667,6 +673,20 @@ def write_document(
     else:
         ctx.emit("CREDITNOTE", doc.credit_note_id, created, Type=doc.type, Status=doc.status)
     return doc
+
+
+def invoice_by_number(ctx: Context, data: dict[str, Any]) -> Invoice | None:
+    """``POST Invoices`` without an InvoiceID updates the sales invoice that already has the
+    InvoiceNumber sent, as Xero does (``PUT`` would refuse the number as taken). Bills are left
+    out: their numbers are the supplier's and need not be unique."""
+    number = _text(data, "InvoiceNumber")
+    if not number or data.get("Type") not in (None, "ACCREC"):
+        return None
+    return (
+        Invoice.objects.filter(organisation=ctx.org, type="ACCREC", invoice_number__iexact=number)
+        .exclude(status="DELETED")
+        .first()
+    )
 
 
 def _document_rate(
@@ -706,11 +726,11 @@ def _next_number(ctx: Context, prefix: str, model: type[Invoice] | type[CreditNo
 # --- Payments and allocations --------------------------------------------------------------
 
 
-def _find_invoice(ctx: Context, data: dict[str, Any] | None, number: str) -> Invoice | None:
+def find_invoice(ctx: Context, data: dict[str, Any] | None, number: str) -> Invoice | None:
     data = data or {}
     qs = Invoice.objects.filter(organisation=ctx.org)
     if data.get("InvoiceID"):
-        return qs.filter(invoice_id=_uuid(data["InvoiceID"])).first()
+        return qs.filter(invoice_id=parse_uuid(data["InvoiceID"])).first()
     number = _text(data, "InvoiceNumber") or number
     if number:
         return qs.filter(invoice_number__iexact=number).exclude(status="DELETED").first()
@@ -727,7 +747,7 @@ def write_payment(ctx: Context, data: dict[str, Any]) -> Payment:
     errors: list[str] = []
     if data.get("CreditNote") or data.get("Prepayment") or data.get("Overpayment"):
         raise ElementError("The sandbox simulates payments against invoices only.")
-    invoice = _find_invoice(ctx, data.get("Invoice"), _text(data, "InvoiceNumber"))
+    invoice = find_invoice(ctx, data.get("Invoice"), _text(data, "InvoiceNumber"))
     if invoice is None:
         raise ElementError("Invoice could not be found")
     account_data = data.get("Account") or {}
@@ -815,7 +835,7 @@ def delete_payment(ctx: Context, payment: Payment, data: dict[str, Any]) -> Paym
 
 def write_allocation(ctx: Context, credit_note: CreditNote, data: dict[str, Any]) -> Allocation:
     errors: list[str] = []
-    invoice = _find_invoice(ctx, data.get("Invoice"), "")
+    invoice = find_invoice(ctx, data.get("Invoice"), "")
     if invoice is None:
         raise ElementError("Invoice could not be found")
     if credit_note.status != "AUTHORISED":

@@ -3,8 +3,9 @@
 Parsed from the raw response body (``json.loads`` with ``Decimal`` for numbers, so an amount is
 never a float), which also spares deserialising every answer into the SDK's objects. Each
 written element carries its own ``errors``: with ``summarizeErrors=false`` Xero answers 200 and
-marks refused elements (``StatusAttributeString`` ERROR, ``ValidationErrors``), echoing them
-with a zero GUID where the id would be.
+marks refused elements (``StatusAttributeString`` ERROR, ``ValidationErrors``), each answered
+as its full model with the zero GUID where no id was given out (or the id of the document it
+named, unchanged): the id alone never means success, the errors decide.
 """
 
 from __future__ import annotations

@@ -127,8 +127,8 @@ def _body(w: Work) -> dict[str, Any]:
     body = draft.to_xero()
     if w.ledger.xero_invoice_id:
         body["InvoiceID"] = w.ledger.xero_invoice_id
-    # Xero echoes a refused element as sent, and the SDK-era parser read only its own date
-    # form back: dates go as ``/Date(ms+0000)/``, as the SDK itself sends them.
+    # Dates go as ``/Date(ms+0000)/``, as the SDK itself sends them: the form Xero writes back,
+    # in an accepted element and in the full model it answers for a refused one.
     for name in ("Date", "DueDate"):
         if name in body:
             body[name] = ms_date(dt.date.fromisoformat(body[name]))

@@ -46,8 +46,23 @@ Condition = Comparison | BoolOp | Not
 
 
 @dataclass(frozen=True)
-class OrderItem:
+class Aggregate:
+    """``SUM(Amount) total``: an aggregate function of one field, with its alias if given."""
+
+    function: str
+    """COUNT, COUNT_DISTINCT, SUM, AVG, MIN or MAX"""
     field: FieldRef
+    pos: int
+    alias: str | None = None
+
+    @property
+    def text(self) -> str:
+        return f"{self.function}({self.field.text})"
+
+
+@dataclass(frozen=True)
+class OrderItem:
+    field: FieldRef | Aggregate
     descending: bool
     nulls_first: bool
 
@@ -56,10 +71,18 @@ class OrderItem:
 class Select:
     sobject: str
     sobject_pos: int
-    fields: list[FieldRef | Select] = field(default_factory=list)
+    fields: list[FieldRef | Select | Aggregate] = field(default_factory=list)
     count: bool = False
     where: Condition | None = None
+    group_by: list[FieldRef] = field(default_factory=list)
+    aliases: dict[int, str] = field(default_factory=dict)
+    """Aliases of plain fields, by their index in ``fields`` (aggregate queries only)."""
     order_by: list[OrderItem] = field(default_factory=list)
     limit: int | None = None
     offset: int | None = None
     pos: int = 0
+
+    @property
+    def aggregated(self) -> bool:
+        """Answered as AggregateResult rows: an aggregate function or a GROUP BY."""
+        return bool(self.group_by) or any(isinstance(f, Aggregate) for f in self.fields)

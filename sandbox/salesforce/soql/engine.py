@@ -15,9 +15,10 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import Case, F, Q, QuerySet, Value, When
-from django.db.models.expressions import OrderBy
-from django.db.models.functions import Lower
+from django.db.models import Aggregate as OrmAggregate
+from django.db.models import Avg, Case, Count, F, Max, Min, Q, QuerySet, Sum, Value, When
+from django.db.models.expressions import Expression, OrderBy
+from django.db.models.functions import Lower, NullIf
 from django.utils import timezone
 
 from sandbox.salesforce.describe import (
@@ -30,6 +31,7 @@ from sandbox.salesforce.describe import (
 from sandbox.salesforce.ids import BASE62, to_18
 from sandbox.salesforce.models import QueryCursor, SalesforceOrg, SObject
 from sandbox.salesforce.soql.ast import (
+    Aggregate,
     BoolOp,
     Comparison,
     Condition,
@@ -69,6 +71,9 @@ class Plan:
     """(index in the select list, the child's plan, the child's foreign key)"""
     where: Q = field(default_factory=Q)
     order: list[OrderBy] = field(default_factory=list)
+    aggregates: list[tuple[Aggregate, Column]] = field(default_factory=list)
+    """An aggregate query's functions, in select-list order."""
+    groups: list[Column] = field(default_factory=list)
 
 
 class Engine:
@@ -148,6 +153,9 @@ class Engine:
                 assert child_obj is not None
                 plan.children.append((index, self.plan(item, child_obj), child.fk))
                 continue
+            if isinstance(item, Aggregate):
+                plan.aggregates.append((item, self.aggregated_column(obj, item)))
+                continue
             column = self.resolve_field(obj, item)
             key = column.orm
             if key in seen:
@@ -158,7 +166,16 @@ class Engine:
             plan.columns.append(column)
         if select.where is not None:
             plan.where = self.condition(obj, select.where)
+        if select.aggregated:
+            self.plan_aggregate(plan)
+            return plan
         for order_item in select.order_by:
+            if isinstance(order_item.field, Aggregate):
+                raise self.fail(
+                    "MALFORMED_QUERY",
+                    order_item.field.pos,
+                    "Aggregate functions can only be ordered by in an aggregate query",
+                )
             column = self.resolve_field(obj, order_item.field)
             if not column.field.filterable:
                 raise self.fail(
@@ -172,6 +189,124 @@ class Engine:
                 "NUMBER_OUTSIDE_VALID_RANGE", f"Maximum SOQL offset allowed is {MAX_OFFSET}"
             )
         return plan
+
+    # --- aggregate queries -------------------------------------------------------------------
+
+    def aggregated_column(self, obj: ObjectDef, aggregate: Aggregate) -> Column:
+        column = self.resolve_field(obj, aggregate.field)
+        kind = column.field.type
+        allowed = column.field.filterable and (
+            kind in NUMBER_TYPES
+            if aggregate.function in ("SUM", "AVG")
+            else kind != "boolean"
+            if aggregate.function in ("MIN", "MAX")
+            else True
+        )
+        if not allowed:
+            raise self.fail(
+                "INVALID_FIELD",
+                aggregate.field.pos,
+                f"field {column.field.name} does not support aggregate operator "
+                f"{aggregate.function}",
+            )
+        return column
+
+    def plan_aggregate(self, plan: Plan) -> None:
+        """GROUP BY columns, and the checks Salesforce makes: every plain field grouped, no
+        subqueries, ordering by grouped fields or aggregates only, unique aliases."""
+        select = plan.select
+        if plan.children:
+            raise self.fail(
+                "MALFORMED_QUERY", select.pos, "aggregate queries cannot contain subqueries"
+            )
+        for ref in select.group_by:
+            column = self.resolve_field(plan.obj, ref)
+            if column.field.type in UNGROUPABLE or not column.field.filterable:
+                raise self.fail(
+                    "INVALID_FIELD",
+                    ref.pos,
+                    f"field '{column.field.name}' can not be grouped in a query call",
+                )
+            plan.groups.append(column)
+        grouped = {column.orm for column in plan.groups}
+        for column in plan.columns:
+            if column.orm not in grouped:
+                raise self.fail(
+                    "MALFORMED_QUERY",
+                    column.ref.pos,
+                    f"Field must be grouped or aggregated: {column.field.name}",
+                )
+        keys = aggregate_keys(plan)
+        seen: set[str] = set()
+        for key in keys:
+            if key.lower() in seen:
+                raise self.fail("MALFORMED_QUERY", select.pos, f"duplicate alias: {key}")
+            seen.add(key.lower())
+        for order_item in select.order_by:
+            if isinstance(order_item.field, Aggregate):
+                self.aggregated_column(plan.obj, order_item.field)
+                continue
+            column = self.resolve_field(plan.obj, order_item.field)
+            if column.orm not in grouped:
+                raise self.fail(
+                    "MALFORMED_QUERY",
+                    order_item.field.pos,
+                    f"Ordered field must be grouped or aggregated: {column.field.name}",
+                )
+
+    def run_aggregate(self, plan: Plan, include_deleted: bool) -> dict[str, Any]:
+        """AggregateResult records: one per group (one in all without GROUP BY), all at once
+        (Salesforce pages no aggregate query)."""
+        qs = self.queryset(plan, include_deleted)
+        select = plan.select
+        functions: dict[str, OrmAggregate] = {
+            f"a{i}": _orm_aggregate(aggregate.function, column)
+            for i, (aggregate, column) in enumerate(plan.aggregates)
+        }
+        group_names = {column.orm: f"g{i}" for i, column in enumerate(plan.groups)}
+        order: list[OrderBy] = []
+        extra = len(functions)
+        for order_item in select.order_by:
+            if isinstance(order_item.field, Aggregate):
+                column = self.aggregated_column(plan.obj, order_item.field)
+                name = f"a{extra}"
+                extra += 1
+                functions[name] = _orm_aggregate(order_item.field.function, column)
+            else:
+                name = group_names[self.resolve_field(plan.obj, order_item.field).orm]
+            nulls: dict[str, bool] = (
+                {"nulls_first": True} if order_item.nulls_first else {"nulls_last": True}
+            )
+            expr = F(name)
+            order.append(expr.desc(**nulls) if order_item.descending else expr.asc(**nulls))
+        rows: list[dict[str, Any]]
+        if plan.groups:
+            group_exprs = {group_names[c.orm]: _group_expression(c) for c in plan.groups}
+            order.extend(F(name).asc(nulls_first=True) for name in group_exprs)
+            offset = select.offset or 0
+            end = None if select.limit is None else offset + select.limit
+            grouped = qs.order_by().values(**group_exprs).annotate(**functions).order_by(*order)
+            rows = list(grouped[offset:end])
+        else:
+            rows = [qs.aggregate(**functions)] if select.limit != 0 and not select.offset else []
+        keys = aggregate_keys(plan)
+        records = []
+        for row in rows:
+            record: dict[str, Any] = {"attributes": {"type": "AggregateResult"}}
+            column_iter = iter(plan.columns)
+            aggregate_index = 0
+            for key, item in zip(keys, select.fields, strict=True):
+                if isinstance(item, Aggregate):
+                    aggregate, column = plan.aggregates[aggregate_index]
+                    record[key] = _aggregate_value(
+                        aggregate.function, column, row[f"a{aggregate_index}"]
+                    )
+                    aggregate_index += 1
+                else:
+                    column = next(column_iter)
+                    record[key] = render_value(column.field, row[group_names[column.orm]])
+            records.append(record)
+        return {"totalSize": len(records), "done": True, "records": records}
 
     # --- WHERE ------------------------------------------------------------------------------
 
@@ -487,6 +622,62 @@ class Engine:
         return f"/services/data/v{self.version}/query/{locator}-{offset}"
 
 
+# Salesforce groups by text, picklists, ids, booleans, dates and integers; not by amounts,
+# decimals or instants.
+UNGROUPABLE = frozenset({"currency", "double", "percent", "datetime"})
+
+
+def aggregate_keys(plan: Plan) -> list[str]:
+    """Each select item's name in an AggregateResult: its alias, the field's own name, or
+    ``expr0``, ``expr1``... for unaliased functions, numbered in order."""
+    keys: list[str] = []
+    column_iter = iter(plan.columns)
+    implied = 0
+    for index, item in enumerate(plan.select.fields):
+        if isinstance(item, Aggregate):
+            if item.alias:
+                keys.append(item.alias)
+            else:
+                keys.append(f"expr{implied}")
+                implied += 1
+        elif not isinstance(item, Select):
+            column = next(column_iter)
+            keys.append(plan.select.aliases.get(index) or column.field.name)
+    return keys
+
+
+def _group_expression(column: Column) -> Expression | F:
+    # Salesforce has no empty strings: an empty text and a null are one group.
+    if column.field.type in _TEXT:
+        return NullIf(column.orm, Value(""))
+    return F(column.orm)
+
+
+def _orm_aggregate(function: str, column: Column) -> OrmAggregate:
+    path = column.orm
+    # Empty text is null in Salesforce, and every function but COUNT() ignores nulls.
+    not_empty = ~Q(**{path: ""}) if column.field.type in _TEXT else None
+    if function == "COUNT":
+        return Count(path, filter=not_empty)
+    if function == "COUNT_DISTINCT":
+        return Count(path, distinct=True, filter=not_empty)
+    if function == "SUM":
+        return Sum(path)
+    if function == "AVG":
+        return Avg(path)
+    return (Min if function == "MIN" else Max)(path, filter=not_empty)
+
+
+def _aggregate_value(function: str, column: Column, value: Any) -> Any:
+    if function in ("COUNT", "COUNT_DISTINCT"):
+        return int(value or 0)
+    if value is None:
+        return None
+    if function == "AVG" or (function == "SUM" and column.field.type != "int"):
+        return Decimal(str(value))
+    return render_value(column.field, value)
+
+
 def _midnight(day: dt.date) -> dt.datetime:
     return dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
 
@@ -556,6 +747,8 @@ def run_query(
     select = plan.select
     offset = select.offset or 0
     end = None if select.limit is None else offset + select.limit
+    if select.aggregated:
+        return engine.run_aggregate(plan, include_deleted)
     if select.count:
         return {
             "totalSize": len(qs.values_list("pk", flat=True)[offset:end]),

@@ -1,8 +1,12 @@
 """Recursive descent over the supported grammar:
 
-query     := SELECT items FROM name [WHERE cond] [ORDER BY order] [LIMIT n] [OFFSET n]
+query     := SELECT items FROM name [WHERE cond] [GROUP BY field (, field)*]
+             [ORDER BY order] [LIMIT n] [OFFSET n]
 items     := COUNT() | item (, item)*
-item      := field | ( SELECT fields FROM relationship [WHERE] [ORDER BY] [LIMIT] )
+item      := field [alias] | function ( field ) [alias]
+             | ( SELECT fields FROM relationship [WHERE] [ORDER BY] [LIMIT] )
+function  := COUNT | COUNT_DISTINCT | SUM | AVG | MIN | MAX
+order     := (field | function ( field )) [ASC | DESC] [NULLS FIRST | LAST] (, ...)*
 cond      := unary (AND unary)* | unary (OR unary)*      -- mixing needs parentheses
 unary     := NOT unary | ( cond ) | field op value | field [NOT] IN (values)
              | field LIKE 'pattern'
@@ -14,6 +18,7 @@ import datetime as dt
 from decimal import Decimal, InvalidOperation
 
 from sandbox.salesforce.soql.ast import (
+    Aggregate,
     BoolOp,
     Comparison,
     Condition,
@@ -28,14 +33,16 @@ from sandbox.salesforce.soql.lexer import Token, tokenize
 
 DATE_LITERALS = frozenset({"TODAY", "YESTERDAY", "TOMORROW"})
 N_DATE_LITERALS = frozenset({"LAST_N_DAYS", "NEXT_N_DAYS"})
+AGGREGATE_FUNCTIONS = frozenset({"COUNT", "COUNT_DISTINCT", "SUM", "AVG", "MIN", "MAX"})
 UNSUPPORTED = frozenset(
-    {"GROUP", "HAVING", "WITH", "FOR", "USING", "TYPEOF", "INCLUDES", "EXCLUDES", "ROLLUP"}
+    {"HAVING", "WITH", "FOR", "USING", "TYPEOF", "INCLUDES", "EXCLUDES", "ROLLUP"}
 )
 RESERVED = frozenset(
     {
         "SELECT",
         "FROM",
         "WHERE",
+        "GROUP",
         "AND",
         "OR",
         "NOT",
@@ -115,16 +122,13 @@ class Parser:
 
     def select(self, *, nested: bool) -> Select:
         start = self.expect_kw("SELECT")
-        fields: list[FieldRef | Select] = []
+        fields: list[FieldRef | Select | Aggregate] = []
+        aliases: dict[int, Token] = {}
         count = False
-        if self.tok.is_kw("COUNT") and self.tokens[self.i + 1].text == "(":
+        if self.tok.is_kw("COUNT") and self.at_call() and self.tokens[self.i + 2].text == ")":
             if nested:
                 raise self.error()
-            self.advance()
-            self.expect_punct("(")
-            if not self.at_punct(")"):
-                raise self.error(text="the sandbox supports COUNT() only, without a field")
-            self.advance()
+            self.i += 3
             count = True
         else:
             while True:
@@ -134,6 +138,16 @@ class Parser:
                     self.advance()
                     fields.append(self.select(nested=True))
                     self.expect_punct(")")
+                elif self.tok.is_kw(*AGGREGATE_FUNCTIONS) and self.at_call():
+                    if nested:
+                        raise self.error()
+                    aggregate = self.aggregate()
+                    alias = self.alias()
+                    if alias is not None:
+                        aggregate = Aggregate(
+                            aggregate.function, aggregate.field, aggregate.pos, alias.text
+                        )
+                    fields.append(aggregate)
                 else:
                     ref = self.field_ref()
                     if self.at_punct("("):
@@ -141,6 +155,9 @@ class Parser:
                             text=f"unexpected token: '(' (function {ref.text} is not "
                             "supported by the sandbox)"
                         )
+                    alias = self.alias()
+                    if alias is not None:
+                        aliases[len(fields)] = alias
                     fields.append(ref)
                 if not self.at_punct(","):
                     break
@@ -151,9 +168,22 @@ class Parser:
             raise self.error()
         self.advance()
         select = Select(name.text, name.pos, fields, count, pos=start.pos)
+        select.aliases = {index: token.text for index, token in aliases.items()}
         if self.tok.is_kw("WHERE"):
             self.advance()
             select.where = self.condition()
+        if self.tok.is_kw("GROUP"):
+            if nested or count:
+                raise self.error()
+            self.advance()
+            self.expect_kw("BY")
+            select.group_by = [self.field_ref()]
+            while self.at_punct(","):
+                self.advance()
+                select.group_by.append(self.field_ref())
+        if aliases and not select.aggregated:
+            # Salesforce takes aliases in aggregate queries only.
+            raise self.error(next(iter(aliases.values())))
         if self.tok.is_kw("ORDER"):
             self.advance()
             self.expect_kw("BY")
@@ -167,6 +197,33 @@ class Parser:
             self.advance()
             select.offset = self.integer()
         return select
+
+    def at_call(self) -> bool:
+        """The current word is followed by ``(``: a function call."""
+        following = self.tokens[self.i + 1]
+        return following.kind == "punct" and following.text == "("
+
+    def aggregate(self) -> Aggregate:
+        token = self.advance()
+        self.expect_punct("(")
+        if self.at_punct(")"):
+            raise self.error(
+                text=f"{token.text.upper()}() takes a field here: COUNT() stands alone"
+            )
+        ref = self.field_ref()
+        self.expect_punct(")")
+        return Aggregate(token.text.upper(), ref, token.pos)
+
+    def alias(self) -> Token | None:
+        token = self.tok
+        if (
+            token.kind == "ident"
+            and token.text.upper() not in RESERVED
+            and "." not in token.text
+            and ":" not in token.text
+        ):
+            return self.advance()
+        return None
 
     def field_ref(self) -> FieldRef:
         token = self.tok
@@ -187,7 +244,11 @@ class Parser:
     def order_items(self) -> list[OrderItem]:
         items = []
         while True:
-            ref = self.field_ref()
+            ref: FieldRef | Aggregate
+            if self.tok.is_kw(*AGGREGATE_FUNCTIONS) and self.at_call():
+                ref = self.aggregate()
+            else:
+                ref = self.field_ref()
             descending = False
             if self.tok.is_kw("ASC", "DESC"):
                 descending = self.advance().text.upper() == "DESC"

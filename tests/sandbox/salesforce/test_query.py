@@ -175,8 +175,8 @@ def test_order_by_nulls_limit_offset_and_count(sf, data):
             "MALFORMED_QUERY",
         ),
         ("SELECT Id FROM Opportunity GROUP BY StageName", "MALFORMED_QUERY"),
-        ("SELECT COUNT(Id) FROM Opportunity", "MALFORMED_QUERY"),
-        ("SELECT MAX(Amount) FROM Opportunity", "MALFORMED_QUERY"),
+        ("SELECT COUNT(Id) FROM Opportunity GROUP BY Name HAVING COUNT(Id) > 1", "MALFORMED_QUERY"),
+        ("SELECT FORMAT(Amount) FROM Opportunity", "MALFORMED_QUERY"),
         (
             "SELECT Id FROM Opportunity WHERE AccountId IN (SELECT Id FROM Account)",
             "MALFORMED_QUERY",
@@ -329,6 +329,13 @@ def test_record_by_id_and_versions(sf, data, sandbox_url):
     assert record["Payment_Method__c"] == "Credit Card"
     versions = sf.session.get(f"{sandbox_url}/services/data/").json()
     assert {"20.0", "62.0", "66.0"} <= {v["version"] for v in versions}
+    resources = sf.session.get(f"{sandbox_url}/services/data/v62.0/", headers=sf.headers).json()
+    assert resources["query"] == "/services/data/v62.0/query"
+    org = data["won"].org
+    # The session user's Identity URL, absolute (jsforce reads the user id from it).
+    assert resources["identity"] == f"{sandbox_url}/id/{org.org_id}/{org.user_id}"
+    identity = sf.session.get(resources["identity"], headers=sf.headers).json()
+    assert identity["user_id"] == org.user_id
     old = sf_client(sandbox_url, data["won"].org)
     old.sf_version = "19.0"
     response = sf.session.get(f"{sandbox_url}/services/data/v19.0/limits/", headers=sf.headers)

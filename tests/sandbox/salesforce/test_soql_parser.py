@@ -39,9 +39,9 @@ def test_reads_a_full_query():
     stamp = where.items[3]
     assert isinstance(stamp, Comparison)
     assert stamp.value.value == dt.datetime(2024, 1, 1, 9, tzinfo=dt.UTC)  # type: ignore[union-attr]
-    assert [(o.field.path, o.descending, o.nulls_first) for o in select.order_by] == [
-        (("SystemModstamp",), False, True),
-        (("Id",), True, True),
+    assert [(o.field.text, o.descending, o.nulls_first) for o in select.order_by] == [
+        ("SystemModstamp", False, True),
+        ("Id", True, True),
     ]
     assert (select.limit, select.offset) == (10, 5)
 
