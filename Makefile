@@ -12,7 +12,7 @@ RUN_ENV := PORT=$(PORT) SITE_URL=$${SITE_URL:-http://127.0.0.1:$(PORT)} \
 	DEBUG=$${DEBUG:-1} SANDBOX_ENABLED=$${SANDBOX_ENABLED:-1} \
 	ACCOUNT_EMAIL_VERIFICATION=$${ACCOUNT_EMAIL_VERIFICATION:-optional}
 
-.PHONY: install run test lint format bench clean
+.PHONY: install run test lint format bench chaos clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "CarryTheOne needs Python 3.11 or newer (set PYTHON=...)")'
@@ -44,6 +44,13 @@ lint: install
 # var/bench/. Options through BENCH_ARGS, e.g. BENCH_ARGS="--naive 0 --profile var/bench/e.prof".
 bench: install
 	$(BIN)/python -m bench.sync_bench $(BENCH_ARGS)
+
+# The real stack under faults (bench/chaos.py): its own PostgreSQL clusters, Redis, web, workers
+# and beat on free ports, all stopped at the end; the last line printed is JSON, the exit code
+# says whether it passed. Options through CHAOS_ARGS, e.g.
+# CHAOS_ARGS="--seed 1 --opportunities 300 --accounts 5 --win-seconds 60".
+chaos: install
+	$(BIN)/python -m bench.chaos $(CHAOS_ARGS)
 
 format: install
 	$(BIN)/ruff check --fix .
