@@ -52,7 +52,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 from bench.chaos_servers import PrivatePostgres, PrivateRedis, free_port
 
@@ -79,6 +79,7 @@ XERO_FAULTS: dict[str, Any] = {
 HTTP_TIMEOUT = 10
 FREEZE_SECONDS = 45.0  # past SYNC_CLAIM_TTL (30 s)
 _STARTED = time.time()
+_T = TypeVar("_T")
 
 
 def log(message: str) -> None:
@@ -550,6 +551,7 @@ class Run:
         connection = integration.xero_connection
         assert connection is not None
         token = str(connection.credentials.get("access_token", ""))
+        connection_id = connection.pk
         AccessToken.objects.filter(grant__connections__organisation__name=customer.xero_org).update(
             expires_at=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
         )
@@ -577,7 +579,7 @@ class Run:
             for _ in range(4)
         ]
         outputs = [r.communicate(timeout=120)[0].decode(errors="replace").strip() for r in racers]
-        connection = Connection.objects.get(pk=connection.pk)
+        connection = _with_database(lambda: Connection.objects.get(pk=connection_id))
         refreshed = connection.credentials.get("access_token") != token
         ok = connection.status == Connection.Status.ACTIVE and refreshed
         log(f"  token race: connection {connection.status}, refreshed {refreshed}: {outputs}")
@@ -592,6 +594,7 @@ class Run:
         from sandbox.xero.models import WebhookDelivery
         from sandbox.xero.webhooks import post, sign
 
+        answers: Counter[int | None] = Counter()
         for customer in self.customers:
             if not customer.push:
                 continue
@@ -604,8 +607,10 @@ class Run:
                 org = delivery.organisation
                 for _ in range(2):
                     status, _error = post(org.webhook_url, body, sign(body, org.webhook_key))
+                    answers[status] += 1
                     if status == 200:
                         self.hits["duplicate_xero_webhooks"] += 1
+        log(f"  webhook deliveries repeated, answers: {dict(answers)}")
 
     # -- Salesforce
 
@@ -736,6 +741,19 @@ class Run:
             until__gt=timezone.now(),
         ).update(until=timezone.now())
         self.hits["salesforce_limit_pauses_ended_with_the_fault"] += ended
+
+
+def _with_database(read: Callable[[], _T], attempts: int = 30) -> _T:
+    """``read``, again while the product's database is down for another fault."""
+    from django.db import Error, connections
+
+    for _ in range(attempts - 1):
+        try:
+            return read()
+        except Error:
+            connections.close_all()
+            time.sleep(1)
+    return read()
 
 
 # --- the driver -------------------------------------------------------------------------------

@@ -64,6 +64,9 @@ class Verdict:
     payments_not_applied: int = 0
     payments_over_applied: int = 0
     withdrawn_not_voided_or_credited: int = 0
+    writeback_differences: int = 0
+    """Push accounts: won deals whose "amount paid" in Salesforce is not Xero's (reported, not
+    a pass criterion: the write-back is eventually consistent by design)."""
     open_work: dict[str, int] = field(default_factory=dict)
     errors: list[dict[str, Any]] = field(default_factory=list)
     examples: list[str] = field(default_factory=list)
@@ -108,6 +111,7 @@ class Verdict:
             "payments_over_applied": self.payments_over_applied,
             "withdrawn_not_voided_or_credited": self.withdrawn_not_voided_or_credited,
             "money_differences": self.money_differences,
+            "writeback_differences": self.writeback_differences,
             "open_work": self.open_work,
             "errors": self.errors,
             "unexplained_errors": self.unexplained_errors,
@@ -145,7 +149,9 @@ def _check_customer(verdict: Verdict, customer: Customer, withdrawn: set[str]) -
     opportunities = list(
         Opportunity.objects.filter(
             org__name=customer.salesforce_org, sf_id__in=customer.opportunities
-        ).values("sf_id", "name", "is_won", "is_deleted", "amount", "payment_method")
+        ).values(
+            "sf_id", "name", "is_won", "is_deleted", "amount", "payment_method", "xero_amount_paid"
+        )
     )
     invoices: list[dict[str, Any]] = [
         dict(row)
@@ -199,6 +205,8 @@ def _check_customer(verdict: Verdict, customer: Customer, withdrawn: set[str]) -
             elif paid > due:
                 verdict.payments_over_applied += 1
                 verdict.note(f"over-paid: {label} paid {paid}, plan {due}")
+            if customer.push and (opportunity["xero_amount_paid"] or Decimal(0)) != paid:
+                verdict.writeback_differences += 1
         elif opportunity["sf_id"] in withdrawn:
             verdict.withdrawn_expected += 1
             for invoice in live:
