@@ -395,12 +395,18 @@ class Run:
         return None
 
     def _target(self, event: Event) -> tuple[str, bool]:
-        with contextlib.suppress(Exception):
-            for _ in range(50):
+        """A worker holding a claim (runs are short: watched for up to 30 s), else the
+        schedule's own pick."""
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
                 owner = self._claimed_worker()
-                if owner is not None:
-                    return owner, True
-                time.sleep(0.1)
+            except Exception:  # the database may be down for another fault
+                owner = None
+                time.sleep(1)
+            if owner is not None:
+                return owner, True
+            time.sleep(0.05)
         name = self._worker_names()[int(event.params["fallback_worker"])]
         return name, False
 

@@ -205,8 +205,10 @@ def _check_customer(verdict: Verdict, customer: Customer, withdrawn: set[str]) -
             elif paid > due:
                 verdict.payments_over_applied += 1
                 verdict.note(f"over-paid: {label} paid {paid}, plan {due}")
-            if customer.push and (opportunity["xero_amount_paid"] or Decimal(0)) != paid:
+            written = opportunity["xero_amount_paid"]
+            if customer.push and (written or Decimal(0)) != paid:
                 verdict.writeback_differences += 1
+                verdict.note(f"write-back: {label} says {written} paid, Xero {paid}")
         elif opportunity["sf_id"] in withdrawn:
             verdict.withdrawn_expected += 1
             for invoice in live:
