@@ -27,7 +27,9 @@ from integrations.sync.models import (
     CreditNoteEntry,
     LedgerEntry,
     PaymentEntry,
+    WritebackState,
     XeroOperation,
+    XeroWebhookEvent,
 )
 from sandbox.salesforce.models import Opportunity
 from sandbox.xero.models import Contact, CreditNote, Invoice, Item, Payment
@@ -68,6 +70,8 @@ class Verdict:
     """Push accounts: won deals whose "amount paid" in Salesforce is not Xero's (reported, not
     a pass criterion: the write-back is eventually consistent by design)."""
     open_work: dict[str, int] = field(default_factory=dict)
+    writeback_open: dict[str, int] = field(default_factory=dict)
+    """Why a write-back may be missing: webhook events never processed, news not written."""
     errors: list[dict[str, Any]] = field(default_factory=list)
     examples: list[str] = field(default_factory=list)
 
@@ -112,6 +116,7 @@ class Verdict:
             "withdrawn_not_voided_or_credited": self.withdrawn_not_voided_or_credited,
             "money_differences": self.money_differences,
             "writeback_differences": self.writeback_differences,
+            "writeback_open": self.writeback_open,
             "open_work": self.open_work,
             "errors": self.errors,
             "unexplained_errors": self.unexplained_errors,
@@ -142,6 +147,14 @@ def check(customers: Sequence[Customer], withdrawn: set[str]) -> Verdict:
         ).count(),
     }
     verdict.errors = _errors(ids)
+    verdict.writeback_open = {
+        "webhook_events_pending": XeroWebhookEvent.objects.filter(
+            state=XeroWebhookEvent.State.PENDING
+        ).count(),
+        "writebacks_requested": WritebackState.objects.filter(
+            integration_id__in=ids, requested_at__isnull=False
+        ).count(),
+    }
     return verdict
 
 
