@@ -12,7 +12,7 @@ RUN_ENV := PORT=$(PORT) SITE_URL=$${SITE_URL:-http://127.0.0.1:$(PORT)} \
 	DEBUG=$${DEBUG:-1} SANDBOX_ENABLED=$${SANDBOX_ENABLED:-1} \
 	ACCOUNT_EMAIL_VERIFICATION=$${ACCOUNT_EMAIL_VERIFICATION:-optional}
 
-.PHONY: install run test lint format bench clean lock audit
+.PHONY: install run test lint format bench chaos clean lock audit
 
 # Exactly the versions and files in requirements.lock (hash-checked, pip and the build backend
 # included), then the project itself with nothing more: CI, `make run` and `make test` all get the
@@ -57,6 +57,13 @@ lock: install
 # The locked set against known vulnerabilities (pip-audit, then PyPI's own data); see README.
 audit: install
 	$(BIN)/python -m devtools.audit
+
+# The real stack under faults (bench/chaos.py): its own PostgreSQL clusters, Redis, web, workers
+# and beat on free ports, all stopped at the end; the last line printed is JSON, the exit code
+# says whether it passed. Options through CHAOS_ARGS, e.g.
+# CHAOS_ARGS="--seed 1 --opportunities 300 --accounts 5 --win-seconds 60".
+chaos: install
+	$(BIN)/python -m bench.chaos $(CHAOS_ARGS)
 
 format: install
 	$(BIN)/ruff check --fix .

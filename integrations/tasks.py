@@ -31,6 +31,7 @@ from integrations.sync.writeback import (
     integration_writeback,
     queue_writeback,
     webhook_events_process,
+    webhook_events_requeue_lost,
     writeback_due,
 )
 
@@ -65,6 +66,8 @@ def poll_integrations() -> int:
     # Xero's news that a lost task or a wait left unwritten: written back now.
     for integration_id in writeback_due():
         queue_writeback(integration_id=integration_id, countdown=0.0)
+    # Xero's news stored but never matched, its task lost with the broker: matched now.
+    webhook_events_requeue_lost()
     return len(ids)
 
 

@@ -42,13 +42,19 @@ from integrations.connections.salesforce.outbound import (
     same_org,
 )
 from integrations.core.models import ConfigChange, Integration
+from integrations.sync import calendar
 from integrations.sync.models import (
+    OPEN_OPERATION_STATES,
+    CreditNoteEntry,
+    LedgerEntry,
+    PaymentEntry,
     PushEndpoint,
     PushNotification,
     PushReceipt,
     PushTally,
     SyncLogEntry,
     SyncRun,
+    XeroOperation,
 )
 
 logger = logging.getLogger(__name__)
@@ -334,9 +340,9 @@ def _healthy_within() -> dt.timedelta:
 
 
 def poll_due(ids: list[int], *, now: dt.datetime | None = None) -> list[int]:
-    """The integrations a poll should run now: all but those whose push is healthy and whose
-    last poll is recent. When messages stop, push is no longer healthy and the poll runs every
-    time again: a lost message only delays an invoice."""
+    """The integrations a poll should run now: all but those whose push is healthy, whose
+    last poll is recent and that have no work left open. When messages stop, push is no longer
+    healthy and the poll runs every time again: a lost message only delays an invoice."""
     moment = now or timezone.now()
     healthy = set(
         PushEndpoint.objects.filter(
@@ -351,7 +357,43 @@ def poll_due(ids: list[int], *, now: dt.datetime | None = None) -> list[int]:
             integration_id__in=healthy, trigger=SyncRun.Trigger.POLL, started_at__gte=since
         ).values_list("integration_id", flat=True)
     )
-    return [i for i in ids if i not in polled]
+    skipped = polled - _with_open_work(polled)
+    return [i for i in ids if i not in skipped]
+
+
+def _with_open_work(ids: set[int]) -> set[int]:
+    """Those of ``ids`` with work only a run picks up: a write whose answer was lost, an invoice
+    still to send, a payment or credit note due, a notification a stopped run left unread.
+
+    Push brings news, not this: after a killed worker, a 5xx or a rate limit, no message may
+    come for hours, and the work must not wait ``PUSH_HEALTHY_POLL_INTERVAL`` for the poll."""
+    if not ids:
+        return set()
+    open_ledger = (LedgerEntry.State.PENDING, LedgerEntry.State.SENDING, LedgerEntry.State.UNKNOWN)
+    open_payment = (
+        PaymentEntry.State.SCHEDULED,
+        PaymentEntry.State.SENDING,
+        PaymentEntry.State.UNKNOWN,
+    )
+    open_credit = (
+        CreditNoteEntry.State.PENDING,
+        CreditNoteEntry.State.SENDING,
+        CreditNoteEntry.State.UNKNOWN,
+    )
+    found: set[int] = set()
+    for rows in (
+        XeroOperation.objects.filter(integration_id__in=ids, state__in=OPEN_OPERATION_STATES),
+        LedgerEntry.objects.filter(integration_id__in=ids, state__in=open_ledger),
+        PaymentEntry.objects.filter(
+            integration_id__in=ids, state__in=open_payment, pay_on__lte=calendar.today()
+        ),
+        CreditNoteEntry.objects.filter(integration_id__in=ids, state__in=open_credit),
+        PushNotification.objects.filter(integration_id__in=ids),
+    ):
+        found.update(rows.values_list("integration_id", flat=True).distinct())
+        if found == ids:
+            break
+    return found
 
 
 def push_prune(*, now: dt.datetime | None = None) -> None:

@@ -87,6 +87,10 @@ STALE_AFTER: Final = dt.timedelta(seconds=30)
 # answer: such events are looked at again this often, for this long, while a write is open.
 RETRY_UNMATCHED_EVERY: Final = 2.0
 RETRY_UNMATCHED_FOR: Final = dt.timedelta(seconds=60)
+# Stored events still pending this long after they arrived lost their processing task (Redis
+# restarted empty, or a killed worker held it until the broker's visibility timeout).
+EVENTS_LOST_AFTER: Final = RETRY_UNMATCHED_FOR + dt.timedelta(seconds=30)
+EVENTS_REQUEUED_PER_POLL: Final = 1000
 
 
 def _queued_key(integration_id: int) -> str:
@@ -286,6 +290,23 @@ def queue_writeback(*, integration_id: int, countdown: float | None = None) -> b
         return False
     enqueue_writeback(integration_id=integration_id, countdown=delay)
     return True
+
+
+def webhook_events_requeue_lost() -> int:
+    """Queues again the stored events whose processing never ran (beat calls it); returns how
+    many. The message is only a hint; the stored event is the news, and processing one twice
+    changes nothing."""
+    lost = list(
+        XeroWebhookEvent.objects.filter(
+            state=XeroWebhookEvent.State.PENDING,
+            received_at__lt=timezone.now() - EVENTS_LOST_AFTER,
+        )
+        .order_by("received_at", "pk")
+        .values_list("pk", flat=True)[:EVENTS_REQUEUED_PER_POLL]
+    )
+    if lost:
+        enqueue_xero_webhook(event_ids=lost)
+    return len(lost)
 
 
 def writeback_due() -> list[int]:

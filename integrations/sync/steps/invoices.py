@@ -511,6 +511,12 @@ class InvoiceUpdateHandler(InvoiceHandler):
 
 
 def _withdrawn_unsent(ctx: RunContext, ledger: LedgerEntry) -> None:
+    XeroOperation.objects.filter(
+        ledger=ledger, kind=Kind.INVOICE, state=XeroOperation.State.WAITING
+    ).update(
+        state=XeroOperation.State.CANCELLED,
+        last_error="Not sent: the opportunity no longer counts as won.",
+    )
     ledger.state = State.WITHDRAWN
     ledger.last_error = ""
     ledger.save(update_fields=["state", "last_error", "updated_at"])

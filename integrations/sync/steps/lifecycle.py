@@ -149,6 +149,16 @@ def withdraw(ctx: RunContext, raws: dict[str, dict[str, Any]]) -> None:
                         step="credit_note",
                     )
                 continue
+            # Its invoice was never saved in Xero (an unknown outcome is settled before this),
+            # so a send still waiting — after a 429, or a lost answer found to be nothing — is
+            # not wanted: left waiting, no step would ever take it, and a deal won again would
+            # reuse it.
+            XeroOperation.objects.filter(
+                ledger=ledger, kind=XeroOperation.Kind.INVOICE, state=XeroOperation.State.WAITING
+            ).update(
+                state=XeroOperation.State.CANCELLED,
+                last_error=f"Not sent: the opportunity was {what}.",
+            )
             ledger.state = State.WITHDRAWN
             ledger.last_error = ""
             ledger.save_fields("state", "last_error", "withdrawn", "withdrawn_at")

@@ -288,3 +288,58 @@ def test_a_release_lost_to_the_database_delays_the_next_run_by_seconds(
     later = left.sync_claimed_until + dt.timedelta(seconds=1)
     monkeypatch.setattr("integrations.sync.claim.timezone.now", lambda: later)
     assert claim.integration_claim(integration_id=integration.pk, worker="next", ttl=ttl)
+
+
+# --- found by make chaos: a withdrawal while the invoice waits to be sent again ----------------
+
+
+@pytest.mark.parametrize("credit_note_on_withdrawal", [False, True])
+def test_an_invoice_waiting_to_be_sent_is_cancelled_when_its_deal_is_lost(
+    integration: Integration, monkeypatch: pytest.MonkeyPatch, credit_note_on_withdrawal: bool
+):
+    """A lost answer settled as "not in Xero" (or a 429) leaves the invoice's write waiting for
+    its next send; the deal was lost meanwhile. The ledger row said "nothing in Xero" while the
+    write stayed waiting for ever: no step picks up a waiting invoice of a withdrawn row, and a
+    deal won again would have reused the stale write."""
+    deal = h.won_of("Stark Industries")
+    h.only(deal)
+    h.configure(
+        integration,
+        credit_note_on_withdrawal=credit_note_on_withdrawal,
+        void_unpaid_instead=True,
+    )
+
+    def refuse(client: XeroClient, method: str, args: tuple[Any, ...], kw: dict[str, Any]) -> Any:
+        org = XeroOrganisation.objects.filter(name=xero_seed.MAIN_ORG)
+        org.update(faults={"force_429": 1})
+        try:
+            return REAL_CALL(client, method, *args, **kw)
+        finally:
+            org.update(faults={})
+
+    _on_call(monkeypatch, refuse, when=lambda method: method == "create_invoices")
+    run = sync_integration(integration_id=integration.pk)
+    assert run is not None
+    assert run.status == SyncRun.Status.STOPPED
+    (op,) = XeroOperation.objects.filter(integration=integration, kind=Kind.INVOICE)
+    assert op.state == Op.WAITING
+
+    h.sf_change(deal, stage_name="Closed Lost")
+    _wait_over(integration)
+    h.sync(integration)
+    row = h.ledger(integration, deal)
+    assert row.state == "withdrawn"
+    op.refresh_from_db()
+    assert op.state == Op.CANCELLED
+    assert not XeroOperation.objects.filter(
+        integration=integration, state__in=(Op.WAITING, Op.SENDING, Op.UNKNOWN)
+    ).exists()
+    assert not h.invoices().filter(reference=deal.name).exists()
+
+    # Won again: invoiced once, by a write of its own.
+    h.sf_change(deal, stage_name="Closed Won")
+    h.sync(integration)
+    assert h.invoices().filter(reference=deal.name).exclude(status="VOIDED").count() == 1
+    assert not XeroOperation.objects.filter(
+        integration=integration, state__in=(Op.WAITING, Op.SENDING, Op.UNKNOWN)
+    ).exists()

@@ -17,7 +17,13 @@ from django.utils import timezone
 from carrytheone.celery import app as celery_app
 from integrations.connections.crypto import decrypt_str
 from integrations.core.models import Integration
-from integrations.sync.models import LedgerEntry, PushEndpoint, PushNotification, SyncRun
+from integrations.sync.models import (
+    LedgerEntry,
+    PushEndpoint,
+    PushNotification,
+    SyncRun,
+    XeroOperation,
+)
 from integrations.sync.push import push_endpoint_for
 from integrations.sync.steps import chunk as chunk_step
 from integrations.sync.steps import read
@@ -241,4 +247,31 @@ def test_push_falls_back_to_polling_when_messages_stop(synced, org, queued, sett
     PushEndpoint.objects.filter(integration=synced).update(
         last_message_at=timezone.now() - dt.timedelta(hours=2)
     )
+    assert poll_integrations() == 1
+
+
+@pytest.mark.parametrize("left_open", ["lost_answer", "pending_invoice", "unread_notification"])
+def test_push_health_never_delays_work_a_fault_left_open(synced, org, queued, settings, left_open):
+    """`make chaos` found it: a worker killed mid-write left an invoice's outcome unknown in a
+    push-connected integration, and nothing settled it for 15 minutes — push was healthy, so
+    the poll waited PUSH_HEALTHY_POLL_INTERVAL, and no new message came to start a run."""
+    settings.PUSH_HEALTHY_WITHIN = 3600
+    settings.PUSH_HEALTHY_POLL_INTERVAL = 900
+    _send(synced, org)
+    PushNotification.objects.filter(integration=synced).delete()
+    assert poll_integrations() == 0
+    ledger = LedgerEntry.objects.filter(integration=synced).first()
+    assert ledger is not None
+    if left_open == "lost_answer":
+        XeroOperation.objects.create(
+            integration=synced,
+            kind=XeroOperation.Kind.INVOICE,
+            subject=ledger.salesforce_id,
+            state=XeroOperation.State.UNKNOWN,
+            ledger=ledger,
+        )
+    elif left_open == "pending_invoice":
+        LedgerEntry.objects.filter(pk=ledger.pk).update(state=LedgerEntry.State.PENDING)
+    else:
+        PushNotification.objects.create(integration=synced, salesforce_id=ledger.salesforce_id)
     assert poll_integrations() == 1

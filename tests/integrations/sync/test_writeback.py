@@ -29,7 +29,11 @@ from integrations.sync.models import (
     WritebackState,
     XeroWebhookEvent,
 )
-from integrations.sync.writeback import integration_writeback, writeback_due
+from integrations.sync.writeback import (
+    integration_writeback,
+    webhook_events_requeue_lost,
+    writeback_due,
+)
 from sandbox.salesforce.models import Opportunity as SandboxOpportunity
 from sandbox.salesforce.models import SalesforceOrg
 from sandbox.xero import seed as xero_seed
@@ -372,3 +376,41 @@ def test_a_create_event_ahead_of_the_recorded_answer_is_looked_at_again(
     event.refresh_from_db()
     assert event.state == "done"
     assert invoice.invoice_id
+
+
+def test_beat_processes_stored_events_whose_task_was_lost(
+    integration: Integration, webhooks: XeroOrganisation, eager: None
+):
+    """`make chaos` found it: webhook events stored (the delivery answered 200) whose processing
+    task was lost — Redis restarted empty, or a killed worker held the message until the
+    broker's visibility timeout — stayed pending for ever, and the payment never reached
+    Salesforce. The stored event is the news: the poll queues it again."""
+    opportunity, invoice = synced(integration)
+    configure(integration)
+    XeroOrganisation.objects.filter(pk=webhooks.pk).update(webhook_url="")
+    pay(invoice)
+    lost = XeroWebhookEvent.objects.create(
+        key="lost-payment-event",
+        tenant_id=str(webhooks.organisation_id),
+        resource_id=str(invoice.invoice_id),
+        event_category="INVOICE",
+        event_type="UPDATE",
+        event_date=timezone.now() - dt.timedelta(minutes=5),
+        received_at=timezone.now() - dt.timedelta(minutes=5),
+    )
+    fresh = XeroWebhookEvent.objects.create(
+        key="fresh-event",
+        tenant_id=str(webhooks.organisation_id),
+        resource_id=str(invoice.invoice_id),
+        event_category="INVOICE",
+        event_type="UPDATE",
+        event_date=timezone.now(),
+    )
+    # Only the old one: a fresh one's task may be on its way.
+    assert webhook_events_requeue_lost() == 1
+    lost.refresh_from_db()
+    fresh.refresh_from_db()
+    assert (lost.state, fresh.state) == ("done", "pending")
+    opportunity.refresh_from_db()
+    assert opportunity.xero_amount_paid == invoice.total
+    assert webhook_events_requeue_lost() == 0
