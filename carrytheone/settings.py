@@ -651,6 +651,9 @@ LOGGING: dict[str, Any] = {
         "django.db.backends": {"level": "WARNING"},
         # Its DEBUG lines carry request paths, and a Slack webhook's path is its credential.
         "urllib3.connectionpool": {"level": "INFO"},
+        # redis-py gives this logger its own unscrubbed stdout handler unless it exists already
+        # (redis.utils._set_info_logger): declared here, it writes through ours.
+        "push_response": {"level": "INFO"},
         # runserver's request lines (make run), as Django logs them, minus query strings: the
         # OAuth callbacks' one-time code and state stay out of the log.
         "django.server": {
