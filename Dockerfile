@@ -17,7 +17,7 @@ COPY alerts alerts
 COPY support support
 # The runtime pins of requirements.lock, hash-checked (pip and setuptools included), then the
 # project with nothing more: the image runs the versions CI tested.
-RUN pip install --require-hashes -r requirements-prod.lock \
+RUN pip install --require-hashes --no-deps -r requirements-prod.lock && pip check \
     && pip install --no-deps --no-build-isolation .
 
 COPY . .

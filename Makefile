@@ -16,11 +16,15 @@ RUN_ENV := PORT=$(PORT) SITE_URL=$${SITE_URL:-http://127.0.0.1:$(PORT)} \
 
 # Exactly the versions and files in requirements.lock (hash-checked, pip and the build backend
 # included), then the project itself with nothing more: CI, `make run` and `make test` all get the
-# same set. A changed lock or pyproject.toml reinstalls.
+# same set. A changed lock or pyproject.toml reinstalls. --no-deps: the lock is already the whole
+# resolution, and an older pip (Python 3.11.7 ships 23.2) would otherwise re-resolve an extra
+# (pip-audit's CacheControl[filecache]) to an unpinned release and refuse; pip check then proves
+# the set consistent.
 $(STAMP): pyproject.toml requirements.lock
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "CarryTheOne needs Python 3.11 or newer (set PYTHON=...)")'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --require-hashes -r requirements.lock
+	$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r requirements.lock
+	$(BIN)/python -m pip check
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
