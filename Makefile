@@ -12,7 +12,7 @@ RUN_ENV := PORT=$(PORT) SITE_URL=$${SITE_URL:-http://127.0.0.1:$(PORT)} \
 	DEBUG=$${DEBUG:-1} SANDBOX_ENABLED=$${SANDBOX_ENABLED:-1} \
 	ACCOUNT_EMAIL_VERIFICATION=$${ACCOUNT_EMAIL_VERIFICATION:-optional}
 
-.PHONY: install run test lint format bench chaos clean lock audit
+.PHONY: install run test lint format bench chaos loadtest clean lock audit
 
 # Exactly the versions and files in requirements.lock (hash-checked, pip and the build backend
 # included), then the project itself with nothing more: CI, `make run` and `make test` all get the
@@ -68,6 +68,15 @@ audit: install
 # CHAOS_ARGS="--seed 1 --opportunities 300 --accounts 5 --win-seconds 60".
 chaos: install
 	$(BIN)/python -m bench.chaos $(CHAOS_ARGS)
+
+# Thousands of customers on one deployment (bench/loadtest.py): 1,000 accounts, 2,000
+# integrations and a million log entries in its own PostgreSQL and Redis, gunicorn, 4 Celery
+# workers and beat on free ports, all stopped at the end; 20 logged-in users load four pages and
+# beat's passes are timed. The last line printed is JSON (also var/loadtest/summary.json), the
+# exit code says whether it passed. Options through LOADTEST_ARGS, e.g.
+# LOADTEST_ARGS="--small" or LOADTEST_ARGS="--users 40 --seconds 60 --no-neighbour".
+loadtest: install
+	$(BIN)/python -m bench.loadtest $(LOADTEST_ARGS)
 
 format: install
 	$(BIN)/ruff check --fix .

@@ -64,6 +64,8 @@ class PrivatePostgres:
     port: int = field(default_factory=free_port)
     folder: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="c1-chaos-pg-")))
     restarts: int = 0
+    # More server settings (``-c name=value ...``): ``make loadtest`` sizes memory for its load.
+    options: str = ""
 
     @property
     def data(self) -> Path:
@@ -107,6 +109,8 @@ class PrivatePostgres:
             f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 "
             "-c fsync=off -c max_connections=300 -c shared_buffers=64MB"
         )
+        if self.options:
+            options = f"{options} {self.options}"
         self._run(
             str(postgres_bin() / "pg_ctl"),
             "-D",

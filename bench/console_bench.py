@@ -193,6 +193,17 @@ class _IndexesDeferred:
                 cursor.execute(sql)
 
 
+def load_log_entries(rows: Iterable[dict[str, Any]]) -> int:
+    """COPYs log entries (attname → value) with the log's indexes dropped meanwhile."""
+    from django.db import transaction
+
+    from integrations.sync.models import SyncLogEntry
+
+    # Built after the commit: PostgreSQL builds no index while deferred FK checks are pending.
+    with _IndexesDeferred([SyncLogEntry._meta.db_table]), transaction.atomic():
+        return _load(SyncLogEntry, rows, chunk=100_000)
+
+
 def _customer(rng: random.Random) -> str:
     return f"{rng.choice(COMPANIES)} {rng.choice(SECTORS)} {rng.choice(LEGAL)}"
 
@@ -221,7 +232,7 @@ def seed(*, entries: int, accounts: int, rng: random.Random) -> Seeded:
     from accounts.services import account_create
     from integrations.connections.salesforce.ids import to_18
     from integrations.core.models import Integration
-    from integrations.sync.models import LedgerEntry, SyncLogEntry, SyncRun
+    from integrations.sync.models import LedgerEntry, SyncRun
 
     seeded = Seeded()
     now = timezone.now()
@@ -347,9 +358,7 @@ def seed(*, entries: int, accounts: int, rng: random.Random) -> Seeded:
                         "dismissed_at": dismissed,
                     }
 
-    # Built after the commit: PostgreSQL builds no index while deferred FK checks are pending.
-    with _IndexesDeferred([SyncLogEntry._meta.db_table]), transaction.atomic():
-        written = _load(SyncLogEntry, log_rows(), chunk=100_000)
+    written = load_log_entries(log_rows())
     log(f"{written} log entries (indexes built)")
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
