@@ -25,6 +25,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+# (provider, external id) → the accounts it had a trial under (None: an account deleted since).
+TrialClaims = dict[tuple[str, str], set[int | None]]
+
 # What a business's organisation is called, in the messages about its trial.
 _ORG_NAMES = {
     TrialClaim.Provider.XERO: "Xero organisation",
@@ -95,17 +98,32 @@ def trial_claim(*, account_id: int, provider: str, external_id: str) -> TrialCla
     return claim
 
 
-def _claimed_elsewhere(*, account_id: int, orgs: Iterable[tuple[str, str]]) -> list[str]:
+def trial_claims(orgs: Iterable[tuple[str, str]]) -> TrialClaims:
+    """The accounts (None: deleted since) under which each of ``orgs`` had its trial, in one
+    query: beat checks every integration in a trial, and must not ask once per integration."""
+    wanted = {(provider, external_id) for provider, external_id in orgs if external_id}
+    claims: TrialClaims = {}
+    if not wanted:
+        return claims
+    for provider, external_id, account_id in TrialClaim.objects.filter(
+        provider__in={p for p, _ in wanted}, external_id__in={e for _, e in wanted}
+    ).values_list("provider", "external_id", "account_id"):
+        claims.setdefault((provider, external_id), set()).add(account_id)
+    return claims
+
+
+def _claimed_elsewhere(
+    *, account_id: int, orgs: Iterable[tuple[str, str]], claims: TrialClaims | None = None
+) -> list[str]:
     """The providers among ``orgs`` whose organisation had its trial under another account
-    (or under one deleted since)."""
+    (or under one deleted since). ``claims``: :func:`trial_claims` of at least these orgs."""
     wanted = {(provider, external_id) for provider, external_id in orgs if external_id}
     if not wanted:
         return []
-    claims = TrialClaim.objects.filter(
-        provider__in={p for p, _ in wanted}, external_id__in={e for _, e in wanted}
-    ).exclude(account_id=account_id)
-    found = {(c.provider, c.external_id) for c in claims}
-    return sorted({provider for provider, external_id in wanted & found})
+    if claims is None:
+        claims = trial_claims(wanted)
+    found = {org for org in wanted if any(a != account_id for a in claims.get(org, ()))}
+    return sorted({provider for provider, _external_id in found})
 
 
 # The panel's one button for a billing pause, by the pause's reason (see health).
@@ -131,11 +149,15 @@ def _trial_ended(subscription: Subscription) -> str:
 
 
 def subscription_sync_block(
-    *, subscription: Subscription | None, orgs: Iterable[tuple[str, str]] = ()
+    *,
+    subscription: Subscription | None,
+    orgs: Iterable[tuple[str, str]] = (),
+    claims: TrialClaims | None = None,
 ) -> str:
     """Why the subscription does not allow an integration to sync, for people; empty when it
     does. ``orgs`` are the integration's (provider, external id) pairs: in a trial, an
-    organisation that had its free trial under another account needs a subscription.
+    organisation that had its free trial under another account needs a subscription;
+    ``claims`` are :func:`trial_claims` of them when the caller has them already (beat).
 
     A failed payment or a cancellation keeps syncing for ``BILLING_GRACE_DAYS`` after it
     happened (``past_due_since``); the text stays the same from poll to poll (no "now" in it).
@@ -150,7 +172,7 @@ def subscription_sync_block(
         # tells us; until then the subscription stands.
         if subscription.trial_ends_at <= timezone.now() and not subscription.stripe_subscription_id:
             return _trial_ended(subscription)
-        elsewhere = _claimed_elsewhere(account_id=subscription.account_id, orgs=orgs)
+        elsewhere = _claimed_elsewhere(account_id=subscription.account_id, orgs=orgs, claims=claims)
         return " ".join(
             f"This {_ORG_NAMES[TrialClaim.Provider(provider)]} already had a free trial under "
             "another account; subscribe to sync it."

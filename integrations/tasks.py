@@ -11,7 +11,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from billing.services import subscription_sync_block
+from billing.services import subscription_sync_block, trial_claims
 from integrations.connections.providers import ProviderError
 from integrations.core.models import Integration, IntegrationPause, PauseCause
 from integrations.core.pauses import integration_pause, integration_resume, runnable
@@ -180,16 +180,29 @@ def _apply_billing() -> None:
             "integration_id", "message"
         )
     )
-    for integration in integrations:
-        subscription = getattr(integration.account, "subscription", None)
+
+    def orgs_of(integration: Integration) -> list[tuple[str, str]]:
         # The organisations it reaches: one that had its free trial under another account
         # needs a subscription (one trial per business).
-        orgs = [
+        return [
             (connection.provider, connection.external_id)
             for connection in (integration.xero_connection, integration.salesforce_connection)
             if connection is not None
         ]
-        reason = subscription_sync_block(subscription=subscription, orgs=orgs)
+
+    integrations_ = list(integrations)
+    # The trial claims of every organisation in one query, not one per integration in a trial.
+    claims = trial_claims(
+        org
+        for integration in integrations_
+        if getattr(integration.account, "subscription", None) is not None
+        for org in orgs_of(integration)
+    )
+    for integration in integrations_:
+        subscription = getattr(integration.account, "subscription", None)
+        reason = subscription_sync_block(
+            subscription=subscription, orgs=orgs_of(integration), claims=claims
+        )
         if reason and paused.get(integration.pk) != reason:
             integration_pause(
                 integration_id=integration.pk, cause=PauseCause.BILLING, message=reason
