@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import cProfile
 import datetime as dt
 import http.client
 import json
@@ -62,7 +63,15 @@ from unittest import mock
 
 from bench.chaos import Stack, _wait_http, beat_argv, chaos_env, web_argv, worker_argv
 from bench.chaos_servers import PrivatePostgres, PrivateRedis, free_port
-from bench.console_bench import CAUSES, COMPANIES, DEALS, OUTCOMES, _load, load_log_entries
+from bench.console_bench import (
+    CAUSES,
+    COMPANIES,
+    DEALS,
+    OUTCOMES,
+    _IndexesDeferred,
+    _load,
+    load_log_entries,
+)
 from bench.push_bench import percentile
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -247,7 +256,8 @@ def seed(*, accounts: int, integrations: int, entries: int, rng: random.Random) 
 
     # Ledger rows (a record per five entries), one Xero invoice operation each, and runs.
     span = dt.timedelta(days=90)
-    with transaction.atomic():
+    # The ledger's indexes (trigram ones too) built once after the load, not row by row.
+    with _IndexesDeferred([LedgerEntry._meta.db_table]), transaction.atomic():
         ledger_rows = (
             {
                 "integration_id": integration_id,
@@ -431,7 +441,9 @@ def page_queries(target: Target) -> tuple[dict[str, int], dict[str, float]]:
 # --- the beat passes ---------------------------------------------------------------------------
 
 
-def beat_pass(task: Callable[[], Any], passes: int = BEAT_PASSES) -> dict[str, Any]:
+def beat_pass(
+    task: Callable[[], Any], passes: int = BEAT_PASSES, profile: Path | None = None
+) -> dict[str, Any]:
     """Median seconds of ``passes`` passes after a warm-up, and one pass's queries; what each
     pass publishes is purged from the broker after it."""
     from django.db import connection
@@ -458,6 +470,11 @@ def beat_pass(task: Callable[[], Any], passes: int = BEAT_PASSES) -> dict[str, A
             began = time.perf_counter()
             task()
             quiet.append(time.perf_counter() - began)
+    if profile is not None:
+        profiler = cProfile.Profile()
+        profiler.runcall(task)
+        app.control.purge()
+        profiler.dump_stats(profile)
     return {
         "seconds": round(statistics.median(times), 3),
         "seconds_without_publishing": round(statistics.median(quiet), 3),
@@ -679,11 +696,11 @@ def orchestrate(options: argparse.Namespace) -> int:
         from alerts.tasks import evaluate_alerts
         from integrations.tasks import check_configurations, poll_integrations
 
-        poll = beat_pass(poll_integrations)
+        poll = beat_pass(poll_integrations, profile=_profile(options, "poll_integrations"))
         log(f"poll_integrations: {poll}")
-        config = beat_pass(check_configurations)
+        config = beat_pass(check_configurations, profile=_profile(options, "check_configurations"))
         log(f"check_configurations: {config}")
-        alerts = beat_pass(evaluate_alerts)
+        alerts = beat_pass(evaluate_alerts, profile=_profile(options, "evaluate_alerts"))
         log(f"evaluate_alerts: {alerts}")
         connections.close_all()
 
@@ -755,6 +772,10 @@ def orchestrate(options: argparse.Namespace) -> int:
     return 0 if summary["pass"] else 1
 
 
+def _profile(options: argparse.Namespace, name: str) -> Path | None:
+    return Path(options.profile) / f"{name}.prof" if options.profile else None
+
+
 def sessions_for_integration(seeded: Seeded, integration_id: int) -> Target:
     from django.contrib.auth import get_user_model
     from django.test import Client
@@ -818,6 +839,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--p95-limit", type=float, default=200.0)
     parser.add_argument("--beat-limit", type=float, default=2.0)
     parser.add_argument("--neighbour", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument("--profile", default="", help="a folder: cProfile of each beat pass")
     parser.add_argument("--var", default="", help="where summary.json goes (var/loadtest)")
     parser.add_argument("--role", choices=("generate",), help=argparse.SUPPRESS)
     options = parser.parse_args(argv)
