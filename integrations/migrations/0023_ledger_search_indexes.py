@@ -2,8 +2,8 @@ from django.db import migrations, models
 
 # The log page's record search (integrations.sync.lookup.ledger_search) by opportunity or
 # customer name: a trigram GIN index on Django's icontains expression, as 0020 made for the log
-# itself (PostgreSQL only, kept out of the model's state for SQLite's sake). With many matches
-# the planner reads sync_ledger_recent in order instead and stops at the page's 50.
+# itself (PostgreSQL only, kept out of the model's state for SQLite's sake); sync_ledger_recent
+# serves its order (most recently changed first), so a common name need not sort every match.
 TRIGRAM_INDEXES = (
     ("sync_ledger_opportunity_name_trgm", "opportunity_name"),
     ("sync_ledger_customer_name_trgm", "customer_name"),

@@ -116,8 +116,8 @@ class LedgerEntry(models.Model):
             models.Index(fields=("integration", "state")),
             # The dashboard's won-to-invoiced figures: the last 30 days of invoicing.
             models.Index(fields=("integration", "invoiced_at"), name="sync_ledger_invoiced_idx"),
-            # The log page's record search: most recently changed first, read in index order
-            # until the page is full (make loadtest: 24,000 records in one integration).
+            # The log page's record search: most recently changed first (make loadtest: 24,000
+            # records in one integration, 50 shown).
             models.Index(fields=("integration", "-updated_at", "-id"), name="sync_ledger_recent"),
         ]
 
