@@ -322,6 +322,10 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_SEND_TASK_EVENTS = False
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+# Any number of beats may run (a standby on another machine): only the holder of a Redis lease
+# sends, and a standby takes over within BEAT_LEADER_TTL seconds of its death (carrytheone.beat).
+CELERY_BEAT_SCHEDULER = "carrytheone.beat:LeaderScheduler"
+BEAT_LEADER_TTL: float = env.float("BEAT_LEADER_TTL", default=30.0)
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     "heartbeat": {
         "task": "carrytheone.tasks.heartbeat",

@@ -29,6 +29,8 @@ def test_celery_is_configured_from_django_settings():
     assert conf.task_reject_on_worker_lost is True
     assert 0 < conf.task_soft_time_limit < conf.task_time_limit
     assert conf.beat_schedule["heartbeat"]["task"] == "carrytheone.tasks.heartbeat"
+    # As a worker does at start (autodiscovery), not relying on another test's imports.
+    celery_app.loader.import_default_modules()
     assert "carrytheone.tasks.heartbeat" in celery_app.tasks
 
 
