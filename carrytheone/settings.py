@@ -136,6 +136,11 @@ def _database(url_var: str, default: str) -> dict[str, Any]:
         # PostgreSQL's max_connections. Kept only where threads are reused (gunicorn, Celery).
         database["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=0 if DEBUG else 60)
         database["CONN_HEALTH_CHECKS"] = True
+        # Behind PgBouncer in transaction mode a server-side cursor (QuerySet.iterator) would
+        # outlive the transaction that opened it on the pooled connection.
+        database["DISABLE_SERVER_SIDE_CURSORS"] = env.bool(
+            "DB_DISABLE_SERVER_SIDE_CURSORS", default=False
+        )
     return database
 
 
