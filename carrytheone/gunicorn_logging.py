@@ -61,7 +61,7 @@ def access_entry(atoms: dict[str, Any]) -> str:
         "path": atoms.get("U"),
         "status": int(status) if str(status).isdigit() else status,
         "bytes": int(atoms["B"]) if str(atoms.get("B")).isdigit() else 0,
-        "duration_ms": round(int(atoms.get("D", 0)) / 1000, 1),
+        "duration_ms": round(int(atoms.get("D") or 0) / 1000, 1),
         "remote": atoms.get("h"),
         "user_agent": atoms.get("a"),
     }
