@@ -59,7 +59,7 @@ def access_entry(atoms: dict[str, Any]) -> str:
         "message": f"{atoms.get('m', '-')} {atoms.get('U', '-')} {status}",
         "method": atoms.get("m"),
         "path": atoms.get("U"),
-        "status": int(status) if str(status).isdigit() else status,
+        "status": int(str(status)) if str(status).isdigit() else status,
         "bytes": int(atoms["B"]) if str(atoms.get("B")).isdigit() else 0,
         "duration_ms": round(int(atoms.get("D") or 0) / 1000, 1),
         "remote": atoms.get("h"),
