@@ -376,6 +376,12 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         "schedule": 86400.0,
         "options": {"expires": 3600},
     },
+    # Stripe webhook events settled longer ago than STRIPE_EVENT_RETENTION_DAYS.
+    "stripe-events-prune": {
+        "task": "billing.tasks.prune_stripe_events",
+        "schedule": 86400.0,
+        "options": {"expires": 3600},
+    },
     # Log entries older than LOG_RETENTION_DAYS (open ones kept), empty runs, old webhook events.
     "sync-logs-prune": {
         "task": "integrations.tasks.prune_sync_logs",
@@ -432,6 +438,9 @@ TRIAL_REMINDER_DAYS: list[int] = sorted(
 # audit rows and the ledger stay), and how many rows each of its statements deletes at most.
 LOG_RETENTION_DAYS: int = env.int("LOG_RETENTION_DAYS", default=90)
 LOG_PRUNE_BATCH_SIZE: int = env.int("LOG_PRUNE_BATCH_SIZE", default=5000)
+# Days a settled Stripe webhook event is kept (for support and reconciliation): longer than the
+# sync log, since a billing question can come a year on. Pending and failed ones stay.
+STRIPE_EVENT_RETENTION_DAYS: int = env.int("STRIPE_EVENT_RETENTION_DAYS", default=400)
 # Days a closed account's data is kept (then deleted by a daily task).
 ACCOUNT_RETENTION_DAYS: int = env.int("ACCOUNT_RETENTION_DAYS", default=30)
 # Days a canceled or unpaid subscription keeps syncing before the billing pause.
