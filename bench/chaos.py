@@ -96,6 +96,8 @@ class Process:
     popen: subprocess.Popen[bytes] | None = None
     restarts: int = 0
     crashes: int = 0
+    # time.monotonic() of each exit the supervisor found, to tell which fault preceded it.
+    exited_at: list[float] = field(default_factory=list)
     # A process the run stopped on purpose (killed, frozen, a second beat ended): not a crash.
     held: bool = False
 
@@ -159,6 +161,7 @@ class Stack:
                     continue
                 process.crashes += 1
                 process.restarts += 1
+                process.exited_at.append(time.monotonic())
                 log(f"{name} exited by itself ({process.popen.returncode}); restarted")
                 self.start(name)
 
@@ -347,6 +350,7 @@ class Run:
     fired: Counter[str] = field(default_factory=Counter)
     hits: Counter[str] = field(default_factory=Counter)
     findings: list[str] = field(default_factory=list)
+    redis_killed_at: list[float] = field(default_factory=list)
     threads: list[threading.Thread] = field(default_factory=list)
     _outbound_busy: threading.Lock = field(default_factory=threading.Lock)
 
@@ -495,6 +499,7 @@ class Run:
     # -- servers
 
     def _fault_redis_restart(self, event: Event) -> None:
+        self.redis_killed_at.append(time.monotonic())
         self.redis.restart_losing_data(down_seconds=2.0)
         log("  Redis is back, empty")
 
@@ -1018,6 +1023,7 @@ def _summary(
         "faults_injected": dict(sorted(run.fired.items())),
         "faults_hit": dict(sorted(run.hits.items())),
         "process_crashes": crashes,
+        "process_exits_after_redis_restart": _exits_after(run, run.redis_killed_at),
         "postgres_restarts": run.pg.restarts,
         "redis_restarts": run.redis.restarts,
         "runs": _runs_by_status(ids),
@@ -1026,6 +1032,19 @@ def _summary(
         "failures": failures,
         "passed": not failures,
     }
+
+
+# An exit found this soon after a fault is counted as that fault's: a worker that cannot get
+# over a broker restart exits within seconds of it, and the supervisor looks every 5 s.
+EXIT_AFTER_FAULT_SECONDS = 30.0
+
+
+def _exits_after(run: Run, moments: Sequence[float]) -> int:
+    return sum(
+        any(0 <= exit_at - moment <= EXIT_AFTER_FAULT_SECONDS for moment in moments)
+        for process in run.stack.processes.values()
+        for exit_at in process.exited_at
+    )
 
 
 def _wait_http(url: str, timeout: float = 90) -> None:
