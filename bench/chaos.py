@@ -739,19 +739,25 @@ class Run:
         from integrations.core.models import IntegrationPause
         from sandbox.salesforce.models import SalesforceOrg
 
-        self._xero_orgs().update(faults={})
-        SalesforceOrg.objects.filter(name__in=[c.salesforce_org for c in self.customers]).update(
-            faults={}
-        )
-        # REQUEST_LIMIT_EXCEEDED is Salesforce's daily allowance used up, and the product
-        # rightly looks again only after 15 minutes. The fault was three refusals, so its end
-        # is the allowance coming back: the wait it caused ends with it (counted, not hidden).
-        ended = IntegrationPause.objects.filter(
-            integration_id__in=[c.integration_id for c in self.customers],
-            message__contains="REQUEST_LIMIT_EXCEEDED",
-            until__gt=timezone.now(),
-        ).update(until=timezone.now())
-        self.hits["salesforce_limit_pauses_ended_with_the_fault"] += ended
+        def end_faults() -> int:
+            self._xero_orgs().update(faults={})
+            SalesforceOrg.objects.filter(
+                name__in=[c.salesforce_org for c in self.customers]
+            ).update(faults={})
+            # REQUEST_LIMIT_EXCEEDED is Salesforce's daily allowance used up, and the product
+            # rightly looks again only after 15 minutes. The fault was three refusals, so its
+            # end is the allowance coming back: the wait it caused ends with it (counted).
+            return int(
+                IntegrationPause.objects.filter(
+                    integration_id__in=[c.integration_id for c in self.customers],
+                    message__contains="REQUEST_LIMIT_EXCEEDED",
+                    until__gt=timezone.now(),
+                ).update(until=timezone.now())
+            )
+
+        # On a loaded machine the schedule falls behind and this can fire while a PostgreSQL
+        # restart is still under way: the updates are idempotent, so they wait for it.
+        self.hits["salesforce_limit_pauses_ended_with_the_fault"] += _with_database(end_faults)
 
 
 def _with_database(read: Callable[[], _T], attempts: int = 30) -> _T:
