@@ -325,6 +325,11 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # re-run rather than lost.
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
+# A task running when the broker connection breaks finishes (its late ack then reaches the
+# reconnected pool) instead of being cancelled for redelivery: a Redis restarted empty has
+# lost the unacked copy, and a surviving copy waits for visibility_timeout (an hour). Celery 6
+# turns cancelling on by default; pinned here.
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 CELERY_WORKER_SEND_TASK_EVENTS = False
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # Any number of beats may run (a standby on another machine): only the holder of a Redis lease
