@@ -7,15 +7,16 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 
+from accounts.admin import ReadOnlyAdmin
 from alerts.models import AlertDelivery, Incident
 
 
-class _ReadOnly(admin.ModelAdmin[Any]):
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
+class _ReadOnly(ReadOnlyAdmin):
+    """Never made or changed here; deletable, unlike evidence: an incident or a delivery is a
+    notification, and the next evaluation opens the incident again if its cause remains."""
 
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return super(ReadOnlyAdmin, self).has_delete_permission(request, obj)
 
 
 @admin.register(Incident)

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 
 from celery import shared_task
+from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 
 from billing.notices import trial_notices_send
 from billing.stripe_client import BillingError
 from billing.subscriptions import subscription_items_sync, subscriptions_to_sync
-from billing.webhooks import event_process
+from billing.webhooks import event_process, events_prune
 
 
 @shared_task(name="billing.tasks.send_trial_reminders")
@@ -31,6 +34,13 @@ def send_trial_reminders() -> int:
 def process_stripe_event(event_pk: int) -> str:
     """One stored Stripe webhook event, processed once; returns its outcome."""
     return event_process(event_pk=event_pk)
+
+
+@shared_task(name="billing.tasks.prune_stripe_events")
+def prune_stripe_events() -> int:
+    """Beat (daily): settled webhook events older than STRIPE_EVENT_RETENTION_DAYS."""
+    days = int(settings.STRIPE_EVENT_RETENTION_DAYS)
+    return events_prune(older_than=timezone.now() - dt.timedelta(days=days))
 
 
 @shared_task(

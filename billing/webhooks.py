@@ -165,3 +165,21 @@ def event_process(*, event_pk: int) -> str:
     log = logger.warning if outcome in (Outcome.UNKNOWN, Outcome.FAILED) else logger.info
     log("stripe event %s %s: %s %s", event.event_id, event.type, outcome, message)
     return str(outcome)
+
+
+def events_prune(*, older_than: dt.datetime, batch_size: int = 1000) -> int:
+    """Deletes settled events received before ``older_than``; returns how many.
+
+    Pending and failed events stay however old: they are work nobody has finished. A deleted
+    event cannot be replayed into a duplicate: Stripe signs each delivery with its time, and a
+    signature older than the tolerance (minutes) is refused before any lookup by id.
+    """
+    settled = StripeEvent.objects.filter(received_at__lt=older_than).exclude(
+        outcome__in=(StripeEvent.Outcome.PENDING, StripeEvent.Outcome.FAILED)
+    )
+    deleted = 0
+    while ids := list(settled.values_list("pk", flat=True)[:batch_size]):
+        deleted += StripeEvent.objects.filter(pk__in=ids).delete()[0]
+    if deleted:
+        logger.info("stripe events pruned: %d received before %s", deleted, older_than.isoformat())
+    return deleted

@@ -136,6 +136,11 @@ def _database(url_var: str, default: str) -> dict[str, Any]:
         # PostgreSQL's max_connections. Kept only where threads are reused (gunicorn, Celery).
         database["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=0 if DEBUG else 60)
         database["CONN_HEALTH_CHECKS"] = True
+        # Behind PgBouncer in transaction mode a server-side cursor (QuerySet.iterator) would
+        # outlive the transaction that opened it on the pooled connection.
+        database["DISABLE_SERVER_SIDE_CURSORS"] = env.bool(
+            "DB_DISABLE_SERVER_SIDE_CURSORS", default=False
+        )
     return database
 
 
@@ -320,8 +325,17 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # re-run rather than lost.
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
+# A task running when the broker connection breaks finishes (its late ack then reaches the
+# reconnected pool) instead of being cancelled for redelivery: a Redis restarted empty has
+# lost the unacked copy, and a surviving copy waits for visibility_timeout (an hour). Celery 6
+# turns cancelling on by default; pinned here.
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 CELERY_WORKER_SEND_TASK_EVENTS = False
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+# Any number of beats may run (a standby on another machine): only the holder of a Redis lease
+# sends, and a standby takes over within BEAT_LEADER_TTL seconds of its death (carrytheone.beat).
+CELERY_BEAT_SCHEDULER = "carrytheone.beat:LeaderScheduler"
+BEAT_LEADER_TTL: float = env.float("BEAT_LEADER_TTL", default=30.0)
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     "heartbeat": {
         "task": "carrytheone.tasks.heartbeat",
@@ -364,6 +378,12 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     },
     "closed-accounts-delete": {
         "task": "accounts.tasks.delete_closed_accounts",
+        "schedule": 86400.0,
+        "options": {"expires": 3600},
+    },
+    # Stripe webhook events settled longer ago than STRIPE_EVENT_RETENTION_DAYS.
+    "stripe-events-prune": {
+        "task": "billing.tasks.prune_stripe_events",
         "schedule": 86400.0,
         "options": {"expires": 3600},
     },
@@ -423,6 +443,9 @@ TRIAL_REMINDER_DAYS: list[int] = sorted(
 # audit rows and the ledger stay), and how many rows each of its statements deletes at most.
 LOG_RETENTION_DAYS: int = env.int("LOG_RETENTION_DAYS", default=90)
 LOG_PRUNE_BATCH_SIZE: int = env.int("LOG_PRUNE_BATCH_SIZE", default=5000)
+# Days a settled Stripe webhook event is kept (for support and reconciliation): longer than the
+# sync log, since a billing question can come a year on. Pending and failed ones stay.
+STRIPE_EVENT_RETENTION_DAYS: int = env.int("STRIPE_EVENT_RETENTION_DAYS", default=400)
 # Days a closed account's data is kept (then deleted by a daily task).
 ACCOUNT_RETENTION_DAYS: int = env.int("ACCOUNT_RETENTION_DAYS", default=30)
 # Days a canceled or unpaid subscription keeps syncing before the billing pause.

@@ -203,3 +203,39 @@ def test_the_return_url_visited_without_paying_changes_nothing(billing: Billing)
     page = billing.client.get(f"{billing.page()}?checkout=cs_test_made_up", follow=True)
     assert page.status_code == 200
     assert _state(billing) == before
+
+
+@pytest.mark.django_db
+def test_settled_events_are_pruned_after_their_retention_and_open_ones_kept() -> None:
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from billing.tasks import prune_stripe_events
+
+    old = timezone.now() - dt.timedelta(days=401)
+    recent = timezone.now() - dt.timedelta(days=10)
+    outcomes = StripeEvent.Outcome
+    rows = {
+        "old-applied": (old, outcomes.APPLIED),
+        "old-ignored": (old, outcomes.IGNORED),
+        "old-pending": (old, outcomes.PENDING),
+        "old-failed": (old, outcomes.FAILED),
+        "recent-applied": (recent, outcomes.APPLIED),
+    }
+    for event_id, (received_at, outcome) in rows.items():
+        StripeEvent.objects.create(
+            event_id=event_id,
+            type="invoice.paid",
+            created=received_at,
+            payload={},
+            received_at=received_at,
+            outcome=outcome,
+        )
+
+    assert prune_stripe_events() == 2
+    assert set(StripeEvent.objects.values_list("event_id", flat=True)) == {
+        "old-pending",
+        "old-failed",
+        "recent-applied",
+    }

@@ -27,8 +27,11 @@ def test_celery_is_configured_from_django_settings():
     assert conf.worker_prefetch_multiplier == 1
     assert conf.task_acks_late is True
     assert conf.task_reject_on_worker_lost is True
+    assert conf.worker_cancel_long_running_tasks_on_connection_loss is False
     assert 0 < conf.task_soft_time_limit < conf.task_time_limit
     assert conf.beat_schedule["heartbeat"]["task"] == "carrytheone.tasks.heartbeat"
+    # As a worker does at start (autodiscovery), not relying on another test's imports.
+    celery_app.loader.import_default_modules()
     assert "carrytheone.tasks.heartbeat" in celery_app.tasks
 
 

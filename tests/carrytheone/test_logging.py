@@ -188,3 +188,46 @@ def test_the_gunicorn_access_log_names_no_push_token():
     )
     assert atoms["U"] == "/hooks/salesforce/outbound/[Filtered]/"
     assert atoms["r"] == "POST /hooks/salesforce/outbound/[Filtered]/ HTTP/1.1"
+
+
+def test_the_access_log_is_a_json_line_scrubbed_and_joined_by_request_id(settings):
+    import datetime as dt
+    import json
+    import logging
+    from types import SimpleNamespace
+
+    from gunicorn.config import Config
+
+    from carrytheone.gunicorn_logging import ScrubbedLogger
+
+    settings.LOG_FORMAT = "json"
+    config = Config()
+    config.set("accesslog", "-")
+    logger = ScrubbedLogger(config)
+    lines: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            lines.append(record.getMessage())
+
+    logger.access_log.addHandler(Keep())
+    environ = {
+        "REQUEST_METHOD": "POST",
+        "RAW_URI": "/hooks/salesforce/outbound/Zx9-secret-push-token/",
+        "PATH_INFO": "/hooks/salesforce/outbound/Zx9-secret-push-token/",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "REMOTE_ADDR": "127.0.0.1",
+    }
+    response = SimpleNamespace(
+        status="202 Accepted", status_code=202, sent=15, headers=[("X-Request-ID", "abc123")]
+    )
+    logger.access(response, [], environ, dt.timedelta(milliseconds=12))
+
+    assert len(lines) == 1
+    entry = json.loads(lines[0])
+    assert entry["logger"] == "gunicorn.access"
+    assert entry["path"] == "/hooks/salesforce/outbound/[Filtered]/"
+    assert "Zx9-secret-push-token" not in lines[0]
+    assert entry["status"] == 202
+    assert entry["duration_ms"] == 12.0
+    assert entry["request_id"] == "abc123"
