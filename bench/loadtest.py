@@ -26,9 +26,11 @@ It starts what it needs on its own ports and stops it all at the end:
    thousands of syncs against fake tokens measure nothing about the pages.
 4. Starts the stack and loads four pages — the account dashboard, the integration's page, a
    record's page and a log search — with ``--users`` concurrent logged-in users (closed loop,
-   each its own session and keep-alive connection, spread over ``--generators`` processes so
-   the generator does not starve on one core), each page alone then all four mixed. Beat runs
-   meanwhile (the polls and configuration checks set apart beyond the run, see 3; the alert
+   each its own session and keep-alive connection, pausing ``--think-ms`` on average between
+   pages as a person reading them does, spread over ``--generators`` processes so the generator
+   does not starve on one core), each page alone then all four mixed; then the mixed load
+   again with no pause at all (``capacity``: the most pages a second, reported, not judged).
+   Beat runs meanwhile (the polls and configuration checks set apart beyond the run, see 3; the alert
    evaluation runs every minute on the workers, against the same database).
 
 The last line of stdout is the JSON summary (also ``var/loadtest/summary.json``); the exit code
@@ -498,6 +500,9 @@ def generate(spec: dict[str, Any]) -> dict[str, Any]:
     think = spec["think_ms"] / 1000
 
     def user(number: int, target: dict[str, Any]) -> None:
+        # A person reads a page before the next click: half to one and a half times the mean,
+        # as locust's ``between``; seeded per user, so a run replays.
+        rng = random.Random(number)  # noqa: S311
         connection = http.client.HTTPConnection(host, port, timeout=60)
         headers = {"Cookie": f"{cookie_name}={target['session']}", "Connection": "keep-alive"}
         pages = spec["pages"]
@@ -522,7 +527,7 @@ def generate(spec: dict[str, Any]) -> dict[str, Any]:
             if time.monotonic() > deadline_warm:
                 mine.append([page, round(elapsed, 2), status])
             if think:
-                time.sleep(think)
+                time.sleep(think * rng.uniform(0.5, 1.5))
         connection.close()
         with lock:
             results.extend(mine)
@@ -720,6 +725,15 @@ def orchestrate(options: argparse.Namespace) -> int:
                 log(f"{page}: {pages[page]}")
             mixed = load(port=port, targets=targets, pages=PAGES, options=options)
             log(f"mixed: {mixed}")
+            # The same users clicking with no pause at all: how many pages a second this
+            # deployment serves at most, and their latency then (reported, not judged).
+            capacity = load(
+                port=port,
+                targets=targets,
+                pages=PAGES,
+                options=argparse.Namespace(**{**vars(options), "think_ms": 0.0}),
+            )
+            log(f"capacity (no think time): {capacity}")
             load_average = [round(x, 2) for x in os.getloadavg()]
             # --- NEIGHBOUR PHASE: bench/neighbour.py (another helper's) runs here, the stack
             # up and seeded; its dict is merged under "neighbour". Wired in by the lead.
@@ -747,6 +761,7 @@ def orchestrate(options: argparse.Namespace) -> int:
         "seed_seconds": round(seed_seconds, 1),
         "pages": pages,
         "mixed": mixed,
+        "capacity": capacity,
         "beat_pass_seconds": poll["seconds"],
         "beat_pass_queries": poll["queries"],
         "beat_pass_published": poll["published"],
@@ -813,6 +828,8 @@ def _failures(summary: dict[str, Any], options: argparse.Namespace) -> list[str]
         small, large = figures.get("queries_small"), figures.get("queries_large")
         if small is not None and large is not None and abs(large - small) > 1:
             failures.append(f"{name}: {small} queries for a small integration, {large} for a big")
+    if summary["capacity"]["errors"]:
+        failures.append(f"capacity: {summary['capacity']['errors']} errors")
     if summary["beat_pass_seconds"] >= options.beat_limit:
         failures.append(f"poll_integrations pass {summary['beat_pass_seconds']} s")
     if summary["process_crashes"]:
@@ -829,7 +846,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--users", type=int, default=20)
     parser.add_argument("--seconds", type=float, default=0, help="measured, per page")
     parser.add_argument("--warmup", type=float, default=5.0)
-    parser.add_argument("--think-ms", type=float, default=0.0, help="a user's pause per page")
+    parser.add_argument(
+        "--think-ms",
+        type=float,
+        default=1000.0,
+        help="a user's mean pause between pages (0.5-1.5x; 0: clicks without pause)",
+    )
     parser.add_argument("--generators", type=int, default=2, help="load generator processes")
     # Two cores: three processes keep both busy while one waits on PostgreSQL; four threads
     # each overlap the waits without queueing twenty requests behind the GIL.
