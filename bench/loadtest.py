@@ -30,8 +30,8 @@ It starts what it needs on its own ports and stops it all at the end:
    pages as a person reading them does, spread over ``--generators`` processes so the generator
    does not starve on one core), each page alone then all four mixed; then the mixed load
    again with no pause at all (``capacity``: the most pages a second, reported, not judged).
-   Beat runs meanwhile (the polls and configuration checks set apart beyond the run, see 3; the alert
-   evaluation runs every minute on the workers, against the same database).
+   Beat runs meanwhile (the polls and configuration checks set apart beyond the run, see 3;
+   the alert evaluation runs every minute on the workers, against the same database).
 
 The last line of stdout is the JSON summary (also ``var/loadtest/summary.json``); the exit code
 is 0 only when it passed: every p95 under ``--p95-limit`` ms, the poll pass under
