@@ -1,7 +1,8 @@
 """No noisy neighbour: small accounts' push latency while one big account back-fills.
 
     python -m bench.neighbour [--small 50] [--big-opportunities 20000] [--big-integrations 4]
-                              [--workers 4] [--seconds 90] [--seed 1] [--json-out PATH]
+                              [--workers 4] [--seconds 90] [--win-every 5] [--seed 1]
+                              [--json-out PATH]
 
 It starts its own stack, as ``make chaos`` does (:mod:`bench.chaos`: private PostgreSQL and
 Redis, gunicorn serving the product and the simulators, beat) with the workers in the
@@ -10,9 +11,9 @@ each a process of concurrency 1. It seeds ``--small`` accounts connected for pus
 integration each, open deals to win) and one big account with ``--big-integrations``
 integrations holding ``--big-opportunities`` won opportunities between them, switched off.
 
-- **idle**: every small account wins a deal every ~5 s (seeded jitter) for ``--seconds``; the
-  latency of a deal runs from its stage change in the sandbox Salesforce (which sends the
-  Outbound Message) to its invoice existing in the sandbox Xero.
+- **idle**: every small account wins a deal every ~``--win-every`` s (5; seeded jitter) for
+  ``--seconds``; the latency of a deal runs from its stage change in the sandbox Salesforce
+  (which sends the Outbound Message) to its invoice existing in the sandbox Xero.
 - **loaded**: the big account's integrations are switched on and their first syncs queued
   (20,000 deals to import), and the same wins are measured again. Every 0.5 s the run samples
   how many claims the big account holds and how many runs hold one at all (each busy sync
@@ -63,8 +64,8 @@ if TYPE_CHECKING:
     from bench.chaos_seed import Customer
 
 ROOT = Path(__file__).resolve().parent.parent
-WIN_EVERY = 5.0
-JITTER = 1.0
+# A deal's jitter: up to this share of the interval either way.
+JITTER = 0.2
 SAMPLE_EVERY = 0.5
 SETTLE_TIMEOUT = 120.0
 # Threads closing deals: one save (and its Outbound Message over HTTP) must not hold up the
@@ -195,19 +196,24 @@ def _sampler(big: Big, samples: Samples, stop: threading.Event) -> None:
 
 
 def _wins(
-    customers: Sequence[Customer], used: dict[int, int], seconds: float, rng: random.Random
+    customers: Sequence[Customer],
+    used: dict[int, int],
+    seconds: float,
+    rng: random.Random,
+    every: float,
 ) -> list[tuple[float, Customer, str]]:
-    """Each account's next deals, one every ~WIN_EVERY s from a random offset, in time order."""
+    """Each account's next deals, one every ~``every`` s from a random offset, in time order."""
     plan: list[tuple[float, Customer, str]] = []
+    jitter = every * JITTER
     for customer in customers:
-        at = rng.uniform(0, WIN_EVERY)
+        at = rng.uniform(0, every)
         while at < seconds:
             n = used[customer.index]
             if n >= len(customer.opportunities):
                 break
             plan.append((at, customer, customer.opportunities[n]))
             used[customer.index] = n + 1
-            at += WIN_EVERY + rng.uniform(-JITTER, JITTER)
+            at += every + rng.uniform(-jitter, jitter)
     plan.sort(key=lambda p: p[0])
     return plan
 
@@ -218,9 +224,10 @@ def _phase(
     used: dict[int, int],
     seconds: float,
     rng: random.Random,
+    every: float,
     on_window_end: Callable[[], None] = lambda: None,
 ) -> dict[str, Any]:
-    plan = _wins(customers, used, seconds, rng)
+    plan = _wins(customers, used, seconds, rng, every)
     watcher = Watcher(_invoiced).start()
     clock = time.monotonic()
 
@@ -286,7 +293,7 @@ def orchestrate(options: argparse.Namespace) -> dict[str, Any]:
     var.mkdir(parents=True, exist_ok=True)
     rng = random.Random(options.seed)  # noqa: S311 - a replayable schedule
     load_before = os.getloadavg()
-    wins_each = int(2 * options.seconds / (WIN_EVERY - JITTER)) + 4
+    wins_each = int(2 * options.seconds / (options.win_every * (1 - JITTER))) + 4
     with servers(var) as (pg, sandbox_pg, redis):
         port = free_port()
         env = {
@@ -336,7 +343,7 @@ def orchestrate(options: argparse.Namespace) -> dict[str, Any]:
             stack.add("beat", beat_argv(var, 1))
             time.sleep(5)  # the workers connected before the first message
             log(f"stack up: 1 push worker, {options.workers - 1} general, beat")
-            idle = _phase("idle", customers, used, options.seconds, rng)
+            idle = _phase("idle", customers, used, options.seconds, rng, options.win_every)
             _start_big(big)
             sampler = threading.Thread(target=_sampler, args=(big, samples, stop), daemon=True)
             sampler.start()
@@ -347,6 +354,7 @@ def orchestrate(options: argparse.Namespace) -> dict[str, Any]:
                 used,
                 options.seconds,
                 rng,
+                options.win_every,
                 on_window_end=lambda: done_at_end.append(_big_done(big)),
             )
             stop.set()
@@ -385,6 +393,7 @@ def orchestrate(options: argparse.Namespace) -> dict[str, Any]:
         "wins_loaded": loaded["wins"],
         "lost_pushes": lost,
         "seconds": options.seconds,
+        "win_every_seconds": options.win_every,
         "seed": options.seed,
         "load_average_before": [round(x, 2) for x in load_before],
         "load_average_after": [round(x, 2) for x in load_after],
@@ -403,6 +412,7 @@ def _argv(options: argparse.Namespace) -> list[str]:
         f"--big-integrations={options.big_integrations}",
         f"--workers={options.workers}",
         f"--seconds={options.seconds}",
+        f"--win-every={options.win_every}",
         f"--seed={options.seed}",
         *([f"--var={options.var}"] if options.var else []),
     ]
@@ -439,6 +449,9 @@ def parser() -> argparse.ArgumentParser:
     parsed.add_argument("--big-integrations", type=int, default=4)
     parsed.add_argument("--workers", type=int, default=4, help="worker processes, >= 2")
     parsed.add_argument("--seconds", type=float, default=90.0, help="length of each phase")
+    parsed.add_argument(
+        "--win-every", type=float, default=5.0, help="seconds between one account's wins"
+    )
     parsed.add_argument("--seed", type=int, default=1)
     parsed.add_argument("--var", default="", help="folder for logs (default: a temporary one)")
     parsed.add_argument("--json-out", default="", help="also write the summary here")
