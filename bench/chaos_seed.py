@@ -59,6 +59,25 @@ def xero_org_name(index: int) -> str:
     return f"Chaos Xero {index:02d} Ltd"
 
 
+def org_pair(
+    index: int, template: XeroOrganisation, rng: random.Random
+) -> tuple[SalesforceOrg, XeroOrganisation]:
+    """Account ``index``'s Salesforce org and Xero organisation (a clone of ``template``), the
+    org's daily API allowance lifted."""
+    xero_org = _xero_org_clone(template, xero_org_name(index), rng)
+    org = sf_services.org_create(
+        name=salesforce_org_name(index),
+        pod=f"C{_POD_ALPHABET[index % len(_POD_ALPHABET)]}",
+        multi_currency=True,
+        corporate_currency="USD",
+        currencies=["USD"],
+        username=f"admin{index}@chaos.sandbox.example",
+    )
+    SalesforceOrg.objects.filter(pk=org.pk).update(daily_api_max=10**9)
+    org.refresh_from_db()
+    return org, xero_org
+
+
 def seed(*, accounts: int, opportunities: int, seed_value: int) -> list[Customer]:
     """Wipes both simulators and writes every account; ``opportunities`` in all, spread evenly."""
     rng = random.Random(seed_value)  # noqa: S311 - reproducible data, not secrets
@@ -73,17 +92,7 @@ def seed(*, accounts: int, opportunities: int, seed_value: int) -> list[Customer
         template = XeroOrganisation.objects.get(name=xero_seed.MAIN_ORG)
         sf_services.demo_app()
         for index in range(accounts):
-            xero_org = _xero_org_clone(template, xero_org_name(index), rng)
-            org = sf_services.org_create(
-                name=salesforce_org_name(index),
-                pod=f"C{_POD_ALPHABET[index % len(_POD_ALPHABET)]}",
-                multi_currency=True,
-                corporate_currency="USD",
-                currencies=["USD"],
-                username=f"admin{index}@chaos.sandbox.example",
-            )
-            SalesforceOrg.objects.filter(pk=org.pk).update(daily_api_max=10**9)
-            org.refresh_from_db()
+            org, xero_org = org_pair(index, template, rng)
             shape = Shape(
                 opportunities=0,
                 customers=max(2, per_account[index] // 8),

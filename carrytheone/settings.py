@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 import django_stubs_ext
 import environ
 from django.core.exceptions import ImproperlyConfigured
+from kombu import Queue
 
 # Lets generic Django classes (ModelAdmin[Model], QuerySet[Model]) be subscripted at run time.
 django_stubs_ext.monkeypatch()
@@ -331,6 +332,28 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 # turns cancelling on by default; pinned here.
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 CELERY_WORKER_SEND_TASK_EVENTS = False
+# Three queues, so a push never waits behind a backlog of syncs: ``push`` (what a person or a
+# webhook waits for: push runs, Xero webhooks, write-backs), ``sync`` (polls, manual runs,
+# back-fills and their continuations, configuration checks) and the default ``celery`` (beat's
+# housekeeping, alerts, billing, email). A plain ``celery worker`` consumes all three; the
+# Procfile and docker-compose.yml add a worker of its own for ``-Q push``. With several queues
+# kombu's Redis transport (5.7, ``queue_order_strategy = "round_robin"``) sends one BRPOP over
+# all of them and moves the queue that just delivered to the end of the list, so a general
+# worker takes from each in turn: a deep ``sync`` queue cannot starve the other two.
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_TASK_QUEUES = (
+    Queue("push", routing_key="push"),
+    Queue("sync", routing_key="sync"),
+    Queue("celery", routing_key="celery"),
+)
+CELERY_TASK_ROUTES: dict[str, dict[str, str]] = {
+    "integrations.tasks.sync_push": {"queue": "push"},
+    "integrations.tasks.process_xero_webhook": {"queue": "push"},
+    "integrations.tasks.writeback": {"queue": "push"},
+    "integrations.tasks.sync_integration": {"queue": "sync"},
+    "integrations.tasks.check_configuration": {"queue": "sync"},
+    "integrations.tasks.check_configurations": {"queue": "sync"},
+}
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # Any number of beats may run (a standby on another machine): only the holder of a Redis lease
 # sends, and a standby takes over within BEAT_LEADER_TTL seconds of its death (carrytheone.beat).
@@ -403,6 +426,15 @@ SYNC_POLL_INTERVAL: float = env.float("SYNC_POLL_INTERVAL", default=60.0)
 # worker's claim expires within SYNC_CLAIM_TTL and the next poll proceeds.
 SYNC_CLAIM_TTL: int = env.int("SYNC_CLAIM_TTL", default=30)
 SYNC_CLAIM_HEARTBEAT: float = env.float("SYNC_CLAIM_HEARTBEAT", default=5.0)
+# Bounded runs: a run stops reading at the first chunk boundary past this many opportunities
+# (that needed work) or this many seconds, finishes its credit notes and payments, and queues
+# its continuation at the back of the ``sync`` queue, so a 20,000-deal back-fill is many short
+# tasks that other accounts' work interleaves with, not one long one.
+SYNC_RUN_MAX_OPPORTUNITIES: int = env.int("SYNC_RUN_MAX_OPPORTUNITIES", default=2000)
+SYNC_RUN_MAX_SECONDS: float = env.float("SYNC_RUN_MAX_SECONDS", default=60.0)
+# An account's share of the workers: at most this many of its integrations sync at once (a
+# claim beyond it is refused and retried shortly; 0 lifts the cap).
+SYNC_MAX_RUNS_PER_ACCOUNT: int = env.int("SYNC_MAX_RUNS_PER_ACCOUNT", default=2)
 # Owners and admins are emailed once when every run has failed for this many seconds (and
 # once when syncing recovers); /healthz counts integrations failing for longer.
 SYNC_FAILURE_ALERT_AFTER: float = env.float("SYNC_FAILURE_ALERT_AFTER", default=600.0)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import random
 from typing import Any
 
 from celery import shared_task
@@ -15,8 +16,9 @@ from billing.services import subscription_sync_block, trial_claims
 from integrations.connections.providers import ProviderError
 from integrations.core.models import Integration, IntegrationPause, PauseCause
 from integrations.core.pauses import integration_pause, integration_resume, runnable
+from integrations.core.queue import continuation_starting, enqueue_continuation
 from integrations.setup.validation import integration_check_configuration
-from integrations.sync.claim import close_dead_runs
+from integrations.sync.claim import AccountAtCapacity, close_dead_runs
 from integrations.sync.models import SyncRun
 from integrations.sync.push import (
     poll_due,
@@ -85,8 +87,16 @@ def writeback_task(integration_id: int) -> int:
 
 @shared_task(name="integrations.tasks.sync_integration", **_RETRY_TRANSIENT)
 def sync_integration_task(integration_id: int, trigger: str = "poll") -> int | None:
-    """Runs one sync of one integration; returns the run's id (None: someone else holds it)."""
-    return _sync_then_follow(integration_id, trigger)
+    """Runs one sync of one integration; returns the run's id (None: someone else holds it,
+    or the account is at its share of the workers and this waits a few seconds)."""
+    continuation_starting(integration_id=integration_id)
+    try:
+        return _sync_then_follow(integration_id, trigger)
+    except AccountAtCapacity:
+        enqueue_continuation(
+            integration_id=integration_id, trigger=trigger, countdown=_share_retry()
+        )
+        return None
 
 
 @shared_task(
@@ -108,7 +118,19 @@ def sync_push(integration_id: int) -> int | None:
         return None
     if not Integration.objects.filter(runnable(), pk=integration_id).exists():
         return None
-    return _sync_then_follow(integration_id, SyncRun.Trigger.PUSH)
+    try:
+        return _sync_then_follow(integration_id, SyncRun.Trigger.PUSH)
+    except AccountAtCapacity:
+        # The notifications stay pending (only a run that read them deletes them): the push
+        # run is scheduled again, and the poll would find them too.
+        push_schedule(integration_id=integration_id, countdown=_share_retry())
+        return None
+
+
+def _share_retry() -> float:
+    """Seconds before a claim refused for the account's share is tried again: soon (a run
+    of the account ends within SYNC_RUN_MAX_SECONDS), spread so retries do not come in step."""
+    return 2.0 + random.uniform(0.0, 3.0)  # noqa: S311 - jitter, not a secret
 
 
 def _sync_then_follow(integration_id: int, trigger: str) -> int | None:
@@ -124,12 +146,18 @@ def _sync_then_follow(integration_id: int, trigger: str) -> int | None:
     try:
         run = sync_integration(integration_id=integration_id, trigger=trigger)
         ran = run is not None
+    except AccountAtCapacity:
+        raise  # never claimed: nothing ran, nothing to follow
     except BaseException:
         ran = True
         raise
     finally:
         if ran and push_pending(integration_id=integration_id, since=started):
             push_schedule(integration_id=integration_id, immediately=True)
+    if run is not None and run.left_more:
+        # Bounded runs: the rest at the back of the queue, behind everyone queued meanwhile.
+        continued = SyncRun.Trigger.POLL if trigger == SyncRun.Trigger.PUSH else trigger
+        enqueue_continuation(integration_id=integration_id, trigger=continued)
     return run.pk if run is not None else None
 
 

@@ -20,7 +20,7 @@ import threading
 import time
 
 from django.conf import settings
-from django.db import DatabaseError, close_old_connections, connection
+from django.db import DatabaseError, close_old_connections, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -44,31 +44,74 @@ class ClaimLost(Exception):
     """Another worker holds the integration now: this run must not write again."""
 
 
+class AccountAtCapacity(Exception):
+    """The account already syncs ``SYNC_MAX_RUNS_PER_ACCOUNT`` of its other integrations: this
+    one waits its turn (its share of the workers), nothing is lost."""
+
+    def __init__(self, *, account_id: int, cap: int) -> None:
+        super().__init__(
+            f"Waiting: this account already syncs {cap} of its integrations at once (its share "
+            "of the workers); this one starts as soon as one of them finishes."
+        )
+        self.account_id = account_id
+        self.cap = cap
+
+
+# The first key of the two-key advisory lock: claims of an account, serialised.
+_ACCOUNT_LOCK_SPACE = 0x53594E43  # "SYNC"
+
+
 def integration_claim(*, integration_id: int, worker: str, ttl: dt.timedelta) -> int | None:
     """The claim's fencing token if ``worker`` may sync the integration now (it is on, its
-    connections usable, nothing pauses it, no live claim exists); None otherwise."""
-    if not Integration.objects.filter(runnable(), pk=integration_id).exists():
+    connections usable, nothing pauses it, no live claim exists); None otherwise.
+
+    Raises :class:`AccountAtCapacity` while the account holds ``SYNC_MAX_RUNS_PER_ACCOUNT`` live
+    claims on its other integrations. Counting and claiming happen in one transaction under
+    an advisory lock of the account (PostgreSQL; SQLite serialises writers anyway), so two
+    workers claiming two integrations of one account at once cannot both pass the count.
+    """
+    account_id = (
+        Integration.objects.filter(runnable(), pk=integration_id)
+        .values_list("account_id", flat=True)
+        .first()
+    )
+    if account_id is None:
         return None
-    now = timezone.now()
-    # On the integration's row alone: with joins Django would UPDATE through a subquery whose
-    # snapshot PostgreSQL does not re-check, and two workers could both win.
-    won = (
-        Integration.objects.filter(pk=integration_id, is_enabled=True)
-        .filter(Q(sync_claimed_until__isnull=True) | Q(sync_claimed_until__lte=now))
-        .update(
-            sync_claimed_until=now + ttl,
-            sync_claimed_by=worker[:100],
-            sync_fence=F("sync_fence") + 1,
+    cap = int(settings.SYNC_MAX_RUNS_PER_ACCOUNT)
+    with transaction.atomic():
+        now = timezone.now()
+        if cap > 0:
+            if connection.vendor == "postgresql":
+                with connection.cursor() as cursor:
+                    cursor.execute(
+                        "SELECT pg_advisory_xact_lock(%s, %s)", [_ACCOUNT_LOCK_SPACE, account_id]
+                    )
+            others = (
+                Integration.objects.filter(account_id=account_id, sync_claimed_until__gt=now)
+                .exclude(pk=integration_id)
+                .count()
+            )
+            if others >= cap:
+                raise AccountAtCapacity(account_id=account_id, cap=cap)
+        # On the integration's row alone: with joins Django would UPDATE through a subquery
+        # whose snapshot PostgreSQL does not re-check, and two workers could both win.
+        won = (
+            Integration.objects.filter(pk=integration_id, is_enabled=True)
+            .filter(Q(sync_claimed_until__isnull=True) | Q(sync_claimed_until__lte=now))
+            .update(
+                sync_claimed_until=now + ttl,
+                sync_claimed_by=worker[:100],
+                sync_fence=F("sync_fence") + 1,
+            )
         )
-    )
-    if won != 1:
-        return None
-    # Ours until it expires: nobody else can have moved the token since.
-    return int(
-        Integration.objects.filter(pk=integration_id, sync_claimed_by=worker[:100])
-        .values_list("sync_fence", flat=True)
-        .get()
-    )
+        if won != 1:
+            return None
+        # Ours until it expires: nobody else can have moved the token since.
+        return int(
+            Integration.objects.filter(pk=integration_id, sync_claimed_by=worker[:100])
+            .values_list("sync_fence", flat=True)
+            .get()
+        )
 
 
 def integration_fence_check(*, integration_id: int, fence: int, ttl: dt.timedelta) -> None:

@@ -5,8 +5,11 @@ the buffered log."""
 from __future__ import annotations
 
 import datetime as dt
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from django.conf import settings
 from django.utils import timezone
 
 from integrations.connections.salesforce.client import SalesforceClient
@@ -44,6 +47,45 @@ class ContactDirectory:
 
 
 @dataclass
+class RunBudget:
+    """What one run may read before it leaves the rest to its continuation: opportunities that
+    needed work (an unchanged one re-read in the watermark's overlap costs nothing) and seconds.
+
+    Spent only at chunk boundaries (``steps.read``): the watermark and the back-fill's cursor
+    have passed every chunk read, so the continuation starts where this run stopped.
+    """
+
+    opportunities: int
+    seconds: float
+    clock: Callable[[], float] = time.monotonic
+    spent: int = 0
+    started: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.started = self.clock()
+
+    @classmethod
+    def from_settings(cls) -> RunBudget:
+        return cls(
+            opportunities=int(settings.SYNC_RUN_MAX_OPPORTUNITIES),
+            seconds=float(settings.SYNC_RUN_MAX_SECONDS),
+        )
+
+    def spend(self, opportunities: int) -> None:
+        self.spent += opportunities
+
+    @property
+    def exhausted(self) -> bool:
+        """Only once some work was done: a run that stopped before any would leave its
+        continuation exactly where it started."""
+        if self.spent <= 0:
+            return False
+        if self.opportunities > 0 and self.spent >= self.opportunities:
+            return True
+        return self.seconds > 0 and self.clock() - self.started >= self.seconds
+
+
+@dataclass
 class RunContext:
     integration: Integration
     run: SyncRun
@@ -69,6 +111,7 @@ class RunContext:
     logs: list[SyncLogEntry] = field(default_factory=list)
     history: bool = False
     """Reading history a person asked for (a back-fill): its rows were not won just now."""
+    budget: RunBudget = field(default_factory=RunBudget.from_settings)
 
     @property
     def integration_id(self) -> int:

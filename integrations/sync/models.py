@@ -188,6 +188,11 @@ class SyncRun(models.Model):
     retry_after = models.DateTimeField(
         null=True, blank=True, help_text="Xero or Salesforce asked us to wait until then."
     )
+    left_more = models.BooleanField(
+        default=False,
+        help_text="It read its share (SYNC_RUN_MAX_OPPORTUNITIES / SYNC_RUN_MAX_SECONDS) and "
+        "left the rest to a continuation queued at once.",
+    )
 
     class Meta:
         ordering = ("-started_at",)

@@ -26,7 +26,7 @@ from celery import current_app
 from django.conf import settings
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
-from django.db.models import F, Sum
+from django.db.models import F, OuterRef, Subquery, Sum
 from django.urls import reverse
 from django.utils import timezone
 
@@ -45,6 +45,7 @@ from integrations.core.models import ConfigChange, Integration
 from integrations.sync import calendar
 from integrations.sync.models import (
     OPEN_OPERATION_STATES,
+    Backfill,
     CreditNoteEntry,
     LedgerEntry,
     PaymentEntry,
@@ -389,10 +390,20 @@ def _with_open_work(ids: set[int]) -> set[int]:
         ),
         CreditNoteEntry.objects.filter(integration_id__in=ids, state__in=open_credit),
         PushNotification.objects.filter(integration_id__in=ids),
+        # A back-fill under way, and a run that read its share: their continuation is a
+        # message, and a lost message must not leave the rest for PUSH_HEALTHY_POLL_INTERVAL.
+        Backfill.objects.filter(integration_id__in=ids, status=Backfill.Status.RUNNING),
     ):
         found.update(rows.values_list("integration_id", flat=True).distinct())
         if found == ids:
-            break
+            return found
+    newest = SyncRun.objects.filter(integration_id=OuterRef("pk")).order_by("-started_at")
+    found.update(
+        Integration.objects.filter(pk__in=ids - found)
+        .annotate(left_more=Subquery(newest.values("left_more")[:1]))
+        .filter(left_more=True)
+        .values_list("pk", flat=True)
+    )
     return found
 
 
@@ -456,11 +467,15 @@ def _scheduled_key(integration_id: int) -> str:
     return f"push:scheduled:{integration_id}"
 
 
-def push_schedule(*, integration_id: int, immediately: bool = False) -> bool:
+def push_schedule(
+    *, integration_id: int, immediately: bool = False, countdown: float | None = None
+) -> bool:
     """Queues one push run a window from now, unless one is already waiting; True if queued.
 
     ``immediately``: after a run, for what arrived during it (those opportunities have waited
     a run already; the budget still decides whether push may spend on them).
+    ``countdown``: instead of the window (a run refused for the account's share tries again
+    then; its opportunities stay pending meanwhile).
 
     The cache key is the batch: every message of the window finds it and adds its opportunities
     to the pending set the run will take. The run clears the key when it starts, so messages
@@ -474,9 +489,10 @@ def push_schedule(*, integration_id: int, immediately: bool = False) -> bool:
     if window is None:
         logger.info("push: integration %s waits for the poll (Xero day budget)", integration_id)
         return False
-    if not cache.add(key, 1, window + 60):
+    delay = 0.0 if immediately else window if countdown is None else countdown
+    if not cache.add(key, 1, delay + 60):
         return False
-    current_app.send_task(PUSH_TASK, args=[integration_id], countdown=0 if immediately else window)
+    current_app.send_task(PUSH_TASK, args=[integration_id], countdown=delay)
     return True
 
 

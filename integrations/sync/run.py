@@ -20,10 +20,12 @@ lost claim, a killed worker — leaves work the next run picks up, never a dupli
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 import socket
 import uuid
 
+from django.core.cache import cache
 from django.utils import timezone
 
 from carrytheone import logcontext
@@ -41,6 +43,7 @@ from integrations.core.pauses import integration_pause
 from integrations.rules.selectors import rule_set_for
 from integrations.sync import protocol
 from integrations.sync.claim import (
+    AccountAtCapacity,
     ClaimHeartbeat,
     claim_ttl,
     close_dead_runs,
@@ -48,9 +51,11 @@ from integrations.sync.claim import (
     integration_release,
 )
 from integrations.sync.context import RunContext
-from integrations.sync.models import SyncRun
+from integrations.sync.models import SyncLogEntry, SyncRun
 from integrations.sync.protocol import Stop
 from integrations.sync.steps import credit_notes, lifecycle, payments, read
+
+logger = logging.getLogger(__name__)
 
 
 def sync_integration(*, integration_id: int, trigger: str = "poll") -> SyncRun | None:
@@ -63,7 +68,11 @@ def sync_integration(*, integration_id: int, trigger: str = "poll") -> SyncRun |
     """
     worker = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
     ttl = claim_ttl()
-    fence = integration_claim(integration_id=integration_id, worker=worker, ttl=ttl)
+    try:
+        fence = integration_claim(integration_id=integration_id, worker=worker, ttl=ttl)
+    except AccountAtCapacity as busy:
+        _note_wait(integration_id, str(busy))
+        raise
     if fence is None:
         return None
     try:
@@ -94,6 +103,26 @@ def sync_integration(*, integration_id: int, trigger: str = "poll") -> SyncRun |
         return run
     finally:
         integration_release(integration_id=integration_id, worker=worker)
+
+
+# A wait for the account's share is written to the integration's log at most this often: the
+# refused claim is retried every few seconds while the account's other runs go on.
+WAIT_LOGGED_EVERY = dt.timedelta(minutes=10)
+
+
+def _note_wait(integration_id: int, message: str) -> None:
+    """The log says why the integration waits (once per ``WAIT_LOGGED_EVERY``), as for other
+    waits; no run is recorded for a claim that was never taken."""
+    logger.info("integration %s: %s", integration_id, message)
+    key = f"sync:share-wait-logged:{integration_id}"
+    if cache.add(key, 1, WAIT_LOGGED_EVERY.total_seconds()):
+        SyncLogEntry.objects.create(
+            run=None,
+            integration_id=integration_id,
+            step="sync",
+            outcome=SyncLogEntry.Outcome.WAITING,
+            message=message,
+        )
 
 
 class _Outcome:
@@ -203,13 +232,18 @@ def _steps(ctx: RunContext) -> None:
         spec = read.read_spec(ctx, ctx.config, multi_currency=org_has_currency(describe))
         lifecycle.withdrawals(ctx, salesforce, spec)
         read.index_contacts(ctx, salesforce, spec)
-        done = read.waiting(ctx, salesforce, spec)
-        done |= read.pushed(ctx, salesforce, spec, skip=done)
-        # The watermark read costs Salesforce calls only (nothing new: nothing for Xero).
-        read.changed(ctx, salesforce, spec, skip=done)
-        if ctx.run.trigger != SyncRun.Trigger.PUSH:
-            # A person's back-fill is long work: left to the poll, a push run stays quick.
-            read.backfill(ctx, salesforce, spec)
+        try:
+            done = read.waiting(ctx, salesforce, spec)
+            done |= read.pushed(ctx, salesforce, spec, skip=done)
+            # The watermark read costs Salesforce calls only (nothing new: nothing for Xero).
+            read.changed(ctx, salesforce, spec, skip=done)
+            if ctx.run.trigger != SyncRun.Trigger.PUSH:
+                # A person's back-fill is long work: left to the poll, a push run stays quick.
+                read.backfill(ctx, salesforce, spec)
+        except read.BudgetSpent:
+            # The rest of the reading waits for the continuation (queued by the task); what
+            # this run invoiced still gets its credit notes and payments now.
+            ctx.run.left_more = True
         credit_notes.act(ctx)
         payments.pay_due(ctx)
 
@@ -219,6 +253,17 @@ def _finish(ctx: RunContext | None, run: SyncRun) -> None:
         ctx.flush_logs()
         run.xero_calls = ctx.xero_calls
         run.salesforce_calls = ctx.salesforce_calls
+    if run.status != SyncRun.Status.RUNNING:
+        # Stopped or failed on its own account after the budget: that outcome decides (a rate
+        # limit's wait, a retry), not an immediate continuation.
+        run.left_more = False
+    if run.status == SyncRun.Status.RUNNING and run.left_more:
+        # "Stopped early; continues next run", as a rate limit's stop shows in the panel.
+        run.status = SyncRun.Status.STOPPED
+        run.error = (
+            f"Read this run's share ({run.read_count} opportunities); the rest continues in "
+            "the next run, queued at once."
+        )
     if run.status == SyncRun.Status.RUNNING:
         run.status = (
             SyncRun.Status.PARTIAL

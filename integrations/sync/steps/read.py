@@ -66,6 +66,16 @@ def read_spec(ctx: RunContext, config: SyncConfig, *, multi_currency: bool) -> R
     )
 
 
+class BudgetSpent(Exception):
+    """The run read its share (``RunBudget``): the rest is left to its continuation."""
+
+
+def _spent(ctx: RunContext) -> None:
+    """At a chunk boundary, once the chunk's progress is saved: stops reading at the budget."""
+    if ctx.budget.exhausted:
+        raise BudgetSpent
+
+
 def _process(
     ctx: RunContext,
     chunk: list[Opportunity],
@@ -74,7 +84,9 @@ def _process(
     if ctx.heartbeat.lost.is_set():
         raise Stop("This run lost its claim to another worker and stopped; nothing is lost.")
     ctx.run.read_count += len(chunk)
+    skipped = ctx.run.skipped_count
     process_chunk(ctx, chunk, settled=settled)
+    ctx.budget.spend(len(chunk) - (ctx.run.skipped_count - skipped))
     if ctx.run.expected_count is not None:
         # A counted run is watched in the panel while it goes: its progress is saved per chunk
         # (one UPDATE per thousand opportunities), not only when the run ends.
@@ -99,6 +111,8 @@ def waiting(ctx: RunContext, source: PageSource, spec: ReadSpec) -> set[str]:
     for chunk in chunks(read_opportunities_by_id(source, spec, ids, batch_size=PAGE_SIZE)):
         _process(ctx, chunk)
         done.update(o.salesforce_id for o in chunk)
+        # Stopped here, the rows not read yet stay PENDING: the continuation reads them first.
+        _spent(ctx)
     gone = [i for i in ids if i not in done]
     if gone:
         lifecycle.explain_gone(ctx, source, gone)
@@ -128,6 +142,7 @@ def pushed(ctx: RunContext, source: PageSource, spec: ReadSpec, skip: set[str]) 
         done.update(taken)
         # Consumed as each chunk is settled: a run stopped later re-reads only the rest.
         mine.filter(salesforce_id__in=taken).delete()
+        _spent(ctx)
     mine.filter(salesforce_id__in=ids).delete()
     return done
 
@@ -203,6 +218,7 @@ def changed(ctx: RunContext, source: PageSource, spec: ReadSpec, skip: set[str])
         _process(ctx, chunk, settled)
         # Every opportunity of the chunk is settled: the watermark may pass them.
         advance(chunk)
+        _spent(ctx)
 
 
 def backfill(ctx: RunContext, source: PageSource, spec: ReadSpec) -> None:
@@ -218,11 +234,17 @@ def backfill(ctx: RunContext, source: PageSource, spec: ReadSpec) -> None:
         job.total = int(next(source.query_pages(build_count_soql(read))).get("totalSize") or 0)
         job.save(update_fields=["total"])
     this = Backfill.objects.filter(pk=job.pk, status=Backfill.Status.RUNNING)
+    # A continuation re-reads the watermark's overlap (settled rows: skipped, no call); they
+    # were counted by the run that read them first, so progress counts only what is past it.
+    resumed_at = job.watermark
     for chunk in chunks(read_opportunities(source, read, batch_size=PAGE_SIZE)):
         _process(ctx, chunk)
-        job.processed += len(chunk)
+        job.processed += sum(
+            1 for o in chunk if resumed_at is None or o.system_modstamp > resumed_at
+        )
         job.watermark = max(o.system_modstamp for o in chunk)
         # Conditional: a person may have cancelled it meanwhile; then it stops here.
         if not this.update(processed=job.processed, watermark=job.watermark):
             return
+        _spent(ctx)
     this.update(status=Backfill.Status.DONE, finished_at=timezone.now())

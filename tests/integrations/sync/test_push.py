@@ -16,11 +16,13 @@ from django.utils import timezone
 
 from carrytheone.celery import app as celery_app
 from integrations.connections.crypto import decrypt_str
+from integrations.connections.models import Connection
 from integrations.core.models import Integration
 from integrations.sync.models import (
     LedgerEntry,
     PushEndpoint,
     PushNotification,
+    SyncLogEntry,
     SyncRun,
     XeroOperation,
 )
@@ -275,3 +277,46 @@ def test_push_health_never_delays_work_a_fault_left_open(synced, org, queued, se
     else:
         PushNotification.objects.create(integration=synced, salesforce_id=ledger.salesforce_id)
     assert poll_integrations() == 1
+
+
+# --- the account's share of the workers ------------------------------------------------------
+
+
+def _busy_sibling(integration: Integration, name: str) -> Integration:
+    """Another integration of the same account, claimed by a worker right now."""
+    connection = Connection.objects.create(
+        account=integration.account, provider="xero", external_id=name, credentials={}
+    )
+    return Integration.objects.create(
+        account=integration.account,
+        name=name,
+        is_enabled=True,
+        xero_connection=connection,
+        salesforce_connection=connection,
+        sync_claimed_until=timezone.now() + dt.timedelta(minutes=5),
+        sync_claimed_by=f"worker-{name}",
+    )
+
+
+def test_a_push_refused_for_the_accounts_share_keeps_its_notifications(
+    synced: Integration, org: SalesforceOrg, queued: list[tuple[str, Any, Any]], settings: Any
+) -> None:
+    settings.SYNC_MAX_RUNS_PER_ACCOUNT = 2
+    siblings = [_busy_sibling(synced, n) for n in ("b", "c")]
+    deal = _won_deal("Acme Corporation - Waits its turn")
+    _send(synced, org, ("04l000000000901", deal.sf_id))
+    queued.clear()
+    assert sync_push(synced.pk) is None
+    assert PushNotification.objects.filter(salesforce_id=deal.sf_id).exists()
+    # Scheduled again shortly (not after the poll), and the wait is in the log.
+    assert [(name, args) for name, args, _ in queued] == [(PUSH, [synced.pk])]
+    assert 2.0 <= queued[0][2] <= 5.0
+    assert SyncLogEntry.objects.filter(
+        integration=synced, outcome=SyncLogEntry.Outcome.WAITING, message__contains="share"
+    ).exists()
+    Integration.objects.filter(pk__in=[s.pk for s in siblings]).update(
+        sync_claimed_until=None, sync_claimed_by=""
+    )
+    assert sync_push(synced.pk) is not None
+    assert _invoices_of(deal) == 1
+    assert not PushNotification.objects.exists()
