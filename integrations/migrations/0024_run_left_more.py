@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('integrations', '0022_drop_old_alert_marks'),
+        ('integrations', '0023_ledger_search_indexes'),
     ]
 
     operations = [
