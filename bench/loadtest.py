@@ -32,6 +32,8 @@ It starts what it needs on its own ports and stops it all at the end:
    again with no pause at all (``capacity``: the most pages a second, reported, not judged).
    Beat runs meanwhile (the polls and configuration checks set apart beyond the run, see 3;
    the alert evaluation runs every minute on the workers, against the same database).
+5. Once that stack is down, the noisy-neighbour benchmark (``bench/neighbour.py``) on a stack
+   of its own, merged under ``neighbour`` (``--no-neighbour`` leaves it out).
 
 The last line of stdout is the JSON summary (also ``var/loadtest/summary.json``); the exit code
 is 0 only when it passed: every p95 under ``--p95-limit`` ms, the poll pass under
@@ -735,15 +737,15 @@ def orchestrate(options: argparse.Namespace) -> int:
             )
             log(f"capacity (no think time): {capacity}")
             load_average = [round(x, 2) for x in os.getloadavg()]
-            # --- NEIGHBOUR PHASE: bench/neighbour.py (another helper's) runs here, the stack
-            # up and seeded; its dict is merged under "neighbour". Wired in by the lead.
-            neighbour: dict[str, Any] | None = None
-            if options.neighbour:
-                neighbour = _neighbour(options, base=base, env=env, targets=targets)
             stack.supervise()
             crashes = {n: p.crashes for n, p in stack.processes.items() if p.crashes}
         finally:
             stack.stop_all()
+    # No noisy neighbour (bench/neighbour.py): on a stack of its own, once this one is down, so
+    # neither measures the other's load.
+    neighbour: dict[str, Any] | None = None
+    if options.neighbour:
+        neighbour = _neighbour(options)
     for page in PAGES:
         pages[page]["queries_small"] = queries_small[page]
         pages[page]["queries_large"] = queries_large[page]
@@ -805,17 +807,14 @@ def sessions_for_integration(seeded: Seeded, integration_id: int) -> Target:
     return Target(account, slug, integration_id, ledger_id, word, session)
 
 
-def _neighbour(
-    options: argparse.Namespace, *, base: str, env: dict[str, str], targets: list[Target]
-) -> dict[str, Any] | None:
-    try:
-        from bench import neighbour  # type: ignore[attr-defined,unused-ignore]
-    except ImportError:
-        log("bench/neighbour.py not there: no noisy-neighbour phase")
-        return None
-    options.base, options.env, options.targets = base, env, targets
-    result: dict[str, Any] = neighbour.run_neighbour(options)
-    return result
+def _neighbour(options: argparse.Namespace) -> dict[str, Any]:
+    from bench.neighbour import run_neighbour
+
+    given: dict[str, Any] = {"win_every": options.neighbour_win_every}
+    if options.small:
+        given.update(small=10, big_opportunities=2_000, seconds=30.0)
+    log(f"noisy neighbour: {given or 'full size'}")
+    return run_neighbour(given)
 
 
 def _failures(summary: dict[str, Any], options: argparse.Namespace) -> list[str]:
@@ -828,6 +827,15 @@ def _failures(summary: dict[str, Any], options: argparse.Namespace) -> list[str]
         small, large = figures.get("queries_small"), figures.get("queries_large")
         if small is not None and large is not None and abs(large - small) > 1:
             failures.append(f"{name}: {small} queries for a small integration, {large} for a big")
+    neighbour = summary.get("neighbour")
+    if neighbour is not None and not neighbour.get("pass"):
+        ratio = neighbour.get("push_latency_ratio_p95")
+        runs = neighbour.get("big_account_max_concurrent_runs")
+        lost = neighbour.get("lost_pushes")
+        failures.append(
+            f"noisy neighbour: push p95 ratio {ratio}, big account at most {runs} runs, "
+            f"{lost} pushes lost"
+        )
     if summary["capacity"]["errors"]:
         failures.append(f"capacity: {summary['capacity']['errors']} errors")
     if summary["beat_pass_seconds"] >= options.beat_limit:
@@ -860,7 +868,18 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--celery-workers", type=int, default=4)
     parser.add_argument("--p95-limit", type=float, default=200.0)
     parser.add_argument("--beat-limit", type=float, default=2.0)
-    parser.add_argument("--neighbour", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument(
+        "--neighbour",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="then the noisy-neighbour benchmark (bench.neighbour) on a stack of its own",
+    )
+    parser.add_argument(
+        "--neighbour-win-every",
+        type=float,
+        default=5.0,
+        help="seconds between a small account's wins",
+    )
     parser.add_argument("--profile", default="", help="a folder: cProfile of each beat pass")
     parser.add_argument("--var", default="", help="where summary.json goes (var/loadtest)")
     parser.add_argument("--role", choices=("generate",), help=argparse.SUPPRESS)
