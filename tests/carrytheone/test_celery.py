@@ -29,6 +29,9 @@ def test_celery_is_configured_from_django_settings():
     assert conf.task_reject_on_worker_lost is True
     assert 0 < conf.task_soft_time_limit < conf.task_time_limit
     assert conf.beat_schedule["heartbeat"]["task"] == "carrytheone.tasks.heartbeat"
+    # What a worker does on start (autodiscovery waits for it): without it the assertion held
+    # only if an earlier test had imported the tasks, which an xdist worker may not have run.
+    celery_app.loader.import_default_modules()
     assert "carrytheone.tasks.heartbeat" in celery_app.tasks
 
 
