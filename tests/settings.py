@@ -25,8 +25,28 @@ os.environ.setdefault(
     "VAR_DIR", os.path.join(tempfile.gettempdir(), f"carrytheone-test-{os.getpid()}")
 )
 
-from carrytheone.settings import *  # noqa: F403
-from carrytheone.settings import REDIS_URL
+# pytest-xdist (`make test`): the controller imports these settings before it starts the workers,
+# which inherit its environment; each worker gwN then gets a VAR_DIR of its own and the Redis
+# database N after the session's (gw0 the given one, gw1 the next, modulo Redis's 16): the autouse
+# cache.clear() is a FLUSHDB, and Celery's queues and the limiter's windows live there too, so two
+# workers on one database would wipe and consume each other's. In os.environ, before the settings
+# import, so the cache, the broker and every process a test starts follow it; once per worker
+# (TEST_XDIST_WORKER), so such a process keeps what it was given instead of shifting it again.
+TEST_SESSION_REDIS_URL = os.environ.setdefault(
+    "TEST_SESSION_REDIS_URL", os.environ.get("REDIS_URL", "")
+)
+_worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+if _worker.startswith("gw") and os.environ.get("TEST_XDIST_WORKER") != _worker:
+    os.environ["TEST_XDIST_WORKER"] = _worker
+    os.environ["VAR_DIR"] = f"{os.environ['VAR_DIR']}-{_worker}"
+    if TEST_SESSION_REDIS_URL:
+        _base, _, _number = TEST_SESSION_REDIS_URL.rpartition("/")
+        if not _number.isdigit():  # no database in the URL: database 0
+            _base, _number = TEST_SESSION_REDIS_URL.rstrip("/"), "0"
+        os.environ["REDIS_URL"] = f"{_base}/{(int(_number) + int(_worker[2:])) % 16}"
+
+from carrytheone.settings import *  # noqa: E402, F403
+from carrytheone.settings import REDIS_URL  # noqa: E402
 
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast, tests only

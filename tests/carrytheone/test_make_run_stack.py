@@ -215,10 +215,11 @@ def test_make_run_on_postgresql_and_redis_keeps_syncing_past_token_expiry(tmp_pa
     _psql(source, f'CREATE DATABASE "{name}"')
     # A database of its own, beside this session's (its number + 10): a fixed one would be
     # shared by two sessions running this test at once, whose workers then take each other's
-    # tasks (and refuse the ones their code does not know).
-    base, _, number = settings.REDIS_URL.rpartition("/")
+    # tasks (and refuse the ones their code does not know). The session's URL, not this xdist
+    # worker's: whichever worker runs this, it takes the same one, clear of the workers' own.
+    base, _, number = settings.TEST_SESSION_REDIS_URL.rpartition("/")
     if not number.isdigit():  # no database in the URL: database 0
-        base, number = settings.REDIS_URL.rstrip("/"), "0"
+        base, number = settings.TEST_SESSION_REDIS_URL.rstrip("/"), "0"
     redis_url = f"{base}/{(int(number) + 10) % 16}"
     redis.Redis.from_url(redis_url).flushdb()
     user = source["USER"]
