@@ -46,6 +46,29 @@ def _clear_cache() -> None:
     cache.clear()
 
 
+@pytest.fixture(autouse=True)
+def _reference_rows_after_a_flush(request: pytest.FixtureRequest) -> None:
+    """Under pytest-xdist, the rows the migrations seed (the reference plan) come back before
+    each database test. Serially pytest-django runs every transactional test — whose teardown
+    flushes the tables — after all the others; a worker given whole files cannot, so a file
+    run after another's transactional test would find the plan gone."""
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return
+    marker = request.node.get_closest_marker("django_db")
+    if marker is None:
+        return
+    transactional = bool(marker.kwargs.get("transaction")) or bool(marker.args and marker.args[0])
+    request.getfixturevalue("transactional_db" if transactional else "db")
+    import importlib
+
+    from django.apps import apps
+
+    from billing.models import Plan
+
+    if not Plan.objects.filter(code="standard").exists():
+        importlib.import_module("billing.migrations.0003_seed_reference_plan").seed(apps, None)
+
+
 @pytest.fixture
 def account(db):
     return AccountFactory.create()
