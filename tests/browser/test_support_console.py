@@ -134,8 +134,12 @@ def test_a_waiting_deal_is_found_by_name_explained_fixed_retried_and_invoiced(
 
     # Retried from its page, and in Xero moments later.
     page.goto(f"{stack.url}/a/{slug}/integrations/{integration_id}/records/{ledger_id}/")
-    page.get_by_role("button", name="Retry", exact=True).click()
-    page.wait_for_load_state()
+    # Saving the configuration queues a sync of its own, which may have invoiced the deal
+    # already (its open entry closed, no Retry left to press); either way it reaches Xero.
+    retry = page.get_by_role("button", name="Retry", exact=True)
+    if retry.count():
+        retry.click()
+        page.wait_for_load_state()
     _within(
         "the retried record in Xero",
         lambda: (

@@ -55,9 +55,13 @@ def test_queue():
     """A queue no worker consumes, listed by the page through a route; emptied afterwards."""
     name = f"test-health-{uuid.uuid4().hex[:8]}"
     routes = celery_app.conf.task_routes
-    celery_app.conf.task_routes = {"tests.carrytheone.parked": {"queue": name}}
+    celery_app.conf.task_routes = {**(routes or {}), "tests.carrytheone.parked": {"queue": name}}
     yield name
     celery_app.conf.task_routes = routes
+    # The router and queue list Celery built meanwhile hold the test's route and queue: built
+    # again from the configuration on next use, so later tests see the real routing.
+    celery_app.amqp.__dict__.pop("router", None)
+    celery_app.amqp.queues.pop(name, None)
     with celery_app.connection_for_write() as conn:
         channel: Any = conn.default_channel  # kombu's Redis channel
         for pri in channel.priority_steps:
