@@ -175,6 +175,19 @@ class Stack:
                 raise AssertionError(f"timed out waiting for {what}\n{logs}")
             time.sleep(every)
 
+    def stop_process(self, name: str) -> None:
+        """Stops one of the stack's processes as a deploy would (SIGTERM: a worker finishes its
+        task), so that work queued meanwhile waits for the next one started."""
+        process = self.processes.pop(name)
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
+        self._logs.pop(name).close()
+
     def stop(self) -> None:
         for process in self.processes.values():
             if process.poll() is None:

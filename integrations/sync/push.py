@@ -70,6 +70,8 @@ RECEIPTS_KEPT = dt.timedelta(hours=48)
 TALLIES_KEPT = dt.timedelta(days=2)
 # The widest window: the poll's own interval. Waiting longer than a poll would gain nothing.
 MAX_WINDOW = 60.0
+# Seconds past the longest window after which a pending notification counts as left unread.
+UNREAD_AFTER_MARGIN = 30.0
 
 
 # --- the endpoint ------------------------------------------------------------------------------
@@ -358,13 +360,17 @@ def poll_due(ids: list[int], *, now: dt.datetime | None = None) -> list[int]:
             integration_id__in=healthy, trigger=SyncRun.Trigger.POLL, started_at__gte=since
         ).values_list("integration_id", flat=True)
     )
-    skipped = polled - _with_open_work(polled)
+    skipped = polled - _with_open_work(polled, now=moment)
     return [i for i in ids if i not in skipped]
 
 
-def _with_open_work(ids: set[int]) -> set[int]:
+def _with_open_work(ids: set[int], *, now: dt.datetime) -> set[int]:
     """Those of ``ids`` with work only a run picks up: a write whose answer was lost, an invoice
     still to send, a payment or credit note due, a notification a stopped run left unread.
+
+    A notification younger than the longest batch window (and a margin) is not left unread: its
+    push run is queued for it, and a poll taking it first would only race that run. Older, its
+    run was lost or refused (the Xero day's budget, a lost message), and the poll takes it.
 
     Push brings news, not this: after a killed worker, a 5xx or a rate limit, no message may
     come for hours, and the work must not wait ``PUSH_HEALTHY_POLL_INTERVAL`` for the poll."""
@@ -389,7 +395,10 @@ def _with_open_work(ids: set[int]) -> set[int]:
             integration_id__in=ids, state__in=open_payment, pay_on__lte=calendar.today()
         ),
         CreditNoteEntry.objects.filter(integration_id__in=ids, state__in=open_credit),
-        PushNotification.objects.filter(integration_id__in=ids),
+        PushNotification.objects.filter(
+            integration_id__in=ids,
+            received_at__lt=now - dt.timedelta(seconds=MAX_WINDOW + UNREAD_AFTER_MARGIN),
+        ),
         # A back-fill under way, and a run that read its share: their continuation is a
         # message, and a lost message must not leave the rest for PUSH_HEALTHY_POLL_INTERVAL.
         Backfill.objects.filter(integration_id__in=ids, status=Backfill.Status.RUNNING),

@@ -126,20 +126,22 @@ def test_a_waiting_deal_is_found_by_name_explained_fixed_retried_and_invoiced(
     page.wait_for_load_state()
     assert "/setup/currencies/" in page.url, page.url
 
-    # The configuration fixed: CarryTheOne may enable a currency Xero lacks.
+    # The configuration fixed: CarryTheOne may enable a currency Xero lacks. Saving it queues
+    # a sync of its own; with the worker stopped (as during a deploy) that sync waits, so the
+    # record still waits too and the support person's Retry is what the walk shows.
+    stack.stop_process("worker")
     page.get_by_label("Enable missing currencies").check()
     page.get_by_role("button", name="Save and continue").click()
     page.wait_for_load_state()
     assert stack.query(_ENABLES_CURRENCIES) is True, "the setting was not saved"
 
-    # Retried from its page, and in Xero moments later.
+    # Retried from its page: the audit row at once, and in Xero once a worker runs again.
     page.goto(f"{stack.url}/a/{slug}/integrations/{integration_id}/records/{ledger_id}/")
-    # Saving the configuration queues a sync of its own, which may have invoiced the deal
-    # already (its open entry closed, no Retry left to press); either way it reaches Xero.
-    retry = page.get_by_role("button", name="Retry", exact=True)
-    if retry.count():
-        retry.click()
-        page.wait_for_load_state()
+    assert stack.query(_STATE_OF % ledger_id) != "synced"
+    page.get_by_role("button", name="Retry", exact=True).click()
+    page.wait_for_load_state()
+    assert "Sent again" in page.locator("main").inner_text()  # the audit row, on the record
+    stack.start_worker()
     _within(
         "the retried record in Xero",
         lambda: (
@@ -149,7 +151,6 @@ def test_a_waiting_deal_is_found_by_name_explained_fixed_retried_and_invoiced(
         60,
         page,
     )
-    assert "Sent again" in page.locator("main").inner_text()  # the audit row, on the record
     shot("console-record-fixed")
 
     # The dashboard's charts render, with no console error and no CSP violation.

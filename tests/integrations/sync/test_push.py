@@ -252,11 +252,8 @@ def test_push_falls_back_to_polling_when_messages_stop(synced, org, queued, sett
     assert poll_integrations() == 1
 
 
-@pytest.mark.parametrize("left_open", ["lost_answer", "pending_invoice", "unread_notification"])
-def test_push_health_never_delays_work_a_fault_left_open(synced, org, queued, settings, left_open):
-    """`make chaos` found it: a worker killed mid-write left an invoice's outcome unknown in a
-    push-connected integration, and nothing settled it for 15 minutes — push was healthy, so
-    the poll waited PUSH_HEALTHY_POLL_INTERVAL, and no new message came to start a run."""
+def _push_healthy_and_idle(synced, org, settings) -> LedgerEntry:
+    """An integration whose push is healthy and whose work is all done: the poll skips it."""
     settings.PUSH_HEALTHY_WITHIN = 3600
     settings.PUSH_HEALTHY_POLL_INTERVAL = 900
     _send(synced, org)
@@ -264,6 +261,15 @@ def test_push_health_never_delays_work_a_fault_left_open(synced, org, queued, se
     assert poll_integrations() == 0
     ledger = LedgerEntry.objects.filter(integration=synced).first()
     assert ledger is not None
+    return ledger
+
+
+@pytest.mark.parametrize("left_open", ["lost_answer", "pending_invoice", "unread_notification"])
+def test_push_health_never_delays_work_a_fault_left_open(synced, org, queued, settings, left_open):
+    """`make chaos` found it: a worker killed mid-write left an invoice's outcome unknown in a
+    push-connected integration, and nothing settled it for 15 minutes — push was healthy, so
+    the poll waited PUSH_HEALTHY_POLL_INTERVAL, and no new message came to start a run."""
+    ledger = _push_healthy_and_idle(synced, org, settings)
     if left_open == "lost_answer":
         XeroOperation.objects.create(
             integration=synced,
@@ -275,8 +281,21 @@ def test_push_health_never_delays_work_a_fault_left_open(synced, org, queued, se
     elif left_open == "pending_invoice":
         LedgerEntry.objects.filter(pk=ledger.pk).update(state=LedgerEntry.State.PENDING)
     else:
-        PushNotification.objects.create(integration=synced, salesforce_id=ledger.salesforce_id)
+        # Older than any batch window: the run queued for it was lost or refused.
+        PushNotification.objects.create(
+            integration=synced,
+            salesforce_id=ledger.salesforce_id,
+            received_at=timezone.now() - dt.timedelta(minutes=2),
+        )
     assert poll_integrations() == 1
+
+
+def test_a_fresh_notification_is_left_to_its_push_run_not_raced_by_the_poll(
+    synced, org, queued, settings
+):
+    ledger = _push_healthy_and_idle(synced, org, settings)
+    PushNotification.objects.create(integration=synced, salesforce_id=ledger.salesforce_id)
+    assert poll_integrations() == 0
 
 
 # --- the account's share of the workers ------------------------------------------------------
