@@ -25,12 +25,12 @@ from tests.integrations.sync import helpers as h
 
 pytestmark = pytest.mark.django_db
 
-CHUNK = 3
+CHUNK = 10
 
 
 @pytest.fixture
 def small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Chunks of 3 instead of 1,000, so the demo seed spans several."""
+    """Chunks of 10 instead of 1,000, so the demo seed spans several."""
     original = read.chunks
 
     def chunks(records: Iterable[Opportunity], size: int = CHUNK) -> Iterator[list[Opportunity]]:
@@ -69,6 +69,8 @@ def test_a_run_stops_at_its_budget_says_so_and_the_next_runs_finish_without_dupl
     assert first.read_count == 2 * CHUNK
     assert LedgerEntry.objects.filter(integration=integration).count() == 2 * CHUNK
 
+    # The rest in a few wider runs (each still stopping at a chunk boundary).
+    settings.SYNC_RUN_MAX_OPPORTUNITIES = max(2 * CHUNK, total // 3)
     rest = _runs_until_done(integration, limit=total)
     assert len(rest) >= 2
     assert not rest[-1].left_more
@@ -88,7 +90,8 @@ def test_a_backfill_finishes_over_several_runs_from_its_cursor_without_duplicate
     integration.config = {**integration.config, "start_date": closes[-1].isoformat()}
     integration.save()
     h.sync(integration)
-    settings.SYNC_RUN_MAX_OPPORTUNITIES = CHUNK
+    # Four or five runs: enough to resume from a cursor several times.
+    settings.SYNC_RUN_MAX_OPPORTUNITIES = max(CHUNK, len(h.won()) // 4)
     settings.SYNC_RUN_MAX_SECONDS = 0
     backfill = Backfill.objects.create(integration=integration, since=closes[0] - dt.timedelta(1))
 
