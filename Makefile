@@ -41,8 +41,9 @@ run: install
 # a test file to a worker, at most 4 workers (one unexplained failure in two clean runs): each
 # worker takes a Redis database after REDIS_URL's (tests/settings.py), and an autouse fixture
 # puts back the rows migrations seed before each database test (a worker cannot run every
-# transactional test last, as pytest-django does serially). `pytest` alone runs serially too. The 25 slowest tests are listed,
-# so one that grows shows in the log before CI nears its limit. README: The two commands.
+# transactional test last, as pytest-django does serially). `pytest` alone runs serially too.
+# The 25 slowest tests are listed, so one that grows shows in the log before CI nears its limit.
+# README: The two commands.
 TEST_WORKERS ?= 0
 test: install
 	$(BIN)/pytest -n $(TEST_WORKERS) --maxprocesses=4 --dist loadfile --durations=25

@@ -178,26 +178,24 @@ class Stack:
     def stop_process(self, name: str) -> None:
         """Stops one of the stack's processes as a deploy would (SIGTERM: a worker finishes its
         task), so that work queued meanwhile waits for the next one started."""
-        process = self.processes.pop(name)
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
+        _terminate([self.processes.pop(name)], grace=30)
         self._logs.pop(name).close()
 
     def stop(self) -> None:
-        for process in self.processes.values():
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        for process in self.processes.values():
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=5)
+        _terminate(list(self.processes.values()), grace=15)
         for log in self._logs.values():
             log.close()
         self.processes.clear()
+
+
+def _terminate(processes: list[subprocess.Popen[bytes]], *, grace: float) -> None:
+    """SIGTERM to all at once, then each killed if it has not exited within ``grace``."""
+    for process in processes:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+    for process in processes:
+        try:
+            process.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
